@@ -1,0 +1,382 @@
+#include "api/handlers.h"
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <initializer_list>
+
+#include "api/router.h"
+#include "common/crypto.h"
+#include "engine/codec.h"
+
+// The OpenAPI document (api/openapi.json), embedded at build time (openapi_doc.cc.in).
+namespace pioneer::api {
+extern const char kOpenApiDocument[];
+extern const size_t kOpenApiDocumentSize;
+}  // namespace pioneer::api
+
+namespace pioneer::api::handlers {
+
+namespace {
+
+constexpr size_t kMaxLimit = 1000;
+
+Response ok(int status, const Json& body) { return json_response(status, body); }
+
+Response from(const Result<Json>& result) {
+  return result ? json_response(200, *result) : error_response(result.error());
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : ", ") + item;
+  return out;
+}
+
+const std::string* query(const Request& req, const std::string& key) {
+  auto it = req.query.find(key);
+  return it == req.query.end() ? nullptr : &it->second;
+}
+
+// A positive decimal integer without sign or spaces, at most `max`.
+std::optional<uint64_t> parse_count(std::string_view text, uint64_t max) {
+  uint64_t value = 0;
+  if (text.empty() || text.front() == '+' || text.front() == '-') return std::nullopt;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value > max) return std::nullopt;
+  return value;
+}
+
+// ?limit=: absent → fallback; otherwise an integer 1..1000 (API.md), else bad_request.
+Result<size_t> parse_limit(const Request& req, size_t fallback) {
+  const std::string* text = query(req, "limit");
+  if (!text) return fallback;
+  auto value = parse_count(*text, kMaxLimit);
+  if (!value || *value == 0) {
+    return fail(Code::kBadRequest, "limit 须为 1 到 1000 的整数 (limit must be an integer from 1 to 1000)",
+                Json{{"parameter", "limit"}});
+  }
+  return static_cast<size_t>(*value);
+}
+
+Json page_json(const engine::InstancePage& page) {
+  return Json{{"items", page.items},
+              {"next_cursor", page.next_cursor ? Json(*page.next_cursor) : Json(nullptr)}};
+}
+
+Json events_json(const std::vector<engine::Event>& events) {
+  Json items = Json::array();
+  for (const auto& e : events) items.push_back(engine::event_json(e));
+  return items;
+}
+
+// The body as a JSON object whose keys all appear in `allowed`: malformed JSON is
+// invalid_json; another JSON type or an unknown key is bad_request naming the keys.
+Result<Json> body_object(const Request& req, std::initializer_list<std::string_view> allowed) {
+  Json body = Json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded()) {
+    return fail(Code::kInvalidJson, "请求体不是合法的 JSON (request body is not valid JSON)");
+  }
+  if (!body.is_object()) {
+    return fail(Code::kBadRequest, "请求体须为 JSON 对象 (request body must be a JSON object)");
+  }
+  if (allowed.size() == 0) return body;
+  std::vector<std::string> unknown;
+  for (const auto& item : body.items()) {
+    if (std::find(allowed.begin(), allowed.end(), item.key()) == allowed.end()) {
+      unknown.push_back(item.key());
+    }
+  }
+  if (!unknown.empty()) {
+    return fail(Code::kBadRequest, "未知字段：" + join(unknown) + " (unknown keys: " + join(unknown) + ")",
+                Json{{"unknown", unknown}});
+  }
+  return body;
+}
+
+Error wrong_type(std::string_view key, std::string_view type_zh, std::string_view type_en) {
+  std::string k(key);
+  return Error::make(Code::kBadRequest,
+                     k + " 须为" + std::string(type_zh) + " (" + k + " must be " + std::string(type_en) + ")",
+                     Json{{"field", k}});
+}
+
+// A string member; null counts as absent. Absent and required → bad_request.
+Result<std::optional<std::string>> string_member(const Json& body, const char* key, bool required) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) {
+    if (!required) return std::optional<std::string>{};
+    std::string k(key);
+    return fail(Code::kBadRequest, "缺少 " + k + " (" + k + " is required)", Json{{"missing", {k}}});
+  }
+  if (!it->is_string()) return fail(wrong_type(key, "字符串", "a string"));
+  return std::optional<std::string>(it->get<std::string>());
+}
+
+// The "fields" member: an object, {} when absent or null.
+Result<Json> fields_member(const Json& body) {
+  auto it = body.find("fields");
+  if (it == body.end() || it->is_null()) return Json::object();
+  if (!it->is_object()) return fail(wrong_type("fields", "对象", "an object"));
+  return *it;
+}
+
+// Queues the command; the reply (or refusal) becomes the HTTP answer.
+void submit(ServerState& state, const Request& req, engine::CommandBody body, Respond respond) {
+  engine::Command command;
+  command.body = std::move(body);
+  command.principal = *req.principal;
+  if (!req.idempotency_key.empty()) {
+    command.idempotency_key = req.idempotency_key;
+    // The same key with another request must conflict: digest what identifies the request.
+    command.request_digest = sha256_hex(req.method + "\n" + req.path + "\n" + req.body);
+  }
+  // Runs on the writer thread: only builds the response; the session posts it to its strand.
+  state.engine.submit(std::move(command), [respond = std::move(respond)](Result<engine::Reply> reply) {
+    if (!reply) return respond(error_response(reply.error()));
+    Response res = json_response(reply->status, reply->body);
+    if (reply->replayed) res.headers.emplace_back("Idempotent-Replayed", "true");
+    respond(std::move(res));
+  });
+}
+
+}  // namespace
+
+Result<engine::Principal> authenticate(ServerState& state, const Request& req, bool allow_query_token) {
+  std::string_view token = bearer_token(req.authorization);
+  if (token.empty() && allow_query_token) {
+    if (const std::string* q = query(req, "access_token")) token = *q;
+  }
+  if (token.empty()) {
+    return fail(Code::kUnauthenticated, "缺少访问令牌 (missing bearer token)");
+  }
+  auto who = state.engine.authenticate(token);
+  if (!who) return fail(Code::kUnauthenticated, "访问令牌无效 (invalid or expired token)");
+  return who;
+}
+
+Result<uint64_t> parse_since(const Request& req, uint64_t fallback) {
+  const std::string* text = query(req, "since");
+  if (!text) return fallback;
+  auto value = parse_count(*text, UINT64_MAX);
+  if (!value) {
+    return fail(Code::kBadRequest, "since 须为非负整数 (since must be a non-negative integer)",
+                Json{{"parameter", "since"}});
+  }
+  return *value;
+}
+
+Response healthz(ServerState& state, const Request&) {
+  bool stopping = state.stopping.load();
+  return ok(stopping ? 503 : 200,
+            Json{{"status", stopping ? "stopping" : "ok"}, {"head", state.engine.head_seq()}});
+}
+
+Response metrics(ServerState& state, const Request&) {
+  return text_response(200,
+                       state.metrics.render(state.engine.metrics(), state.engine.head_seq(),
+                                            state.connections.load()),
+                       "text/plain; version=0.0.4; charset=utf-8");
+}
+
+Response openapi(ServerState&, const Request&) {
+  return text_response(200, std::string(kOpenApiDocument, kOpenApiDocumentSize), "application/json");
+}
+
+Response get_me(ServerState&, const Request& req) {
+  const engine::Principal& who = *req.principal;
+  Json roles = Json::array();
+  for (const auto& grant : who.roles) roles.push_back({{"role", grant.role}, {"org", grant.org}});
+  return ok(200, Json{{"id", who.id}, {"name", who.name}, {"home_org", who.home_org}, {"roles", roles}});
+}
+
+// The orgs the caller may see: every org one of their roles covers, plus the ancestors of
+// those (so the tree above them can be drawn), plus their home org. Nothing else.
+Response list_orgs(ServerState& state, const Request& req) {
+  const engine::Principal& who = *req.principal;
+  std::vector<engine::Org> all = state.engine.orgs();
+  auto covered = [&](const engine::Org& org) {
+    return std::any_of(who.roles.begin(), who.roles.end(),
+                       [&](const auto& g) { return engine::org_covers(g.org, org.id); });
+  };
+  auto ancestor_of_grant = [&](const engine::Org& org) {
+    return std::any_of(who.roles.begin(), who.roles.end(),
+                       [&](const auto& g) { return engine::org_covers(org.id, g.org); }) ||
+           (!who.home_org.empty() && engine::org_covers(org.id, who.home_org));
+  };
+  Json items = Json::array();
+  for (const auto& org : all) {
+    if (covered(org) || ancestor_of_grant(org)) items.push_back(engine::org_json(org));
+  }
+  return ok(200, Json{{"items", items}});
+}
+
+Response list_workflows(ServerState& state, const Request&) {
+  Json items = Json::array();
+  for (const auto& w : state.engine.workflows()) {
+    items.push_back({{"id", w.id}, {"version", w.version}, {"title", engine::label_json(w.title)}});
+  }
+  return ok(200, Json{{"items", items}});
+}
+
+namespace {
+// ?version=N of a definition read.
+Result<std::optional<int>> parse_version(const Request& req) {
+  const std::string* text = query(req, "version");
+  if (!text) return std::optional<int>{};
+  auto value = parse_count(*text, 1'000'000'000);
+  if (!value || *value == 0) {
+    return fail(Code::kBadRequest, "version 须为正整数 (version must be a positive integer)",
+                Json{{"parameter", "version"}});
+  }
+  return std::optional<int>(static_cast<int>(*value));
+}
+}  // namespace
+
+Response get_workflow(ServerState& state, const Request& req) {
+  auto version = parse_version(req);
+  if (!version) return error_response(version.error());
+  auto def = state.engine.definition(req.params[0], *version);
+  if (!def) return error_response(def.error());
+  return ok(200, (*def)->source);
+}
+
+Response get_workflow_graph(ServerState& state, const Request& req) {
+  auto version = parse_version(req);
+  if (!version) return error_response(version.error());
+  const std::string* format = query(req, "format");
+  std::string fmt = format ? *format : "dot";
+  if (fmt != "dot" && fmt != "mermaid") {
+    return error_response(Error::make(Code::kBadRequest, "format 须为 dot 或 mermaid (format must be dot or mermaid)",
+                                      Json{{"parameter", "format"}}));
+  }
+  auto def = state.engine.definition(req.params[0], *version);
+  if (!def) return error_response(def.error());
+  return text_response(200, engine::definition_graph(**def, fmt), "text/plain; charset=utf-8");
+}
+
+Response list_instances(ServerState& state, const Request& req) {
+  auto limit = parse_limit(req, 50);
+  if (!limit) return error_response(limit.error());
+  engine::InstanceFilter filter;
+  auto take = [&](const char* key, std::string& out) {
+    if (const std::string* v = query(req, key)) out = *v;
+  };
+  take("workflow", filter.workflow);
+  take("state", filter.state);
+  take("org", filter.org);
+  take("assignee_org", filter.assignee_org);
+  take("q", filter.text);
+  if (const std::string* overdue = query(req, "overdue")) {
+    if (*overdue != "true" && *overdue != "false") {
+      return error_response(Error::make(Code::kBadRequest, "overdue 须为 true 或 false (overdue must be true or false)",
+                                        Json{{"parameter", "overdue"}}));
+    }
+    filter.overdue_only = *overdue == "true";
+  }
+  const std::string* cursor = query(req, "cursor");
+  auto page = state.engine.list_instances(*req.principal, filter, *limit, cursor ? *cursor : "");
+  if (!page) return error_response(page.error());
+  return ok(200, page_json(*page));
+}
+
+Response get_instance(ServerState& state, const Request& req) {
+  return from(state.engine.instance_view(*req.principal, req.params[0]));
+}
+
+Response instance_events(ServerState& state, const Request& req) {
+  auto events = state.engine.history(*req.principal, req.params[0]);
+  if (!events) return error_response(events.error());
+  return ok(200, Json{{"items", events_json(*events)}});
+}
+
+Response list_tasks(ServerState& state, const Request& req) {
+  auto limit = parse_limit(req, 50);
+  if (!limit) return error_response(limit.error());
+  const std::string* cursor = query(req, "cursor");
+  auto page = state.engine.tasks(*req.principal, *limit, cursor ? *cursor : "");
+  if (!page) return error_response(page.error());
+  return ok(200, page_json(*page));
+}
+
+Response list_events(ServerState& state, const Request& req) {
+  auto since = parse_since(req, 0);
+  if (!since) return error_response(since.error());
+  auto limit = parse_limit(req, 100);
+  if (!limit) return error_response(limit.error());
+  auto page = state.engine.events_after(*req.principal, *since, *limit);
+  if (!page) return error_response(page.error());
+  return ok(200, Json{{"items", events_json(page->items)}, {"head", page->head}});
+}
+
+Response get_stats(ServerState& state, const Request& req) {
+  const std::string* workflow = query(req, "workflow");
+  const std::string* group_by = query(req, "group_by");
+  std::string group = group_by && !group_by->empty() ? *group_by : "org";
+  if (group != "org" && group != "state" && group != "assignee_org") {
+    return error_response(Error::make(
+        Code::kBadRequest, "group_by 须为 org、state 或 assignee_org (group_by must be org, state or assignee_org)",
+        Json{{"parameter", "group_by"}}));
+  }
+  return from(state.engine.stats(*req.principal, workflow ? *workflow : "", group));
+}
+
+Response stream_without_upgrade(ServerState&, const Request&) {
+  return error_response(Error::make(
+      Code::kBadRequest, "此地址须以 WebSocket 连接 (this endpoint requires a WebSocket upgrade)"));
+}
+
+void register_workflow(ServerState& state, const Request& req, Respond respond) {
+  auto body = body_object(req, {});
+  if (!body) return respond(error_response(body.error()));
+  submit(state, req, engine::RegisterDefinition{std::move(*body)}, std::move(respond));
+}
+
+void create_instance(ServerState& state, const Request& req, Respond respond) {
+  auto body = body_object(req, {"workflow", "org", "fields", "comment"});
+  if (!body) return respond(error_response(body.error()));
+  auto workflow = string_member(*body, "workflow", true);
+  if (!workflow) return respond(error_response(workflow.error()));
+  auto org = string_member(*body, "org", true);
+  if (!org) return respond(error_response(org.error()));
+  auto fields = fields_member(*body);
+  if (!fields) return respond(error_response(fields.error()));
+  auto comment = string_member(*body, "comment", false);
+  if (!comment) return respond(error_response(comment.error()));
+  submit(state, req,
+         engine::CreateInstance{std::move(**workflow), std::move(**org), std::move(*fields),
+                                std::move(*comment)},
+         std::move(respond));
+}
+
+void fire_transition(ServerState& state, const Request& req, Respond respond) {
+  auto body = body_object(req, {"transition", "fields", "comment", "expected_version"});
+  if (!body) return respond(error_response(body.error()));
+  auto transition = string_member(*body, "transition", true);
+  if (!transition) return respond(error_response(transition.error()));
+  auto fields = fields_member(*body);
+  if (!fields) return respond(error_response(fields.error()));
+  auto comment = string_member(*body, "comment", false);
+  if (!comment) return respond(error_response(comment.error()));
+  std::optional<int64_t> expected;
+  if (auto it = body->find("expected_version"); it != body->end() && !it->is_null()) {
+    if (!it->is_number_integer()) {
+      return respond(error_response(wrong_type("expected_version", "整数", "an integer")));
+    }
+    expected = it->get<int64_t>();
+  }
+  submit(state, req,
+         engine::FireTransition{req.params[0], std::move(**transition), std::move(*fields),
+                                std::move(*comment), expected},
+         std::move(respond));
+}
+
+void add_comment(ServerState& state, const Request& req, Respond respond) {
+  auto body = body_object(req, {"comment"});
+  if (!body) return respond(error_response(body.error()));
+  auto comment = string_member(*body, "comment", true);
+  if (!comment) return respond(error_response(comment.error()));
+  submit(state, req, engine::AddComment{req.params[0], std::move(**comment)}, std::move(respond));
+}
+
+}  // namespace pioneer::api::handlers

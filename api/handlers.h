@@ -1,0 +1,47 @@
+// Handlers: one short function per route. Each decodes the plain Request, calls the engine and
+// encodes the answer; no workflow rule lives here. Beast-free.
+//
+// Sync handlers answer at once (reads go straight to storage from the calling I/O thread).
+// Async handlers (writes) submit a Command and call `respond` from the engine's writer thread
+// once the batch is durable; the session posts that back onto its own strand.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+#include "api/http.h"
+#include "api/server_state.h"
+
+namespace pioneer::api::handlers {
+
+// The principal of the request's bearer token; when allow_query_token, also the access_token
+// query parameter (the stream: browsers cannot set headers on a WebSocket). kUnauthenticated
+// when missing or unknown. The token is never logged.
+Result<engine::Principal> authenticate(ServerState& state, const Request& req, bool allow_query_token);
+
+// ?since=SEQ of the stream and the event feed: absent → `fallback`; not a non-negative
+// integer → bad_request.
+Result<uint64_t> parse_since(const Request& req, uint64_t fallback);
+
+Response healthz(ServerState&, const Request&);
+Response metrics(ServerState&, const Request&);
+Response openapi(ServerState&, const Request&);
+Response get_me(ServerState&, const Request&);
+Response list_orgs(ServerState&, const Request&);
+Response list_workflows(ServerState&, const Request&);
+Response get_workflow(ServerState&, const Request&);
+Response get_workflow_graph(ServerState&, const Request&);
+Response list_instances(ServerState&, const Request&);
+Response get_instance(ServerState&, const Request&);
+Response instance_events(ServerState&, const Request&);
+Response list_tasks(ServerState&, const Request&);
+Response list_events(ServerState&, const Request&);
+Response get_stats(ServerState&, const Request&);
+Response stream_without_upgrade(ServerState&, const Request&);
+
+void register_workflow(ServerState&, const Request&, Respond);
+void create_instance(ServerState&, const Request&, Respond);
+void fire_transition(ServerState&, const Request&, Respond);
+void add_comment(ServerState&, const Request&, Respond);
+
+}  // namespace pioneer::api::handlers

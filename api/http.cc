@@ -1,0 +1,119 @@
+#include "api/http.h"
+
+#include <cctype>
+#include <cstdio>
+
+namespace pioneer::api {
+
+int http_status(Code code) {
+  switch (code) {
+    case Code::kInvalidJson:
+    case Code::kBadRequest: return 400;
+    case Code::kUnauthenticated: return 401;
+    case Code::kForbidden: return 403;
+    case Code::kNotFound: return 404;
+    case Code::kVersionConflict:
+    case Code::kTransitionNotAllowed:
+    case Code::kIdempotencyConflict: return 409;
+    case Code::kPayloadTooLarge: return 413;
+    case Code::kMissingFields:
+    case Code::kInvalidField:
+    case Code::kInvalidDefinition: return 422;
+    case Code::kOverloaded: return 503;
+    case Code::kInternal:
+    case Code::kCorruption: return 500;
+  }
+  return 500;
+}
+
+Response error_response(const Error& error, int status) {
+  Response res;
+  res.status = status != 0 ? status : http_status(error.code);
+  Json body;
+  body["code"] = std::string(code_name(error.code));
+  if (error.code == Code::kInternal || error.code == Code::kCorruption) {
+    // The client gets no internals; the detail is logged where the error is seen.
+    std::fprintf(stderr, "{\"level\":\"error\",\"code\":\"%s\",\"detail\":%s}\n",
+                 std::string(code_name(error.code)).c_str(),
+                 Json(error.message).dump(-1, ' ', false, Json::error_handler_t::replace).c_str());
+    body["message"] = "服务器内部错误 (internal server error)";
+    body["details"] = Json::object();
+  } else {
+    body["message"] = error.message;
+    body["details"] = error.details.is_null() ? Json::object() : error.details;
+  }
+  res.body = Json{{"error", std::move(body)}}.dump(-1, ' ', false, Json::error_handler_t::replace);
+  if (error.code == Code::kOverloaded) res.headers.emplace_back("Retry-After", "1");
+  return res;
+}
+
+Response json_response(int status, const Json& body) {
+  Response res;
+  res.status = status;
+  res.body = body.dump(-1, ' ', false, Json::error_handler_t::replace);
+  return res;
+}
+
+Response text_response(int status, std::string body, std::string content_type) {
+  Response res;
+  res.status = status;
+  res.body = std::move(body);
+  res.content_type = std::move(content_type);
+  return res;
+}
+
+namespace {
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+}  // namespace
+
+std::string percent_decode(std::string_view text, bool form) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '%' && i + 2 < text.size()) {
+      int hi = hex_value(text[i + 1]), lo = hex_value(text[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        out.push_back(static_cast<char>(hi * 16 + lo));
+        i += 2;
+        continue;
+      }
+    }
+    out.push_back(form && c == '+' ? ' ' : c);
+  }
+  return out;
+}
+
+std::map<std::string, std::string> parse_query(std::string_view query) {
+  std::map<std::string, std::string> out;
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    if (pair.empty()) continue;
+    size_t eq = pair.find('=');
+    std::string key = percent_decode(pair.substr(0, eq), true);
+    std::string value = eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1), true);
+    out[std::move(key)] = std::move(value);
+  }
+  return out;
+}
+
+std::string_view bearer_token(std::string_view authorization) {
+  constexpr std::string_view kScheme = "bearer ";
+  if (authorization.size() <= kScheme.size()) return {};
+  for (size_t i = 0; i < kScheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(authorization[i])) != kScheme[i]) return {};
+  }
+  std::string_view token = authorization.substr(kScheme.size());
+  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+  return token;
+}
+
+}  // namespace pioneer::api

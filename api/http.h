@@ -1,0 +1,71 @@
+// Plain HTTP request/response values passed between the Beast layer and the router.
+//
+// Nothing here includes Beast: handlers, the router and their tests see only these structs.
+// `error_response()` is the one place where an engine Error becomes an HTTP status and the
+// JSON error body of API.md. Thread-safe as values are.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/result.h"
+#include "engine/model.h"
+
+namespace pioneer::api {
+
+struct Request {
+  std::string method;  // "GET", "POST", ...
+  std::string path;    // the target before '?', not decoded
+  std::map<std::string, std::string> query;  // decoded; the last value wins on repeats
+  std::string authorization;                 // the Authorization header, "" when absent
+  std::string idempotency_key;               // the Idempotency-Key header, "" when absent
+  std::string body;
+
+  // Filled by the router.
+  std::string route;                // the matched pattern, "/api/v1/instances/{id}"
+  std::vector<std::string> params;  // decoded path parameters, in pattern order
+  std::optional<engine::Principal> principal;  // set on authenticated routes
+};
+
+struct Response {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers (Retry-After, ...)
+  bool close = false;  // close the connection after this response
+
+  // For the request log and metrics; never sent.
+  std::string route;
+  std::string user;
+};
+
+// Called exactly once with the answer to a request, possibly later and on another thread (a
+// write answers on the engine's writer thread). The session posts it back onto its strand.
+using Respond = std::function<void(Response)>;
+
+// The HTTP status of an error code (API.md table; kOverloaded is 503).
+int http_status(Code code);
+
+// THE mapping of an Error to a response: status from http_status() unless `status` overrides
+// it (405, 431), body {"error": {code, message, details}}, Retry-After on overloaded. Internal
+// errors show a generic message; their detail goes to the log only.
+Response error_response(const Error& error, int status = 0);
+
+Response json_response(int status, const Json& body);
+Response text_response(int status, std::string body, std::string content_type);
+
+// Percent-decodes (and '+' → ' ' when form is true). Invalid escapes are kept as they are.
+std::string percent_decode(std::string_view text, bool form);
+// Parses "a=1&b=x%20y" (form decoding).
+std::map<std::string, std::string> parse_query(std::string_view query);
+
+// The token of "Bearer <token>" (case-insensitive scheme), "" when absent or another scheme.
+std::string_view bearer_token(std::string_view authorization);
+
+}  // namespace pioneer::api

@@ -1,0 +1,267 @@
+// HTTP/1.1 sessions: read a request under limits and timeouts, hand a plain Request to the
+// router, write its Response, and hand WebSocket upgrades of the stream route to ws_session.
+#include <chrono>
+#include <optional>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/core/bind_handler.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+
+#include "api/handlers.h"
+#include "api/router.h"
+#include "api/sessions.h"
+
+namespace pioneer::api {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::seconds;
+
+// Bytes read and thrown away after an error answer, so that the client (which may still be
+// sending an oversized body) reads the answer instead of a connection reset.
+constexpr size_t kLingerBytes = 4u << 20;
+constexpr auto kLingerTime = seconds(2);
+
+Request to_request(HttpRequest& req) {
+  Request out;
+  out.method = std::string(req.method_string());
+  std::string_view target(req.target().data(), req.target().size());
+  size_t q = target.find('?');
+  out.path = std::string(target.substr(0, q));
+  if (q != std::string_view::npos) out.query = parse_query(target.substr(q + 1));
+  if (auto it = req.find(http::field::authorization); it != req.end()) {
+    out.authorization = std::string(it->value());
+  }
+  if (auto it = req.find("Idempotency-Key"); it != req.end()) {
+    out.idempotency_key = std::string(it->value());
+  }
+  out.body = std::move(req.body());
+  return out;
+}
+
+template <class Stream>
+class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
+ public:
+  HttpSession(Stream stream, ServerState& state, ConnectionSlot slot, bool refuse)
+      : stream_(std::move(stream)), state_(state), slot_(std::move(slot)), refuse_(refuse) {}
+
+  void run() {
+    net::dispatch(stream_.get_executor(),
+                  beast::bind_front_handler(&HttpSession::start, this->shared_from_this()));
+  }
+
+ private:
+  auto& lowest() { return beast::get_lowest_layer(stream_); }
+
+  void start() {
+    if (refuse_) {
+      // Over max_connections: one short answer, then close. No request is read.
+      keep_alive_ = false;
+      started_ = Clock::now();
+      return answer(error_response(Error::make(
+                        Code::kOverloaded, "连接数已达上限 (too many connections)")),
+                    /*linger=*/true);
+    }
+    read_request();
+  }
+
+  // Between keep-alive requests: the idle timeout runs until the next request's first byte.
+  void wait_for_request() {
+    if (buffer_.size() > 0) return read_request();  // pipelined bytes already here
+    lowest().expires_after(seconds(state_.config.idle_timeout_s));
+    stream_.async_read_some(buffer_.prepare(4096),
+                            beast::bind_front_handler(&HttpSession::on_first_bytes,
+                                                      this->shared_from_this()));
+  }
+
+  void on_first_bytes(beast::error_code ec, size_t n) {
+    if (ec) return close_now();  // idle timeout, or the client went away
+    buffer_.commit(n);
+    read_request();
+  }
+
+  // The whole request (header and body) must arrive within request_timeout_s (slowloris).
+  void read_request() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(state_.config.header_limit));
+    parser_->body_limit(state_.config.body_limit);
+    lowest().expires_after(seconds(state_.config.request_timeout_s));
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&HttpSession::on_read, this->shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, size_t) {
+    if (ec == http::error::end_of_stream) return close_now();
+    if (ec == beast::error::timeout) return close_now();
+    if (ec == http::error::body_limit) {
+      return answer_error(Error::make(Code::kPayloadTooLarge,
+                                      "请求体超过上限 (request body too large)",
+                                      Json{{"limit", state_.config.body_limit}}),
+                          413);
+    }
+    if (ec == http::error::header_limit) {
+      return answer_error(Error::make(Code::kBadRequest,
+                                      "请求头超过上限 (request header fields too large)",
+                                      Json{{"limit", state_.config.header_limit}}),
+                          431);
+    }
+    if (ec && ec.category() == beast::error_code(http::error::end_of_stream).category()) {
+      return answer_error(Error::make(Code::kBadRequest, "HTTP 请求格式错误 (malformed HTTP request)"), 400);
+    }
+    if (ec) return close_now();
+    handle();
+  }
+
+  void handle() {
+    HttpRequest& req = parser_->get();
+    started_ = Clock::now();
+    keep_alive_ = req.keep_alive();
+    version_ = req.version();
+    method_ = std::string(req.method_string());
+    state_.in_flight.fetch_add(1);
+    counted_ = true;
+    bool upgrade = beast::websocket::is_upgrade(req);
+    Request request = to_request(req);
+    if (upgrade) return upgrade_to_stream(std::move(request));
+    if (state_.stopping.load()) {
+      keep_alive_ = false;
+      return answer(error_response(Error::make(Code::kOverloaded, "服务器正在停止 (server is stopping)")));
+    }
+    // The router may answer later from the engine's writer thread: come back to the strand.
+    state_.router.dispatch(std::move(request), [self = this->shared_from_this()](Response res) {
+      net::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable {
+        self->answer(std::move(res));
+      });
+    });
+  }
+
+  void upgrade_to_stream(Request request) {
+    auto refuse = [&](const Error& error) {
+      keep_alive_ = false;
+      Response res = error_response(error);
+      res.route = std::string(kStreamRoute);
+      answer(std::move(res));
+    };
+    if (request.path != kStreamRoute) {
+      return refuse(Error::make(Code::kNotFound, "未找到 (not found)"));
+    }
+    if (state_.stopping.load()) {
+      return refuse(Error::make(Code::kOverloaded, "服务器正在停止 (server is stopping)"));
+    }
+    // Bad tokens are refused before the upgrade, with a plain 401.
+    auto who = handlers::authenticate(state_, request, /*allow_query_token=*/true);
+    if (!who) return refuse(who.error());
+    // Without since, the stream starts at the head: only what happens from now on.
+    auto since = handlers::parse_since(request, state_.engine.head_seq());
+    if (!since) return refuse(since.error());
+
+    state_.metrics.record_request(method_, kStreamRoute, 101, elapsed_us(), who->id);
+    finish_request();
+    lowest().expires_never();  // the WebSocket session sets its own timeouts
+    run_ws_session(std::move(stream_), parser_->release(), std::move(*who), *since, state_,
+                   std::move(slot_));
+  }
+
+  void answer_error(const Error& error, int status) {
+    started_ = Clock::now();
+    keep_alive_ = false;
+    answer(error_response(error, status), /*linger=*/true);
+  }
+
+  void answer(Response res, bool linger = false) {
+    auto msg = std::make_shared<http::response<http::string_body>>(
+        static_cast<http::status>(res.status), version_);
+    msg->set(http::field::server, "pioneer");
+    msg->set(http::field::content_type, res.content_type);
+    for (auto& [name, value] : res.headers) msg->set(name, value);
+    msg->keep_alive(keep_alive_ && !res.close && !state_.stopping.load());
+    msg->body() = std::move(res.body);
+    msg->prepare_payload();
+    state_.metrics.record_request(method_.empty() ? "-" : method_,
+                                  res.route.empty() ? "(none)" : res.route, res.status,
+                                  elapsed_us(), res.user);
+    response_ = msg;
+    lowest().expires_after(seconds(state_.config.request_timeout_s));
+    http::async_write(stream_, *msg,
+                      [self = this->shared_from_this(), linger](beast::error_code ec, size_t) {
+                        self->on_write(ec, linger);
+                      });
+  }
+
+  void on_write(beast::error_code ec, bool linger) {
+    finish_request();
+    bool keep_alive = response_->keep_alive();
+    response_.reset();
+    if (ec) return close_now();
+    if (linger) return linger_close();
+    if (!keep_alive) return close_now();
+    wait_for_request();
+  }
+
+  void finish_request() {
+    if (counted_) state_.in_flight.fetch_sub(1);
+    counted_ = false;
+  }
+
+  // Half-closes, then reads and discards what the client still sends (bounded in bytes and
+  // time) so that it sees our answer rather than a reset caused by unread data.
+  void linger_close() {
+    beast::error_code ignored;
+    lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+    lowest().expires_after(kLingerTime);
+    do_linger();
+  }
+
+  void do_linger() {
+    if (lingered_ >= kLingerBytes) return close_now();
+    stream_.async_read_some(net::buffer(discard_),
+                            [self = this->shared_from_this()](beast::error_code ec, size_t n) {
+                              if (ec) return self->close_now();
+                              self->lingered_ += n;
+                              self->do_linger();
+                            });
+  }
+
+  void close_now() {
+    beast::error_code ignored;
+    lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    lowest().close();
+  }
+
+  uint64_t elapsed_us() const {
+    return static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started_).count());
+  }
+
+  Stream stream_;
+  ServerState& state_;
+  ConnectionSlot slot_;
+  bool refuse_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::shared_ptr<http::response<http::string_body>> response_;
+  bool keep_alive_ = true;
+  unsigned version_ = 11;
+  std::string method_;
+  bool counted_ = false;
+  Clock::time_point started_ = Clock::now();
+  size_t lingered_ = 0;
+  std::array<char, 16384> discard_{};
+};
+
+}  // namespace
+
+void run_http_session(tcp::socket socket, ServerState& state, ConnectionSlot slot, bool refuse) {
+  std::make_shared<HttpSession<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)), state,
+                                                   std::move(slot), refuse)
+      ->run();
+}
+
+}  // namespace pioneer::api

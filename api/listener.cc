@@ -1,0 +1,73 @@
+#include <cstdio>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core/bind_handler.hpp>
+
+#include "api/sessions.h"
+
+namespace pioneer::api {
+
+Listener::Listener(net::io_context& ioc, ServerState& state)
+    : ioc_(ioc), acceptor_(net::make_strand(ioc)), retry_(acceptor_.get_executor()), state_(state) {}
+
+beast::error_code Listener::open(const tcp::endpoint& endpoint) {
+  beast::error_code ec;
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    beast::error_code ignored;
+    acceptor_.close(ignored);
+  }
+  return ec;
+}
+
+tcp::endpoint Listener::local_endpoint() const {
+  beast::error_code ec;
+  return acceptor_.local_endpoint(ec);
+}
+
+void Listener::run() {
+  net::dispatch(acceptor_.get_executor(),
+                beast::bind_front_handler(&Listener::do_accept, shared_from_this()));
+}
+
+void Listener::stop() {
+  net::dispatch(acceptor_.get_executor(), [self = shared_from_this()] {
+    beast::error_code ignored;
+    self->acceptor_.close(ignored);
+    self->retry_.cancel();
+  });
+}
+
+void Listener::do_accept() {
+  if (!acceptor_.is_open()) return;
+  // Each connection gets its own strand.
+  acceptor_.async_accept(net::make_strand(ioc_),
+                         beast::bind_front_handler(&Listener::on_accept, shared_from_this()));
+}
+
+void Listener::on_accept(beast::error_code ec, tcp::socket socket) {
+  if (ec) {
+    if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
+    // Out of descriptors or similar: wait a little rather than spin on the error.
+    std::fprintf(stderr, "{\"level\":\"warn\",\"msg\":\"accept failed\",\"error\":\"%s\"}\n",
+                 ec.message().c_str());
+    retry_.expires_after(std::chrono::milliseconds(50));
+    retry_.async_wait([self = shared_from_this()](beast::error_code wait_ec) {
+      if (wait_ec) return;
+      self->do_accept();
+    });
+    return;
+  }
+  size_t open = state_.connections.fetch_add(1) + 1;
+  ConnectionSlot slot(&state_.connections);
+  bool refuse = open > state_.config.max_connections;
+  if (refuse) state_.metrics.connection_refused();
+  run_http_session(std::move(socket), state_, std::move(slot), refuse);
+  do_accept();
+}
+
+}  // namespace pioneer::api

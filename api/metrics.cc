@@ -1,0 +1,110 @@
+#include "api/metrics.h"
+
+#include <cstdio>
+#include <sstream>
+
+#include "engine/codec.h"
+
+namespace pioneer::api {
+
+void Metrics::record_request(std::string_view method, std::string_view route, int status,
+                             uint64_t duration_us, std::string_view user) {
+  {
+    std::lock_guard lock(mu_);
+    ++requests_[{std::string(route), status}];
+    double seconds = static_cast<double>(duration_us) / 1e6;
+    for (size_t i = 0; i < kBuckets.size(); ++i) {
+      if (seconds <= kBuckets[i]) {
+        ++latency_buckets_[i];
+        break;
+      }
+    }
+    ++latency_count_;
+    latency_sum_s_ += seconds;
+  }
+  Json line{{"time", engine::format_time(SystemClock().now_ms())},
+            {"method", method},
+            {"route", route},
+            {"status", status},
+            {"duration_us", duration_us},
+            {"user", user}};
+  // One write per line so that lines from several threads do not interleave.
+  std::string text = line.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+  std::fwrite(text.data(), 1, text.size(), stderr);
+}
+
+std::string Metrics::render(const engine::EngineMetrics& engine, uint64_t head,
+                            size_t connections) const {
+  std::ostringstream out;
+  {
+    std::lock_guard lock(mu_);
+    out << "# HELP pioneer_http_requests_total HTTP requests by route pattern and status.\n"
+           "# TYPE pioneer_http_requests_total counter\n";
+    for (const auto& [key, count] : requests_) {
+      out << "pioneer_http_requests_total{route=\"" << key.first << "\",status=\"" << key.second
+          << "\"} " << count << "\n";
+    }
+    out << "# HELP pioneer_http_request_duration_seconds Time from a complete request to its answer.\n"
+           "# TYPE pioneer_http_request_duration_seconds histogram\n";
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < kBuckets.size(); ++i) {
+      cumulative += latency_buckets_[i];
+      out << "pioneer_http_request_duration_seconds_bucket{le=\"" << kBuckets[i] << "\"} "
+          << cumulative << "\n";
+    }
+    out << "pioneer_http_request_duration_seconds_bucket{le=\"+Inf\"} " << latency_count_ << "\n"
+        << "pioneer_http_request_duration_seconds_sum " << latency_sum_s_ << "\n"
+        << "pioneer_http_request_duration_seconds_count " << latency_count_ << "\n";
+  }
+  out << "# HELP pioneer_http_connections Open HTTP and WebSocket connections.\n"
+         "# TYPE pioneer_http_connections gauge\n"
+      << "pioneer_http_connections " << connections << "\n"
+      << "# HELP pioneer_http_connections_refused_total Connections refused over max_connections.\n"
+         "# TYPE pioneer_http_connections_refused_total counter\n"
+      << "pioneer_http_connections_refused_total " << connections_refused_.load() << "\n"
+      << "# HELP pioneer_stream_sessions Open WebSocket stream sessions.\n"
+         "# TYPE pioneer_stream_sessions gauge\n"
+      << "pioneer_stream_sessions " << ws_sessions_.load() << "\n"
+      << "# HELP pioneer_stream_sessions_opened_total WebSocket stream sessions opened.\n"
+         "# TYPE pioneer_stream_sessions_opened_total counter\n"
+      << "pioneer_stream_sessions_opened_total " << ws_opened_total_.load() << "\n"
+      << "# HELP pioneer_stream_lagging_total Stream sessions closed 4008 (lagging).\n"
+         "# TYPE pioneer_stream_lagging_total counter\n"
+      << "pioneer_stream_lagging_total " << ws_lagging_total_.load() << "\n"
+      << "# HELP pioneer_events_published_total Committed events handed to the stream hub.\n"
+         "# TYPE pioneer_events_published_total counter\n"
+      << "pioneer_events_published_total " << events_published_.load() << "\n"
+      << "# HELP pioneer_event_head The newest event sequence.\n"
+         "# TYPE pioneer_event_head gauge\n"
+      << "pioneer_event_head " << head << "\n"
+      << "# HELP pioneer_engine_commands_total Commands decided by the writer.\n"
+         "# TYPE pioneer_engine_commands_total counter\n"
+      << "pioneer_engine_commands_total " << engine.commands << "\n"
+      << "# HELP pioneer_engine_batches_total Batches committed (one synced write each).\n"
+         "# TYPE pioneer_engine_batches_total counter\n"
+      << "pioneer_engine_batches_total " << engine.batches << "\n"
+      << "# HELP pioneer_engine_events_total Events committed.\n"
+         "# TYPE pioneer_engine_events_total counter\n"
+      << "pioneer_engine_events_total " << engine.events << "\n"
+      << "# HELP pioneer_engine_queue_depth Commands waiting for the writer.\n"
+         "# TYPE pioneer_engine_queue_depth gauge\n"
+      << "pioneer_engine_queue_depth " << engine.queue_depth << "\n"
+      << "# HELP pioneer_engine_overloaded_total Commands refused because the queue was full.\n"
+         "# TYPE pioneer_engine_overloaded_total counter\n"
+      << "pioneer_engine_overloaded_total " << engine.overloaded << "\n";
+  // Batch sizes: the engine keeps non-cumulative buckets 1, 2-4, 5-16, 17-64, 65-256, 257+.
+  static constexpr const char* kBatchLe[] = {"1", "4", "16", "64", "256", "+Inf"};
+  out << "# HELP pioneer_engine_batch_size Commands per committed batch.\n"
+         "# TYPE pioneer_engine_batch_size histogram\n";
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < 6; ++i) {
+    if (i < engine.batch_size_buckets.size()) cumulative += engine.batch_size_buckets[i];
+    out << "pioneer_engine_batch_size_bucket{le=\"" << kBatchLe[i] << "\"} " << cumulative << "\n";
+  }
+  // Every decided command belongs to exactly one batch, so the sum of batch sizes is commands.
+  out << "pioneer_engine_batch_size_sum " << engine.commands << "\n"
+      << "pioneer_engine_batch_size_count " << cumulative << "\n";
+  return out.str();
+}
+
+}  // namespace pioneer::api

@@ -1,0 +1,51 @@
+// Metrics: request counters, a latency histogram and stream gauges, rendered in the Prometheus
+// text format together with the engine's own counters. Also writes the one structured log line
+// per request. Thread-safe: every method may be called from any thread.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "engine/engine.h"
+
+namespace pioneer::api {
+
+class Metrics {
+ public:
+  // Counts a request and writes its log line to stderr: JSON with time, method, route pattern,
+  // status, duration_us and user id ("" when anonymous). Tokens are never passed in here.
+  void record_request(std::string_view method, std::string_view route, int status,
+                      uint64_t duration_us, std::string_view user);
+  void stream_opened() { ws_sessions_.fetch_add(1); ws_opened_total_.fetch_add(1); }
+  void stream_closed() { ws_sessions_.fetch_sub(1); }
+  void stream_lagging() { ws_lagging_total_.fetch_add(1); }
+  void events_published(uint64_t n) { events_published_.fetch_add(n); }
+  void connection_refused() { connections_refused_.fetch_add(1); }
+  int64_t stream_sessions() const { return ws_sessions_.load(); }
+
+  // The /metrics body. `connections` is the number of open connections now.
+  std::string render(const engine::EngineMetrics& engine, uint64_t head, size_t connections) const;
+
+ private:
+  // Upper bounds of the latency buckets, in seconds.
+  static constexpr std::array<double, 12> kBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                      0.05, 0.1, 0.25, 0.5, 1, 2.5};
+  mutable std::mutex mu_;
+  std::map<std::pair<std::string, int>, uint64_t> requests_;  // (route, status) → count
+  std::array<uint64_t, kBuckets.size()> latency_buckets_{};   // non-cumulative
+  uint64_t latency_count_ = 0;
+  double latency_sum_s_ = 0;
+  std::atomic<int64_t> ws_sessions_{0};
+  std::atomic<uint64_t> ws_opened_total_{0};
+  std::atomic<uint64_t> ws_lagging_total_{0};
+  std::atomic<uint64_t> events_published_{0};
+  std::atomic<uint64_t> connections_refused_{0};
+};
+
+}  // namespace pioneer::api

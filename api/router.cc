@@ -1,0 +1,112 @@
+#include "api/router.h"
+
+#include "api/handlers.h"
+
+namespace pioneer::api {
+
+namespace h = handlers;
+
+// One line per route of API.md. Keep api/openapi.json in step with this table.
+static const std::vector<Route> kRoutes = {
+    {"GET", "/healthz", false, h::healthz, nullptr},
+    {"GET", "/metrics", false, h::metrics, nullptr},
+    {"GET", "/api/v1/openapi.json", false, h::openapi, nullptr},
+    {"GET", "/api/v1/me", true, h::get_me, nullptr},
+    {"GET", "/api/v1/orgs", true, h::list_orgs, nullptr},
+    {"GET", "/api/v1/workflows", true, h::list_workflows, nullptr},
+    {"POST", "/api/v1/workflows", true, nullptr, h::register_workflow},
+    {"GET", "/api/v1/workflows/{id}", true, h::get_workflow, nullptr},
+    {"GET", "/api/v1/workflows/{id}/graph", true, h::get_workflow_graph, nullptr},
+    {"GET", "/api/v1/instances", true, h::list_instances, nullptr},
+    {"POST", "/api/v1/instances", true, nullptr, h::create_instance},
+    {"GET", "/api/v1/instances/{id}", true, h::get_instance, nullptr},
+    {"POST", "/api/v1/instances/{id}/transitions", true, nullptr, h::fire_transition},
+    {"POST", "/api/v1/instances/{id}/comments", true, nullptr, h::add_comment},
+    {"GET", "/api/v1/instances/{id}/events", true, h::instance_events, nullptr},
+    {"GET", "/api/v1/tasks", true, h::list_tasks, nullptr},
+    {"GET", "/api/v1/events", true, h::list_events, nullptr},
+    {"GET", "/api/v1/stats", true, h::get_stats, nullptr},
+    {"GET", kStreamRoute, true, h::stream_without_upgrade, nullptr},
+};
+
+const std::vector<Route>& Router::routes() const { return kRoutes; }
+
+bool match_pattern(std::string_view pattern, std::string_view path,
+                   std::vector<std::string>& params) {
+  params.clear();
+  while (true) {
+    if (pattern.empty() || path.empty()) return pattern.empty() && path.empty();
+    if (pattern.front() != '/' || path.front() != '/') return false;
+    pattern.remove_prefix(1);
+    path.remove_prefix(1);
+    size_t ps = pattern.find('/'), qs = path.find('/');
+    std::string_view pseg = pattern.substr(0, ps), seg = path.substr(0, qs);
+    if (pseg.size() >= 2 && pseg.front() == '{' && pseg.back() == '}') {
+      if (seg.empty()) return false;
+      params.push_back(percent_decode(seg, false));
+    } else if (pseg != seg) {
+      return false;
+    }
+    pattern = ps == std::string_view::npos ? std::string_view{} : pattern.substr(ps);
+    path = qs == std::string_view::npos ? std::string_view{} : path.substr(qs);
+  }
+}
+
+void Router::dispatch(Request request, Respond respond) const {
+  const Route* found = nullptr;
+  std::string allow;
+  std::vector<std::string> params;
+  for (const Route& route : kRoutes) {
+    if (!match_pattern(route.pattern, request.path, params)) continue;
+    if (route.method == request.method) {
+      found = &route;
+      break;
+    }
+    if (!allow.empty()) allow += ", ";
+    allow += route.method;
+  }
+  if (!found) {
+    Response res;
+    if (allow.empty()) {
+      res = error_response(Error::make(Code::kNotFound, "未找到 (not found)"));
+      res.route = "(unmatched)";
+    } else {
+      res = error_response(
+          Error::make(Code::kBadRequest, "该路径不支持此方法 (method not allowed on this path)",
+                      Json{{"allow", allow}}),
+          405);
+      res.headers.emplace_back("Allow", allow);
+      res.route = "(method not allowed)";
+    }
+    return respond(std::move(res));
+  }
+  request.params = std::move(params);
+  request.route = std::string(found->pattern);
+
+  if (found->auth) {
+    auto who = handlers::authenticate(*state_, request, /*allow_query_token=*/false);
+    if (!who) {
+      Response res = error_response(who.error());
+      res.route = request.route;
+      return respond(std::move(res));
+    }
+    request.principal = std::move(*who);
+  }
+  std::string route = request.route;
+  std::string user = request.principal ? request.principal->id : "";
+  if (found->sync) {
+    Response res = found->sync(*state_, request);
+    res.route = std::move(route);
+    res.user = std::move(user);
+    return respond(std::move(res));
+  }
+  found->async(*state_, request,
+               [respond = std::move(respond), route = std::move(route),
+                user = std::move(user)](Response res) mutable {
+                 res.route = std::move(route);
+                 res.user = std::move(user);
+                 respond(std::move(res));
+               });
+}
+
+}  // namespace pioneer::api

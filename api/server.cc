@@ -1,0 +1,201 @@
+// serve(): wires engine, hub, router and the Beast listener together and runs until a signal.
+#include "api/server.h"
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <future>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include "api/router.h"
+#include "api/sessions.h"
+#include "engine/demo.h"
+#include "engine/engine.h"
+
+namespace pioneer::api {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr auto kInFlightWait = 10s;  // bounded wait for requests being answered at shutdown
+constexpr auto kStreamCloseWait = 3s;
+
+void print_error(const std::string& what, const Error& error) {
+  std::fprintf(stderr, "pioneer serve: %s: %s\n", what.c_str(), error.message.c_str());
+  // Definition problems come as details.problems [{path, message}] (maybe per file).
+  if (error.details.is_object()) {
+    for (const auto& [key, value] : error.details.items()) {
+      if (value.is_array()) {
+        for (const auto& item : value) std::fprintf(stderr, "  %s\n", item.dump().c_str());
+      } else {
+        std::fprintf(stderr, "  %s: %s\n", key.c_str(), value.dump().c_str());
+      }
+    }
+  }
+}
+
+// "HOST:PORT", "[V6]:PORT" or ":PORT" (all interfaces).
+bool parse_listen(const std::string& listen, std::string& host, tcp::endpoint& endpoint) {
+  size_t colon = listen.rfind(':');
+  if (colon == std::string::npos) return false;
+  host = listen.substr(0, colon);
+  std::string port_text = listen.substr(colon + 1);
+  unsigned port = 0;
+  try {
+    size_t used = 0;
+    port = static_cast<unsigned>(std::stoul(port_text, &used));
+    if (used != port_text.size() || port > 65535) return false;
+  } catch (...) {
+    return false;
+  }
+  std::string address = host;
+  if (address.size() >= 2 && address.front() == '[' && address.back() == ']') {
+    address = address.substr(1, address.size() - 2);
+  }
+  if (address.empty()) address = "0.0.0.0";
+  if (address == "localhost") address = "127.0.0.1";
+  beast::error_code ec;
+  auto ip = net::ip::make_address(address, ec);
+  if (ec) return false;
+  endpoint = tcp::endpoint(ip, static_cast<uint16_t>(port));
+  return true;
+}
+
+template <class Pred>
+void wait_until(Pred done, std::chrono::steady_clock::duration limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+}
+
+}  // namespace
+
+int serve(const ServerConfig& config) {
+  std::string host;
+  tcp::endpoint endpoint;
+  if (!parse_listen(config.listen, host, endpoint)) {
+    std::fprintf(stderr, "pioneer serve: --listen must be HOST:PORT, got '%s'\n", config.listen.c_str());
+    return 2;
+  }
+  if (!config.tls_cert.empty() || !config.tls_key.empty()) {
+    std::fprintf(stderr, "pioneer serve: TLS is not available yet (--tls-cert/--tls-key)\n");
+    return 2;
+  }
+
+  // Declared before the engine so that they outlive it: the writer thread publishes into the
+  // hub until the engine is destroyed.
+  Hub hub;
+  Metrics metrics;
+
+  engine::EngineOptions options;
+  options.data_dir = config.data_dir;
+  options.queue_limit = config.queue_limit;
+  options.hash_algorithm = config.hash_algorithm;
+  if (!config.roles_file.empty()) {
+    auto roles = engine::RoleCatalog::load_file(config.roles_file);
+    if (!roles) {
+      print_error("roles " + config.roles_file, roles.error());
+      return 1;
+    }
+    options.roles = std::move(*roles);
+  }
+  auto opened = engine::Engine::open(std::move(options));
+  if (!opened) {
+    print_error("cannot open " + config.data_dir, opened.error());
+    return 1;
+  }
+  std::unique_ptr<engine::Engine> engine = std::move(*opened);
+
+  auto loaded = engine->load_workflows_dir(config.workflows_dir);
+  if (!loaded) {
+    print_error("workflows in " + config.workflows_dir + " are invalid", loaded.error());
+    return 1;
+  }
+  for (const auto& [id, version] : *loaded) {
+    std::fprintf(stderr, "{\"level\":\"info\",\"msg\":\"registered workflow\",\"id\":\"%s\",\"version\":%d}\n",
+                 id.c_str(), version);
+  }
+  if (config.demo) {
+    auto seeded = engine::seed_demo(*engine, config.data_dir + "/demo-tokens.json");
+    if (!seeded) {
+      print_error("demo seeding failed", seeded.error());
+      return 1;
+    }
+  }
+  engine->set_publisher([&hub, &metrics](const std::vector<engine::Event>& events) {
+    hub.publish(events);
+    metrics.events_published(events.size());
+  });
+
+  Router router;
+  ServerState state{config, *engine, hub, metrics, router};
+  router.bind(&state);
+
+  int threads = std::max(1, config.threads);
+  net::io_context ioc(threads);
+  auto work = net::make_work_guard(ioc);
+  auto listener = std::make_shared<Listener>(ioc, state);
+  if (auto ec = listener->open(endpoint)) {
+    std::fprintf(stderr, "pioneer serve: cannot listen on %s: %s\n", config.listen.c_str(),
+                 ec.message().c_str());
+    return 1;
+  }
+
+  std::promise<int> signalled;
+  net::signal_set signals(ioc, SIGINT, SIGTERM);
+  signals.async_wait([&signalled](beast::error_code ec, int signal) {
+    if (!ec) signalled.set_value(signal);
+  });
+  listener->run();
+
+  std::string shown_host = host.empty() ? "0.0.0.0" : host;
+  std::printf("listening on http://%s:%u\n", shown_host.c_str(),
+              static_cast<unsigned>(listener->local_endpoint().port()));
+  std::fflush(stdout);
+
+  std::vector<std::thread> pool;
+  for (int i = 0; i < threads; ++i) {
+    pool.emplace_back([&ioc] {
+      for (;;) {
+        try {
+          ioc.run();
+          return;
+        } catch (const std::exception& e) {
+          // A handler must not throw; if one did, log it and keep the thread serving.
+          std::fprintf(stderr, "{\"level\":\"error\",\"msg\":\"handler threw\",\"what\":\"%s\"}\n", e.what());
+        }
+      }
+    });
+  }
+
+  int signal = signalled.get_future().get();
+  std::fprintf(stderr, "{\"level\":\"info\",\"msg\":\"stopping\",\"signal\":%d}\n", signal);
+
+  // 1. No new connections or requests; let the requests being answered finish.
+  state.stopping.store(true);
+  listener->stop();
+  wait_until([&] { return state.in_flight.load() == 0; }, kInFlightWait);
+  // 2. No new commands; everything queued commits.
+  engine->stop_accepting();
+  engine->drain();
+  // 3. Streams close with 1001; the hub takes no more batches.
+  hub.close_all();
+  wait_until([&] { return metrics.stream_sessions() == 0; }, kStreamCloseWait);
+  // 4. Stop the I/O threads; destroying the io_context below releases every session.
+  work.reset();
+  ioc.stop();
+  for (auto& t : pool) t.join();
+  listener.reset();
+  // ioc and state go at the end of this scope; the engine first, explicitly, so that the
+  // database is closed before we report success.
+  engine.reset();
+  std::fprintf(stderr, "{\"level\":\"info\",\"msg\":\"stopped\"}\n");
+  return 0;
+}
+
+}  // namespace pioneer::api

@@ -1,0 +1,43 @@
+// The HTTP + WebSocket server: `pioneer serve`.
+//
+// serve() opens the engine on config.data_dir, loads the workflows, optionally seeds the demo
+// data, listens, prints "listening on http://HOST:PORT" (or https) on standard output once it
+// accepts connections, and serves until SIGINT or SIGTERM; then it stops accepting, lets
+// in-flight writes finish, and closes the database cleanly. Returns the process exit code.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace pioneer::api {
+
+struct ServerConfig {
+  std::string data_dir = "data";
+  std::string listen = "127.0.0.1:8080";  // HOST:PORT; port 0 picks a free one
+  bool demo = false;                      // seed the demo org and users into an empty folder
+  std::string workflows_dir = "workflows";
+  std::string roles_file;                 // "" = the built-in defaults (same as config/roles.json)
+  std::string tls_cert;                   // both set: serve HTTPS and WSS
+  std::string tls_key;
+  int threads = 2;                        // I/O threads
+  // Limits (API.md "Limits"), all configurable.
+  size_t body_limit = 1u << 20;
+  size_t header_limit = 16u << 10;
+  int idle_timeout_s = 60;
+  int request_timeout_s = 30;
+  size_t ws_message_limit = 64u << 10;
+  size_t ws_queue_limit = 1024;           // queued messages per stream before it is closed 4008
+  int heartbeat_s = 20;
+  size_t max_connections = 20000;
+  size_t queue_limit = 10000;             // engine command queue
+  std::string hash_algorithm = "sha256";  // for a new database: sha256 or sm3
+};
+
+// Reads a JSON config file whose keys are the ServerConfig member names; only the keys present
+// are changed. Returns "" on success, else a message naming the problem.
+std::string apply_config_file(const std::string& path, ServerConfig& config);
+
+int serve(const ServerConfig& config);
+
+}  // namespace pioneer::api

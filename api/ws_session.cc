@@ -1,0 +1,268 @@
+// WebSocket stream sessions (API.md "The stream").
+//
+// Order of work, all on the session's strand:
+//  1. accept the handshake, then register with the hub FIRST, so that live events committed
+//     from now on are delivered (and buffered while step 2 runs);
+//  2. replay stored events after `since` page by page (engine->events_after), each page only
+//     once the previous one is written, so a long history never floods the queue;
+//  3. switch to live events, skipping every seq at or below the last one considered: no gap
+//     (we subscribed before reading) and no duplicate (the cursor only moves forward).
+// One async_write is in flight at a time; the rest wait in a bounded queue. A client whose
+// live queue reaches ws_queue_limit is closed 4008 "lagging" and resumes with since=last seq.
+#include <algorithm>
+#include <chrono>
+#include <deque>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/core/bind_handler.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/websocket/stream.hpp>
+
+#include "api/sessions.h"
+
+namespace pioneer::api {
+
+namespace {
+
+namespace websocket = beast::websocket;
+using std::chrono::seconds;
+
+constexpr size_t kMaxReplayPage = 200;
+constexpr uint16_t kLaggingCode = 4008;
+constexpr auto kCloseGrace = seconds(2);  // then the socket is closed without a handshake
+
+template <class Stream>
+class WsSession : public Subscriber, public std::enable_shared_from_this<WsSession<Stream>> {
+ public:
+  WsSession(Stream stream, ServerState& state, engine::Principal who, uint64_t since,
+            ConnectionSlot slot)
+      : ws_(std::move(stream)),
+        strand_(ws_.get_executor()),
+        state_(state),
+        who_(std::move(who)),
+        cursor_(since),
+        slot_(std::move(slot)),
+        heartbeat_(strand_),
+        closer_(strand_),
+        page_size_(std::clamp<size_t>(state.config.ws_queue_limit / 2, 1, kMaxReplayPage)) {}
+
+  ~WsSession() override {
+    if (opened_) state_.metrics.stream_closed();
+  }
+
+  void run(HttpRequest request) {
+    websocket::stream_base::timeout timeouts{};
+    timeouts.handshake_timeout = seconds(state_.config.request_timeout_s);
+    timeouts.idle_timeout = seconds(state_.config.idle_timeout_s);
+    timeouts.keep_alive_pings = true;  // a silent but live client answers pings
+    ws_.set_option(timeouts);
+    ws_.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) { res.set(http::field::server, "pioneer"); }));
+    ws_.read_message_max(state_.config.ws_message_limit);
+    ws_.async_accept(request, beast::bind_front_handler(&WsSession::on_accept, this->shared_from_this()));
+  }
+
+  // ---- Subscriber (called on the engine's writer thread: only post) ----
+  void deliver(StreamBatch batch) override {
+    net::post(strand_, [self = this->shared_from_this(), batch = std::move(batch)] {
+      self->on_batch(batch);
+    });
+  }
+  void going_away() override {
+    net::post(strand_, [self = this->shared_from_this()] {
+      self->close(websocket::close_code::going_away, "server stopping");
+    });
+  }
+
+ private:
+  void on_accept(beast::error_code ec) {
+    if (ec) return;
+    opened_ = true;
+    state_.metrics.stream_opened();
+    state_.hub.subscribe(std::weak_ptr<Subscriber>(this->shared_from_this()));
+    arm_heartbeat();
+    do_read();
+    replay_page();
+  }
+
+  // ---- replay ----
+  void replay_page() {
+    if (closing_) return;
+    auto page = state_.engine.events_after(who_, cursor_, page_size_);
+    if (!page) {
+      enqueue(std::make_shared<const std::string>(error_frame(page.error())));
+      return close(websocket::close_code::internal_error, "replay failed");
+    }
+    for (engine::Event& event : page->items) {
+      if (event.seq <= cursor_) continue;
+      cursor_ = event.seq;
+      if (!filter_.admits(event)) continue;
+      bool mine = is_mine(who_, event);
+      enqueue(StreamEvent::make(std::move(event))->frame(mine));
+    }
+    if (page->items.size() < page_size_) return finish_replay();
+    // More to read: continue once this page is written (or at once if it was all filtered).
+    if (queue_.empty()) {
+      net::post(strand_, [self = this->shared_from_this()] { self->replay_page(); });
+    } else {
+      replay_more_ = true;
+    }
+  }
+
+  void finish_replay() {
+    replaying_ = false;
+    std::vector<StreamBatch> pending;
+    pending.swap(pending_);
+    for (const StreamBatch& batch : pending) on_batch(batch);
+  }
+
+  // ---- live ----
+  void on_batch(const StreamBatch& batch) {
+    if (closing_) return;
+    if (replaying_) {
+      pending_count_ += batch->size();
+      if (pending_count_ > state_.config.ws_queue_limit) return lagging();
+      pending_.push_back(batch);
+      return;
+    }
+    for (const auto& item : *batch) {
+      const engine::Event& event = item->event;
+      if (event.seq <= cursor_) continue;  // already replayed
+      cursor_ = event.seq;
+      if (!state_.engine.may_see(who_, event) || !filter_.admits(event)) continue;
+      if (queue_.size() >= state_.config.ws_queue_limit) return lagging();
+      enqueue(item->frame(is_mine(who_, event)));
+    }
+  }
+
+  void lagging() {
+    state_.metrics.stream_lagging();
+    close(kLaggingCode, "lagging");
+  }
+
+  // ---- writing: one async_write in flight, the rest queued ----
+  void enqueue(std::shared_ptr<const std::string> frame) {
+    if (closing_) return;
+    queue_.push_back(std::move(frame));
+    if (!writing_) do_write();
+  }
+
+  void do_write() {
+    writing_ = true;
+    ws_.text(true);
+    ws_.async_write(net::buffer(*queue_.front()),
+                    beast::bind_front_handler(&WsSession::on_write, this->shared_from_this()));
+  }
+
+  void on_write(beast::error_code ec, size_t) {
+    writing_ = false;
+    if (ec) return stop();
+    queue_.pop_front();
+    sent_since_tick_ = true;
+    if (closing_) return;
+    if (!queue_.empty()) return do_write();
+    if (replay_more_) {
+      replay_more_ = false;
+      replay_page();
+    }
+  }
+
+  // ---- reading client messages ----
+  void do_read() {
+    ws_.async_read(in_, beast::bind_front_handler(&WsSession::on_read, this->shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, size_t) {
+    // Closed by the client, timed out, or a message over the limit (Beast has already sent
+    // the close frame): nothing more to do here.
+    if (ec) return stop();
+    std::string text = beast::buffers_to_string(in_.data());
+    in_.consume(in_.size());
+    if (closing_) return;
+    auto filter = parse_client_message(text);
+    if (filter) {
+      // Replaces the previous narrowing; may_see() still applies to every event, so a
+      // subscription never widens what the user may see.
+      filter_ = std::move(*filter);
+      enqueue(std::make_shared<const std::string>(subscribed_frame(filter_)));
+    } else {
+      enqueue(std::make_shared<const std::string>(error_frame(filter.error())));
+    }
+    do_read();
+  }
+
+  // ---- heartbeat ----
+  void arm_heartbeat() {
+    heartbeat_.expires_after(seconds(state_.config.heartbeat_s));
+    heartbeat_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+      if (ec || self->closing_) return;
+      if (!self->sent_since_tick_ && self->queue_.empty()) {
+        self->enqueue(std::make_shared<const std::string>(heartbeat_frame(self->state_.engine.head_seq())));
+      }
+      self->sent_since_tick_ = false;
+      self->arm_heartbeat();
+    });
+  }
+
+  // ---- ending ----
+  // Starts the closing handshake (it waits behind a write in flight); if the client does not
+  // complete it within kCloseGrace, for instance because it never reads, the socket is closed.
+  void close(uint16_t code, const char* reason) {
+    if (closing_) return;
+    stop();
+    if (writing_) {
+      queue_.erase(queue_.begin() + 1, queue_.end());  // the front is being written
+    } else {
+      queue_.clear();
+    }
+    ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(code), reason),
+                    [self = this->shared_from_this()](beast::error_code) { self->closer_.cancel(); });
+    closer_.expires_after(kCloseGrace);
+    closer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+      if (ec) return;
+      beast::get_lowest_layer(self->ws_).close();
+    });
+  }
+
+  // Leaves the hub and stops the timers; pending operations end with errors and release us.
+  void stop() {
+    if (closing_) return;
+    closing_ = true;
+    state_.hub.unsubscribe(this);
+    heartbeat_.cancel();
+  }
+
+  websocket::stream<Stream> ws_;
+  net::any_io_executor strand_;  // fixed at construction, safe to read from any thread
+  ServerState& state_;
+  engine::Principal who_;
+  uint64_t cursor_;  // every seq ≤ cursor_ has been sent or deliberately skipped
+  ConnectionSlot slot_;
+  net::steady_timer heartbeat_;
+  net::steady_timer closer_;
+  size_t page_size_;
+  StreamFilter filter_;
+  beast::flat_buffer in_;
+  std::deque<std::shared_ptr<const std::string>> queue_;
+  bool writing_ = false;
+  bool opened_ = false;
+  bool closing_ = false;
+  bool replaying_ = true;
+  bool replay_more_ = false;
+  bool sent_since_tick_ = false;
+  std::vector<StreamBatch> pending_;  // live batches that arrived during the replay
+  size_t pending_count_ = 0;
+};
+
+}  // namespace
+
+void run_ws_session(beast::tcp_stream stream, HttpRequest request, engine::Principal who,
+                    uint64_t since, ServerState& state, ConnectionSlot slot) {
+  std::make_shared<WsSession<beast::tcp_stream>>(std::move(stream), state, std::move(who), since,
+                                                 std::move(slot))
+      ->run(std::move(request));
+}
+
+}  // namespace pioneer::api

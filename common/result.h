@@ -1,0 +1,60 @@
+// Result<T>: the value-or-error type every module returns instead of throwing.
+//
+// An Error carries a stable machine code (the codes of API.md), a message a person can act on
+// (Chinese first, then English in parentheses) and optional structured details. Exceptions
+// never cross a module boundary: JSON and library exceptions are caught where they arise and
+// turned into an Error. Thread-safe as values are.
+#pragma once
+
+#include <expected>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+namespace pioneer {
+
+using Json = nlohmann::json;
+
+enum class Code {
+  kInvalidJson,           // 400
+  kBadRequest,            // 400
+  kUnauthenticated,       // 401
+  kForbidden,             // 403
+  kNotFound,              // 404
+  kVersionConflict,       // 409
+  kTransitionNotAllowed,  // 409
+  kIdempotencyConflict,   // 409
+  kPayloadTooLarge,       // 413
+  kMissingFields,         // 422
+  kInvalidField,          // 422
+  kInvalidDefinition,     // 422
+  kOverloaded,            // 503
+  kInternal,              // 500: a bug or an I/O failure; the detail goes to the log only
+  kCorruption,            // 500: stored data failed a check
+};
+
+// The stable wire name of a code ("missing_fields", ...).
+std::string_view code_name(Code code);
+
+struct Error {
+  Code code = Code::kInternal;
+  std::string message;
+  Json details = Json::object();
+
+  static Error make(Code code, std::string message, Json details = Json::object()) {
+    return Error{code, std::move(message), std::move(details)};
+  }
+};
+
+template <class T>
+using Result = std::expected<T, Error>;
+
+// Shorthand for returning an error from a function that returns Result<T>.
+inline std::unexpected<Error> fail(Code code, std::string message, Json details = Json::object()) {
+  return std::unexpected(Error{code, std::move(message), std::move(details)});
+}
+inline std::unexpected<Error> fail(Error error) { return std::unexpected(std::move(error)); }
+
+}  // namespace pioneer

@@ -1,0 +1,17 @@
+// The pinned demo data of DOMAIN.md: its org tree and users, for `pioneer serve --demo`.
+#pragma once
+
+#include <string>
+
+#include "common/result.h"
+
+namespace pioneer::engine {
+
+class Engine;
+
+// On an engine whose store holds no orgs yet: creates the demo orgs and users, issues each
+// user a fresh token and writes {"users": [{id, name, roles: [{role, org}], token}]} to
+// tokens_path. On a store that already holds orgs it changes nothing and returns false.
+Result<bool> seed_demo(Engine& engine, const std::string& tokens_path);
+
+}  // namespace pioneer::engine

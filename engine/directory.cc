@@ -1,0 +1,143 @@
+#include "engine/directory.h"
+
+#include <mutex>
+
+#include "common/crypto.h"
+#include "engine/codec.h"
+#include "storage/keys.h"
+#include "storage/store.h"
+
+namespace pioneer::engine {
+
+using storage::KeyBuilder;
+using storage::Space;
+
+std::string Directory::org_key(std::string_view id) { return KeyBuilder().text("org").text(id).build(); }
+std::string Directory::user_key(std::string_view id) { return KeyBuilder().text("user").text(id).build(); }
+std::string Directory::token_key(std::string_view hash) { return KeyBuilder().text("token").text(hash).build(); }
+
+std::string Directory::encode_user(const UserRecord& u) {
+  Json roles = Json::array();
+  for (const RoleGrant& g : u.roles) roles.push_back({{"role", g.role}, {"org", g.org}});
+  return Json{{"id", u.id}, {"name", u.name}, {"home_org", u.home_org}, {"roles", roles}}.dump();
+}
+
+std::string Directory::encode_token(const TokenRecord& t) {
+  return Json{{"user", t.user_id}, {"expires", t.expires_ms}}.dump();
+}
+
+Result<void> Directory::load(const storage::Store& store) {
+  std::unique_lock lock(mu_);
+  orgs_.clear();
+  users_.clear();
+  tokens_.clear();
+  for (auto c = store.scan_prefix(Space::kPrincipals, ""); c->valid(); c->next()) {
+    auto parts = storage::split_key(c->key());
+    if (parts.size() != 2) continue;
+    Json j = Json::parse(c->value(), nullptr, false);
+    if (!j.is_object()) return fail(Code::kCorruption, "用户或组织记录损坏（corrupt principal record）");
+    if (parts[0] == "org") {
+      auto org = decode_org(c->value());
+      if (!org) return fail(org.error());
+      orgs_[org->id] = *org;
+    } else if (parts[0] == "user") {
+      UserRecord u{j.value("id", ""), j.value("name", ""), j.value("home_org", ""), {}};
+      for (const Json& g : j.value("roles", Json::array())) u.roles.push_back({g.value("role", ""), g.value("org", "")});
+      users_[u.id] = std::move(u);
+    } else if (parts[0] == "token") {
+      tokens_[std::string(parts[1])] = TokenRecord{j.value("user", ""), j.value("expires", int64_t{0})};
+    }
+  }
+  return {};
+}
+
+std::optional<Org> Directory::find_org(std::string_view id) const {
+  std::shared_lock lock(mu_);
+  auto it = orgs_.find(id);
+  if (it == orgs_.end()) return std::nullopt;
+  return it->second;
+}
+
+bool Directory::user_exists(std::string_view id) const {
+  std::shared_lock lock(mu_);
+  return users_.find(id) != users_.end();
+}
+
+std::optional<UserRecord> Directory::find_user(std::string_view id) const {
+  std::shared_lock lock(mu_);
+  auto it = users_.find(id);
+  if (it == users_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<Org> Directory::orgs() const {
+  std::shared_lock lock(mu_);
+  std::vector<Org> out;
+  for (const auto& [id, org] : orgs_) out.push_back(org);
+  return out;
+}
+
+std::vector<UserRecord> Directory::users() const {
+  std::shared_lock lock(mu_);
+  std::vector<UserRecord> out;
+  for (const auto& [id, u] : users_) out.push_back(u);
+  return out;
+}
+
+bool Directory::empty() const {
+  std::shared_lock lock(mu_);
+  return orgs_.empty();
+}
+
+Principal Directory::principal_of(const UserRecord& u) {
+  Principal p;
+  p.id = u.id;
+  p.name = u.name;
+  p.home_org = u.home_org;
+  p.roles = u.roles;
+  return p;
+}
+
+Result<Principal> Directory::authenticate_hash(const std::string& token_hash, int64_t now_ms) const {
+  auto refused = [] { return fail(Code::kUnauthenticated, "令牌无效或已过期（invalid or expired token）"); };
+  std::shared_lock lock(mu_);
+  // The map lookup finds the candidate; the final comparison is constant-time so that the
+  // time taken says nothing about how much of a guessed hash matched.
+  auto it = tokens_.lower_bound(token_hash);
+  if (it == tokens_.end() || !constant_time_equal(it->first, token_hash)) return refused();
+  if (it->second.expires_ms != 0 && it->second.expires_ms <= now_ms) return refused();
+  auto user = users_.find(it->second.user_id);
+  if (user == users_.end()) return refused();
+  return principal_of(user->second);
+}
+
+void Directory::put_org(const Org& org) {
+  std::unique_lock lock(mu_);
+  orgs_[org.id] = org;
+}
+
+void Directory::put_user(const UserRecord& user) {
+  std::unique_lock lock(mu_);
+  users_[user.id] = user;
+}
+
+void Directory::put_token(const std::string& hash, const TokenRecord& token) {
+  std::unique_lock lock(mu_);
+  tokens_[hash] = token;
+}
+
+void Directory::revoke_user_tokens(const std::string& user_id) {
+  std::unique_lock lock(mu_);
+  std::erase_if(tokens_, [&](const auto& kv) { return kv.second.user_id == user_id; });
+}
+
+std::vector<std::string> Directory::token_hashes_of(std::string_view user_id) const {
+  std::shared_lock lock(mu_);
+  std::vector<std::string> out;
+  for (const auto& [hash, token] : tokens_) {
+    if (token.user_id == user_id) out.push_back(hash);
+  }
+  return out;
+}
+
+}  // namespace pioneer::engine

@@ -1,0 +1,238 @@
+#include "engine/engine.h"
+
+#include <filesystem>
+#include <future>
+
+#include "common/crypto.h"
+#include "engine/codec.h"
+#include "engine/engine_state.h"
+#include "engine/rules.h"
+#include "storage/keys.h"
+
+namespace pioneer::engine {
+
+using storage::KeyBuilder;
+using storage::Space;
+
+Engine::Engine(EngineOptions options) : state_(std::make_unique<State>()) { state_->options = std::move(options); }
+
+Engine::~Engine() {
+  if (state_) state_->sequencer.reset();  // finishes queued commands, then the store closes
+}
+
+Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
+  std::unique_ptr<Engine> engine(new Engine(std::move(options)));
+  State& s = *engine->state_;
+  s.clock = s.options.clock ? s.options.clock : &s.system_clock;
+  if (s.options.data_dir.empty()) return fail(Code::kBadRequest, "未指定数据目录（no data directory given）");
+  auto store = storage::Store::open(s.options.data_dir);
+  if (!store) return fail(store.error());
+  s.store = std::move(*store);
+
+  // The hash algorithm is chosen when the database is created and never changes after.
+  auto algorithm = s.store->get(Space::kMeta, "hash_algorithm");
+  if (!algorithm) return fail(algorithm.error());
+  if (*algorithm) {
+    s.options.hash_algorithm = **algorithm;
+  } else {
+    if (!digest_hex(s.options.hash_algorithm, "")) {
+      return fail(Code::kBadRequest, "不支持的摘要算法 '" + s.options.hash_algorithm + "'（unsupported hash algorithm; use sha256 or sm3）");
+    }
+    storage::Batch init;
+    init.put(Space::kMeta, "hash_algorithm", s.options.hash_algorithm);
+    init.put(Space::kMeta, "schema", "1");
+    if (auto st = s.store->commit(init, true); !st) return fail(st.error());
+  }
+  if (auto st = s.directory.load(*s.store); !st) return fail(st.error());
+  if (auto st = s.registry.load(*s.store, s.options.roles); !st) return fail(st.error());
+  auto seq = Sequencer::start(Sequencer::Deps{*s.store, s.directory, s.registry, *s.clock, s.options.roles,
+                                              s.options.queue_limit, s.options.max_batch,
+                                              s.options.utc_offset_minutes, s.options.hash_algorithm});
+  if (!seq) return fail(seq.error());
+  s.sequencer = std::move(*seq);
+  return engine;
+}
+
+void Engine::set_publisher(Publisher publisher) { state_->sequencer->set_publisher(std::move(publisher)); }
+void Engine::submit(Command command, ReplyCallback done) { state_->sequencer->submit(std::move(command), std::move(done)); }
+
+Result<Reply> Engine::execute(Command command) {
+  std::promise<Result<Reply>> promise;
+  auto future = promise.get_future();
+  submit(std::move(command), [&promise](Result<Reply> r) { promise.set_value(std::move(r)); });
+  return future.get();
+}
+
+void Engine::stop_accepting() { state_->sequencer->stop_accepting(); }
+void Engine::poke_timers() { state_->sequencer->poke(); }
+void Engine::drain() { state_->sequencer->drain(); }
+uint64_t Engine::head_seq() const { return state_->sequencer->head_seq(); }
+EngineMetrics Engine::metrics() const { return state_->sequencer->metrics(); }
+const Clock& Engine::clock() const { return *state_->clock; }
+storage::Store& Engine::store() { return *state_->store; }
+const RoleCatalog& Engine::roles() const { return state_->options.roles; }
+Result<void> Engine::checkpoint(const std::string& dest) { return state_->store->checkpoint(dest); }
+
+// ---- principals ----
+
+Result<Principal> Engine::authenticate(std::string_view token) const {
+  if (token.empty()) return fail(Code::kUnauthenticated, "缺少令牌（missing bearer token）");
+  return state_->directory.authenticate_hash(sha256_hex(token), state_->clock->now_ms());
+}
+
+Result<Principal> Engine::user(std::string_view id) const {
+  auto u = state_->directory.find_user(id);
+  if (!u) return fail(Code::kNotFound, "用户不存在（no such user）");
+  return Directory::principal_of(*u);
+}
+
+std::vector<Org> Engine::orgs() const { return state_->directory.orgs(); }
+
+std::vector<Principal> Engine::users() const {
+  std::vector<Principal> out;
+  for (const UserRecord& u : state_->directory.users()) out.push_back(Directory::principal_of(u));
+  return out;
+}
+
+// ---- definitions ----
+
+std::vector<DefinitionSummary> Engine::workflows() const {
+  std::vector<DefinitionSummary> out;
+  for (const DefinitionPtr& d : state_->registry.latest_all()) out.push_back({d->id, d->version, d->title});
+  return out;
+}
+
+Result<DefinitionPtr> Engine::definition(std::string_view id, std::optional<int> version) const {
+  DefinitionPtr d = version ? state_->registry.get(id, *version) : state_->registry.latest(id);
+  if (!d) return fail(Code::kNotFound, "工作流 '" + std::string(id) + "' 不存在（no such workflow）");
+  return d;
+}
+
+Result<std::vector<std::pair<std::string, int>>> Engine::load_workflows_dir(const std::string& dir) {
+  std::vector<std::string> files;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.path().extension() == ".json") files.push_back(entry.path().string());
+  }
+  if (ec) return fail(Code::kNotFound, "无法读取工作流目录 " + dir + "（cannot read workflows directory: " + ec.message() + "）");
+  std::sort(files.begin(), files.end());
+  // Validate all first: one bad file refuses the whole set, with every problem listed.
+  std::vector<Definition> defs;
+  Json problems = Json::array();
+  for (const std::string& file : files) {
+    auto def = load_definition_file(file, state_->options.roles);
+    if (!def) {
+      problems.push_back({{"file", file}, {"message", def.error().message}, {"details", def.error().details}});
+      continue;
+    }
+    defs.push_back(std::move(*def));
+  }
+  if (!problems.empty()) {
+    return fail(Code::kInvalidDefinition, "工作流定义有误（invalid workflow definitions）", Json{{"files", problems}});
+  }
+  std::vector<std::pair<std::string, int>> registered;
+  for (const Definition& def : defs) {
+    auto reply = execute(Command{RegisterDefinition{def.source}, Principal::system_principal(), {}, {}});
+    if (!reply) return fail(reply.error());
+    if (reply->body.value("registered", false)) registered.emplace_back(def.id, reply->body.value("version", 0));
+  }
+  return registered;
+}
+
+// ---- reads ----
+
+Result<std::optional<Instance>> Engine::State::read_instance(std::string_view id) const {
+  auto got = store->get(Space::kInstances, id);
+  if (!got) return fail(got.error());
+  if (!*got) return std::optional<Instance>();
+  auto in = decode_instance(**got);
+  if (!in) return fail(in.error());
+  return std::optional<Instance>(std::move(*in));
+}
+
+Result<std::vector<Instance>> Engine::State::read_instances(const std::vector<std::string>& ids) const {
+  auto got = store->multi_get(Space::kInstances, ids);
+  if (!got) return fail(got.error());
+  std::vector<Instance> out;
+  out.reserve(ids.size());
+  for (auto& value : *got) {
+    if (!value) continue;
+    auto in = decode_instance(*value);
+    if (!in) return fail(in.error());
+    out.push_back(std::move(*in));
+  }
+  return out;
+}
+
+Json Engine::State::view(const Instance& in, const Principal& who) const {
+  DefinitionPtr def = registry.get(in.workflow, in.workflow_version);
+  Json j = instance_json(in, def.get());
+  j["actions"] = def ? actions_json(*def, in, who) : Json::array();
+  return j;
+}
+
+Result<Instance> Engine::instance(const Principal& who, std::string_view id) const {
+  auto in = state_->read_instance(id);
+  if (!in) return fail(in.error());
+  if (!*in || !who.can_see((*in)->org, (*in)->assignee_org)) {
+    return fail(Code::kNotFound, "找不到实例 '" + std::string(id) + "'（instance not found）");
+  }
+  return std::move(**in);
+}
+
+Result<Json> Engine::instance_view(const Principal& who, std::string_view id) const {
+  auto in = instance(who, id);
+  if (!in) return fail(in.error());
+  return state_->view(*in, who);
+}
+
+Result<std::vector<Event>> Engine::history(const Principal& who, std::string_view id) const {
+  auto in = instance(who, id);
+  if (!in) return fail(in.error());
+  std::vector<std::string> keys;
+  auto cursor = state_->store->scan_prefix(Space::kInstanceEvents, KeyBuilder().text(id).prefix());
+  for (; cursor->valid(); cursor->next()) {
+    auto seq = storage::get_u64(cursor->value());
+    if (!seq) return fail(Code::kCorruption, "历史索引损坏（corrupt history index）");
+    keys.push_back(storage::u64_key(*seq));
+  }
+  if (auto st = cursor->status(); !st) return fail(st.error());
+  auto values = state_->store->multi_get(Space::kEvents, keys);
+  if (!values) return fail(values.error());
+  std::vector<Event> out;
+  for (auto& v : *values) {
+    if (!v) return fail(Code::kCorruption, "历史事件缺失（an event of the history is missing）");
+    auto e = decode_event(*v);
+    if (!e) return fail(e.error());
+    out.push_back(std::move(*e));
+  }
+  return out;
+}
+
+Result<EventPage> Engine::events_after(const Principal& who, uint64_t since, size_t limit) const {
+  EventPage page;
+  page.head = head_seq();
+  // Visibility follows the instance as it is now (API.md), so look each instance up once.
+  std::map<std::string, bool, std::less<>> visible;
+  auto cursor = state_->store->scan(Space::kEvents, storage::u64_key(since + 1), storage::u64_key(page.head + 1));
+  for (; cursor->valid() && page.items.size() < limit; cursor->next()) {
+    auto e = decode_event(cursor->value());
+    if (!e) return fail(e.error());
+    auto it = visible.find(e->instance_id);
+    if (it == visible.end()) {
+      auto in = state_->read_instance(e->instance_id);
+      if (!in) return fail(in.error());
+      bool ok = *in && who.can_see((*in)->org, (*in)->assignee_org);
+      it = visible.emplace(e->instance_id, ok).first;
+    }
+    if (it->second) page.items.push_back(std::move(*e));
+  }
+  if (auto st = cursor->status(); !st) return fail(st.error());
+  return page;
+}
+
+bool Engine::may_see(const Principal& who, const Event& event) const {
+  return who.can_see(event.org, event.assignee_org);
+}
+
+}  // namespace pioneer::engine

@@ -1,0 +1,165 @@
+// Engine: the facade the server and the command-line tools use.
+//
+// Writes: every command goes through submit(), which queues it for the single writer thread
+// (the sequencer). The writer takes every waiting command (up to a bound), decides each in
+// order against the current state, writes all results in one RocksDB batch with sync=true,
+// and only then answers each caller and hands the committed events to the publisher. A full
+// queue refuses at once with kOverloaded; nothing blocks forever.
+//
+// Reads: the query methods read the store directly from the calling thread and never wait on
+// the writer. Everything a principal may not see answers kNotFound (or is left out of a list).
+//
+// Thread-safe: every public method may be called from any thread. The publisher and the
+// submit callbacks run on the writer thread and must not block (post elsewhere).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/result.h"
+#include "engine/definition.h"
+#include "engine/model.h"
+
+namespace pioneer::storage {
+class Store;
+}
+
+namespace pioneer::engine {
+
+class Sequencer;
+class Directory;
+class Registry;
+
+struct EngineOptions {
+  std::string data_dir;
+  RoleCatalog roles = RoleCatalog::defaults();
+  const Clock* clock = nullptr;        // nullptr: the system clock
+  size_t queue_limit = 10000;          // waiting commands before submit() answers overloaded
+  size_t max_batch = 1024;             // commands decided and committed together at most
+  std::string hash_algorithm = "sha256";  // for a new database: "sha256" or "sm3"
+  // Days count in this UTC offset when a date field becomes a moment (a due date ends at
+  // midnight at the end of that day there). China Standard Time by default.
+  int utc_offset_minutes = 8 * 60;
+};
+
+// Filters of GET /api/v1/instances; empty means "any".
+struct InstanceFilter {
+  std::string workflow;
+  std::string state;
+  std::string org;           // this org or anything under it
+  std::string assignee_org;  // assigned to this org or anything under it
+  bool overdue_only = false;
+  std::string text;          // substring of the title
+};
+
+struct InstancePage {
+  std::vector<Json> items;  // instance views with actions, for the caller
+  std::optional<std::string> next_cursor;
+};
+
+struct EventPage {
+  std::vector<Event> items;
+  uint64_t head = 0;  // the newest sequence in the log when the page was read
+};
+
+struct DefinitionSummary {
+  std::string id;
+  int version = 0;
+  Label title;
+};
+
+struct EngineMetrics {
+  uint64_t commands = 0;
+  uint64_t batches = 0;
+  uint64_t events = 0;
+  uint64_t queue_depth = 0;
+  uint64_t overloaded = 0;
+  // batch size histogram buckets: 1, 2-4, 5-16, 17-64, 65-256, 257+
+  std::vector<uint64_t> batch_size_buckets;
+};
+
+using Publisher = std::function<void(const std::vector<Event>& committed)>;
+using ReplyCallback = std::function<void(Result<Reply>)>;
+
+class Engine {
+ public:
+  // Opens the store, loads definitions, orgs and users, and starts the writer thread.
+  static Result<std::unique_ptr<Engine>> open(EngineOptions options);
+  // Stops taking commands, finishes the ones already queued, stops the writer, closes the store.
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Called with every committed batch's events, in sequence order. Set before serving.
+  void set_publisher(Publisher publisher);
+
+  // ---- writes ----
+  // Queues a command. `done` is called exactly once: on the writer thread after the batch
+  // holding it is durable (or refused), or at once with kOverloaded when the queue is full
+  // or the engine is stopping.
+  void submit(Command command, ReplyCallback done);
+  // submit() and wait for the answer.
+  Result<Reply> execute(Command command);
+  // Stops accepting commands (they answer kOverloaded "stopping"); queued ones still finish.
+  void stop_accepting();
+  // Wakes the writer to look at timers now (after a ManualClock moved).
+  void poke_timers();
+  // Blocks until every command queued before this call has been committed.
+  void drain();
+
+  // ---- principals ----
+  // The user a bearer token belongs to; kUnauthenticated when unknown, expired or revoked.
+  Result<Principal> authenticate(std::string_view token) const;
+  Result<Principal> user(std::string_view id) const;
+  std::vector<Org> orgs() const;
+  std::vector<Principal> users() const;
+  const RoleCatalog& roles() const;
+
+  // ---- definitions ----
+  std::vector<DefinitionSummary> workflows() const;
+  // The newest version, or the given one; kNotFound when absent.
+  Result<DefinitionPtr> definition(std::string_view id, std::optional<int> version = {}) const;
+  // Registers every *.json under dir that differs from the newest stored version (as the
+  // system principal). Returns the (id, version) pairs registered now.
+  Result<std::vector<std::pair<std::string, int>>> load_workflows_dir(const std::string& dir);
+
+  // ---- reads ----
+  // The instance as the API shows it, with `actions` for this principal.
+  Result<Json> instance_view(const Principal& who, std::string_view id) const;
+  Result<Instance> instance(const Principal& who, std::string_view id) const;
+  Result<InstancePage> list_instances(const Principal& who, const InstanceFilter& filter,
+                                      size_t limit, std::string_view cursor) const;
+  // The to-do list: instances where `who` may fire a transition now.
+  Result<InstancePage> tasks(const Principal& who, size_t limit, std::string_view cursor) const;
+  // One instance's history, oldest first.
+  Result<std::vector<Event>> history(const Principal& who, std::string_view id) const;
+  // Events with seq > since that `who` may see, at most limit, in order.
+  Result<EventPage> events_after(const Principal& who, uint64_t since, size_t limit) const;
+  // May `who` see this committed event (by the instance's org and assignee org now)?
+  bool may_see(const Principal& who, const Event& event) const;
+  // GET /api/v1/stats body.
+  Result<Json> stats(const Principal& who, std::string_view workflow, std::string_view group_by) const;
+
+  uint64_t head_seq() const;
+  EngineMetrics metrics() const;
+  const Clock& clock() const;
+
+  // ---- maintenance ----
+  Result<void> checkpoint(const std::string& dest);
+  storage::Store& store();
+
+  // Internal state, shared with the engine's own .cc files (engine_state.h); not an API.
+  struct State;
+
+ private:
+  explicit Engine(EngineOptions options);
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace pioneer::engine

@@ -1,0 +1,32 @@
+// Engine internals shared by engine.cc (open, single reads) and queries.cc (lists, to-do,
+// statistics). Not part of the public interface.
+#pragma once
+
+#include <memory>
+
+#include "engine/directory.h"
+#include "engine/engine.h"
+#include "engine/registry.h"
+#include "engine/sequencer.h"
+#include "storage/store.h"
+
+namespace pioneer::engine {
+
+struct Engine::State {
+  EngineOptions options;
+  SystemClock system_clock;
+  const Clock* clock = nullptr;
+  std::unique_ptr<storage::Store> store;
+  Directory directory;
+  Registry registry;
+  std::unique_ptr<Sequencer> sequencer;
+
+  // Reads an instance record (no visibility check); nullopt when absent.
+  Result<std::optional<Instance>> read_instance(std::string_view id) const;
+  // Reads many; absent ones are left out.
+  Result<std::vector<Instance>> read_instances(const std::vector<std::string>& ids) const;
+  // The API view of an instance with the caller's actions.
+  Json view(const Instance& instance, const Principal& who) const;
+};
+
+}  // namespace pioneer::engine

@@ -1,0 +1,563 @@
+#include "engine/rules.h"
+
+#include <algorithm>
+#include <set>
+
+#include "engine/codec.h"
+
+namespace pioneer::engine {
+namespace {
+
+constexpr int64_t kDefaultStringLength = 200;
+constexpr int64_t kDefaultTextLength = 10000;
+constexpr int64_t kCommentLength = 10000;
+
+// Number of Unicode code points in a UTF-8 string (nlohmann has already checked it is valid).
+int64_t code_points(std::string_view s) {
+  int64_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+bool is_blank(const Json& v) {
+  if (v.is_null()) return true;
+  if (!v.is_string()) return false;
+  const auto& s = v.get_ref<const std::string&>();
+  return s.find_first_not_of(" \t\r\n") == std::string::npos;
+}
+
+bool has_value(const Json& fields, const std::string& name) {
+  auto it = fields.find(name);
+  return it != fields.end() && !is_blank(*it);
+}
+
+Error invalid_field(const std::string& field, const std::string& rule, const std::string& zh,
+                    const std::string& en) {
+  return Error::make(Code::kInvalidField, "字段 '" + field + "' " + zh + "（field '" + field + "' " + en + "）",
+                     Json{{"field", field}, {"rule", rule}});
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& s : items) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+// Checks one value against its field spec. `instance_org` bounds org fields.
+std::optional<Error> check_value(const FieldSpec& spec, const Json& v, const std::string& instance_org,
+                                 const OrgView& orgs, int utc_offset_minutes) {
+  const std::string& name = spec.name;
+  switch (spec.type) {
+    case FieldType::kString:
+    case FieldType::kText: {
+      if (!v.is_string()) return invalid_field(name, "type", "应为文本", "must be a string");
+      int64_t limit = spec.max_length > 0 ? spec.max_length
+                                          : (spec.type == FieldType::kString ? kDefaultStringLength : kDefaultTextLength);
+      if (code_points(v.get_ref<const std::string&>()) > limit) {
+        return invalid_field(name, "max_length", "超过 " + std::to_string(limit) + " 个字符",
+                             "is longer than " + std::to_string(limit) + " characters");
+      }
+      return std::nullopt;
+    }
+    case FieldType::kInteger:
+    case FieldType::kNumber: {
+      bool ok = spec.type == FieldType::kInteger ? (v.is_number_integer()) : v.is_number();
+      if (!ok) {
+        return spec.type == FieldType::kInteger ? invalid_field(name, "type", "应为整数", "must be an integer")
+                                                : invalid_field(name, "type", "应为数字", "must be a number");
+      }
+      double d = v.get<double>();
+      if (spec.min && d < *spec.min) {
+        return invalid_field(name, "min", "不能小于 " + Json(*spec.min).dump(), "must be at least " + Json(*spec.min).dump());
+      }
+      if (spec.max && d > *spec.max) {
+        return invalid_field(name, "max", "不能大于 " + Json(*spec.max).dump(), "must be at most " + Json(*spec.max).dump());
+      }
+      return std::nullopt;
+    }
+    case FieldType::kBoolean:
+      if (!v.is_boolean()) return invalid_field(name, "type", "应为 true 或 false", "must be true or false");
+      return std::nullopt;
+    case FieldType::kDate:
+    case FieldType::kDatetime:
+      if (!v.is_string() || !field_moment_ms(spec, v, utc_offset_minutes)) {
+        return spec.type == FieldType::kDate
+                   ? invalid_field(name, "format", "应为日期 YYYY-MM-DD", "must be a date YYYY-MM-DD")
+                   : invalid_field(name, "format", "应为 RFC 3339 时间", "must be an RFC 3339 time");
+      }
+      return std::nullopt;
+    case FieldType::kEnum: {
+      if (v.is_string()) {
+        for (const FieldOption& o : spec.options) {
+          if (o.value == v.get_ref<const std::string&>()) return std::nullopt;
+        }
+      }
+      std::vector<std::string> values;
+      for (const FieldOption& o : spec.options) values.push_back(o.value);
+      return invalid_field(name, "enum", "应为以下之一：" + join(values), "must be one of: " + join(values));
+    }
+    case FieldType::kOrg: {
+      if (!v.is_string()) return invalid_field(name, "type", "应为组织编号", "must be an org id");
+      const auto& id = v.get_ref<const std::string&>();
+      auto org = orgs.find_org(id);
+      if (!org) return invalid_field(name, "org", "组织 '" + id + "' 不存在", "names no org '" + id + "'");
+      if (!spec.org_kind.empty() && org->kind != spec.org_kind) {
+        return invalid_field(name, "org_kind", "应为 " + spec.org_kind + " 类组织", "must be an org of kind " + spec.org_kind);
+      }
+      if (!org_covers(instance_org, id)) {
+        return invalid_field(name, "org_scope", "应在 " + instance_org + " 之内", "must be at or under " + instance_org);
+      }
+      return std::nullopt;
+    }
+    case FieldType::kUser:
+      if (!v.is_string() || !orgs.user_exists(v.get_ref<const std::string&>())) {
+        return invalid_field(name, "user", "应为已有用户", "must name an existing user");
+      }
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+// Validates the request's fields against what the step may set and what it requires, and
+// merges them into `fields`. Returns the changes (the given values).
+Result<Json> apply_fields(const DecideEnv& env, const Json& given, const std::vector<std::string>& requires_fields,
+                          const std::vector<std::string>& accepts, const std::string& instance_org, Json& fields) {
+  if (given.is_null()) return apply_fields(env, Json::object(), requires_fields, accepts, instance_org, fields);
+  if (!given.is_object()) {
+    return fail(Code::kInvalidField, "fields 应为对象（fields must be an object）", Json{{"field", "fields"}, {"rule", "type"}});
+  }
+  auto allowed = [&](const std::string& name) {
+    return std::find(requires_fields.begin(), requires_fields.end(), name) != requires_fields.end() ||
+           std::find(accepts.begin(), accepts.end(), name) != accepts.end();
+  };
+  for (auto it = given.begin(); it != given.end(); ++it) {
+    if (!env.def.field(it.key())) {
+      return fail(invalid_field(it.key(), "unknown", "不存在", "does not exist in this workflow"));
+    }
+    if (!allowed(it.key())) {
+      return fail(invalid_field(it.key(), "not_accepted", "不能在此步骤填写", "cannot be set by this step"));
+    }
+  }
+  Json changes = Json::object();
+  for (auto it = given.begin(); it != given.end(); ++it) {
+    if (is_blank(it.value())) continue;  // an empty value is no value: the requires check names it
+    if (auto err = check_value(*env.def.field(it.key()), it.value(), instance_org, env.orgs, env.utc_offset_minutes)) {
+      return fail(std::move(*err));
+    }
+    changes[it.key()] = it.value();
+  }
+  Json merged = fields;
+  for (auto it = changes.begin(); it != changes.end(); ++it) merged[it.key()] = it.value();
+  std::vector<std::string> missing;
+  for (const std::string& name : requires_fields) {
+    if (!has_value(merged, name)) missing.push_back(name);
+  }
+  if (!missing.empty()) {
+    return fail(Code::kMissingFields, "缺少必填字段：" + join(missing) + "（required fields missing: " + join(missing) + "）",
+                Json{{"missing", missing}});
+  }
+  fields = std::move(merged);
+  return changes;
+}
+
+// Checks the comment rule and length; returns the comment to record.
+Result<std::string> check_comment(CommentRule rule, const std::optional<std::string>& comment) {
+  const bool given = comment && !is_blank(Json(*comment));
+  if (rule == CommentRule::kRequired && !given) {
+    return fail(Code::kMissingFields, "此步骤必须填写意见（a comment is required）", Json{{"missing", {"comment"}}});
+  }
+  if (rule == CommentRule::kNone && given) {
+    return fail(invalid_field("comment", "not_accepted", "此步骤不接受意见", "is not accepted by this step"));
+  }
+  if (given && code_points(*comment) > kCommentLength) {
+    return fail(invalid_field("comment", "max_length", "超过 10000 个字符", "is longer than 10000 characters"));
+  }
+  return given ? *comment : std::string();
+}
+
+void add_audience(std::vector<AudienceEntry>& out, const std::vector<ActorSpec>& specs, const Instance& in) {
+  for (const ActorSpec& a : specs) {
+    if (a.creator || a.role.empty()) continue;  // audiences are role@org; creators see it in their own feed
+    const std::string& org = a.of_assignee ? in.assignee_org : in.org;
+    if (org.empty()) continue;
+    AudienceEntry entry{a.role, org};
+    if (std::find(out.begin(), out.end(), entry) == out.end()) out.push_back(std::move(entry));
+  }
+}
+
+// Everyone who can act in the instance's current state.
+void add_next_actors(std::vector<AudienceEntry>& out, const Definition& def, const Instance& in) {
+  for (const TransitionSpec* t : def.transitions_from(in.state)) {
+    add_audience(out, t->is_countersign() ? t->countersign : t->actors, in);
+  }
+}
+
+Event base_event(const Instance& in, const Principal& who, int64_t now, std::string type) {
+  Event e;
+  e.instance_id = in.id;
+  e.workflow = in.workflow;
+  e.type = std::move(type);
+  e.actor_id = who.id;
+  e.actor_name = who.name;
+  e.at_ms = now;
+  return e;
+}
+
+// Appends an event: numbers it within the instance and stamps the instance's orgs after it.
+void push_event(Decision& d, Event e) {
+  d.instance.version += 1;
+  e.instance_seq = d.instance.version;
+  e.org = d.instance.org;
+  e.assignee_org = d.instance.assignee_org;
+  d.events.push_back(std::move(e));
+}
+
+void apply_special_fields(const Definition& def, Instance& in, const Json& changes, int utc_offset_minutes) {
+  if (!def.assignee_field.empty() && changes.contains(def.assignee_field)) {
+    in.assignee_org = changes[def.assignee_field].get<std::string>();
+  }
+  if (!def.due_field.empty() && changes.contains(def.due_field)) {
+    in.due_at_ms = field_moment_ms(*def.field(def.due_field), changes[def.due_field], utc_offset_minutes);
+  }
+}
+
+std::optional<int64_t> timer_due(const DecideEnv& env, const TimerSpec& t, const Instance& in) {
+  if (t.after_ms) return env.now_ms + *t.after_ms;
+  const FieldSpec* spec = env.def.field(t.at_field);
+  if (spec == nullptr || !has_value(in.fields, t.at_field)) return std::nullopt;  // armed once the field is set
+  auto at = field_moment_ms(*spec, in.fields[t.at_field], env.utc_offset_minutes);
+  if (!at) return std::nullopt;
+  return *at + t.offset_ms;
+}
+
+void arm(Decision& d, const DecideEnv& env, const TimerSpec& t) {
+  if (auto due = timer_due(env, t, d.instance)) {
+    ArmedTimer armed{t.name, *due};
+    d.instance.timers.push_back(armed);
+    d.armed.push_back(armed);
+  }
+}
+
+void disarm(Decision& d, const std::string& name) {
+  auto& timers = d.instance.timers;
+  for (auto it = timers.begin(); it != timers.end();) {
+    if (it->name == name) {
+      d.disarmed.push_back(*it);
+      it = timers.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+// Leaves the current state for `to`: clears countersign votes, swaps the timers, stamps closure.
+void enter_state(Decision& d, const DecideEnv& env, const std::string& to) {
+  Instance& in = d.instance;
+  in.approvals.clear();
+  in.approvals_for.clear();
+  for (const ArmedTimer& t : in.timers) d.disarmed.push_back(t);
+  in.timers.clear();
+  in.state = to;
+  const StateSpec* spec = env.def.state(to);
+  if (spec == nullptr) return;
+  for (const TimerSpec& t : spec->timers) arm(d, env, t);
+  if (spec->terminal) in.closed_at_ms = env.now_ms;
+}
+
+// In the same state, a changed date field moves the timers that hang on it.
+void rearm_changed(Decision& d, const DecideEnv& env, const Json& changes) {
+  const StateSpec* spec = env.def.state(d.instance.state);
+  if (spec == nullptr) return;
+  for (const TimerSpec& t : spec->timers) {
+    if (!t.at_field.empty() && changes.contains(t.at_field)) {
+      disarm(d, t.name);
+      arm(d, env, t);
+    }
+  }
+}
+
+Error not_found(const std::string& id) {
+  return Error::make(Code::kNotFound, "找不到实例 '" + id + "'（instance not found）");
+}
+
+// The countersign party `who` may vote for now, or nullptr.
+const ActorSpec* open_party(const TransitionSpec& t, const Instance& in, const Principal& who) {
+  const bool voting_now = in.approvals_for == t.name;
+  for (const ActorSpec& party : t.countersign) {
+    bool taken = false;
+    for (const Approval& a : in.approvals) {
+      if (voting_now && a.role == party.role) taken = true;
+      if (voting_now && a.user == who.id && !t.countersign_same_person) return nullptr;  // one vote per person
+    }
+    if (!taken && actor_matches(party, in, who)) return &party;
+  }
+  return nullptr;
+}
+
+bool barred_by_not_by(const TransitionSpec& t, const Instance& in, const Principal& who) {
+  for (const std::string& other : t.not_by) {
+    auto it = in.fired_by.find(other);
+    if (it != in.fired_by.end() && std::find(it->second.begin(), it->second.end(), who.id) != it->second.end()) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool may_fire(const TransitionSpec& t, const Instance& in, const Principal& who) {
+  if (barred_by_not_by(t, in, who)) return false;
+  if (t.is_countersign()) return open_party(t, in, who) != nullptr;
+  return std::any_of(t.actors.begin(), t.actors.end(), [&](const ActorSpec& a) { return actor_matches(a, in, who); });
+}
+
+}  // namespace
+
+std::optional<int64_t> field_moment_ms(const FieldSpec& spec, const Json& value, int utc_offset_minutes) {
+  if (!value.is_string()) return std::nullopt;
+  const auto& text = value.get_ref<const std::string&>();
+  if (spec.type == FieldType::kDate) {
+    auto days = parse_date_days(text);
+    if (!days) return std::nullopt;
+    // The whole day counts: the moment is the following midnight in the configured offset.
+    return (*days + 1) * 86400000 - static_cast<int64_t>(utc_offset_minutes) * 60000;
+  }
+  if (spec.type == FieldType::kDatetime) return parse_time(text);
+  return std::nullopt;
+}
+
+bool actor_matches(const ActorSpec& actor, const Instance& in, const Principal& who) {
+  if (who.system) return false;  // the system fires only what a timer names
+  if (actor.creator) return who.id == in.created_by;
+  if (actor.of_assignee) return !in.assignee_org.empty() && who.has_role_covering(actor.role, in.assignee_org);
+  return who.has_role_covering(actor.role, in.org);
+}
+
+Result<Decision> decide_create(const DecideEnv& env, const CreateInstance& cmd, const Principal& who,
+                               const std::string& new_id) {
+  const Definition& def = env.def;
+  auto org = env.orgs.find_org(cmd.org);
+  if (!org) {
+    return fail(Code::kInvalidField, "组织 '" + cmd.org + "' 不存在（org '" + cmd.org + "' does not exist）",
+                Json{{"field", "org"}, {"rule", "org"}});
+  }
+  Decision d;
+  Instance& in = d.instance;
+  in.id = new_id;
+  in.workflow = def.id;
+  in.workflow_version = def.version;
+  in.org = cmd.org;
+  in.created_by = who.id;
+  in.created_at_ms = in.updated_at_ms = env.now_ms;
+  if (!std::any_of(def.create.actors.begin(), def.create.actors.end(),
+                   [&](const ActorSpec& a) { return !a.creator && actor_matches(a, in, who); })) {
+    return fail(Code::kForbidden, "无权在 " + cmd.org + " 创建此类事项（you may not create this workflow at " + cmd.org + "）");
+  }
+  auto changes = apply_fields(env, cmd.fields, def.create.requires_fields, def.create.accepts, in.org, in.fields);
+  if (!changes) return fail(changes.error());
+  auto comment = check_comment(def.create.comment, cmd.comment);
+  if (!comment) return fail(comment.error());
+  apply_special_fields(def, in, *changes, env.utc_offset_minutes);
+  enter_state(d, env, def.create.to);
+  d.disarmed.clear();
+  Event e = base_event(in, who, env.now_ms, "created");
+  e.to = def.create.to;
+  e.changes = *changes;
+  e.comment = *comment;
+  add_audience(e.audience, def.create.notify, in);
+  add_next_actors(e.audience, def, in);
+  push_event(d, std::move(e));
+  return d;
+}
+
+Result<Decision> decide_transition(const DecideEnv& env, const Instance& current, const FireTransition& cmd,
+                                   const Principal& who) {
+  const Definition& def = env.def;
+  if (!who.can_see(current.org, current.assignee_org)) return fail(not_found(current.id));
+  const TransitionSpec* t = def.transition_from(cmd.transition, current.state);
+  if (t == nullptr) {
+    const StateSpec* s = def.state(current.state);
+    std::string label = s ? s->label.zh : current.state;
+    return fail(Code::kTransitionNotAllowed,
+                "当前状态「" + label + "」不能执行 '" + cmd.transition + "'（transition '" + cmd.transition +
+                    "' is not allowed from state '" + current.state + "'）",
+                Json{{"state", current.state}, {"transition", cmd.transition}});
+  }
+  if (barred_by_not_by(*t, current, who)) {
+    return fail(Code::kForbidden, "同一人不能既执行 " + join(t->not_by) + " 又执行 " + t->name +
+                                      "（separation of duties: whoever fired " + join(t->not_by) +
+                                      " may not fire " + t->name + "）");
+  }
+  const ActorSpec* party = nullptr;
+  if (t->is_countersign()) {
+    party = open_party(*t, current, who);
+    if (party == nullptr) {
+      return fail(Code::kForbidden, "您无权会签或已会签（you hold no open countersign party, or you have voted already）");
+    }
+  } else if (!may_fire(*t, current, who)) {
+    return fail(Code::kForbidden, "您无权执行「" + t->label.zh + "」（you may not fire '" + t->name + "'）");
+  }
+  if (cmd.expected_version && *cmd.expected_version != current.version) {
+    return fail(Code::kVersionConflict,
+                "实例已被他人修改，请刷新后重试（the instance is at version " + std::to_string(current.version) +
+                    ", not " + std::to_string(*cmd.expected_version) + "）",
+                Json{{"current_version", current.version}});
+  }
+  Decision d;
+  d.instance = current;
+  Instance& in = d.instance;
+  auto changes = apply_fields(env, cmd.fields, t->requires_fields, t->accepts, in.org, in.fields);
+  if (!changes) return fail(changes.error());
+  auto comment = check_comment(t->comment, cmd.comment);
+  if (!comment) return fail(comment.error());
+
+  const std::string from = in.state;
+  const std::string previous_assignee = in.assignee_org;
+  apply_special_fields(def, in, *changes, env.utc_offset_minutes);
+  in.updated_at_ms = env.now_ms;
+  Json event_changes = *changes;
+  if (in.assignee_org != previous_assignee) event_changes["assignee_org"] = in.assignee_org;
+
+  bool completes = true;
+  if (t->is_countersign()) {
+    if (in.approvals_for != t->name) {
+      in.approvals.clear();
+      in.approvals_for = t->name;
+    }
+    in.approvals.push_back({party->role, who.id});
+    Event vote = base_event(in, who, env.now_ms, "approved");
+    vote.transition = t->name;
+    vote.from = vote.to = from;
+    vote.changes = event_changes;
+    vote.changes["approval"] = party->role;
+    vote.comment = *comment;
+    completes = in.approvals.size() == t->countersign.size();
+    add_audience(vote.audience, t->notify, in);
+    if (!completes) add_next_actors(vote.audience, def, in);
+    push_event(d, std::move(vote));
+    event_changes = Json::object();
+  }
+  if (!completes) return d;
+
+  in.fired_by[t->name].push_back(who.id);
+  Event e = base_event(in, who, env.now_ms, "transitioned");
+  e.transition = t->name;
+  e.from = from;
+  e.to = t->to.value_or(from);
+  e.changes = event_changes;
+  if (!t->is_countersign()) e.comment = *comment;
+  if (t->to) {
+    enter_state(d, env, *t->to);
+  } else {
+    rearm_changed(d, env, *changes);
+  }
+  add_audience(e.audience, t->notify, in);
+  if (t->to && *t->to != from) add_next_actors(e.audience, def, in);
+  push_event(d, std::move(e));
+  return d;
+}
+
+Result<Decision> decide_comment(const DecideEnv& env, const Instance& current, const AddComment& cmd,
+                                const Principal& who) {
+  if (!who.can_see(current.org, current.assignee_org)) return fail(not_found(current.id));
+  auto comment = check_comment(CommentRule::kRequired, cmd.comment);
+  if (!comment) return fail(comment.error());
+  Decision d;
+  d.instance = current;
+  d.instance.updated_at_ms = env.now_ms;
+  Event e = base_event(d.instance, who, env.now_ms, "commented");
+  e.from = e.to = current.state;
+  e.comment = *comment;
+  push_event(d, std::move(e));
+  return d;
+}
+
+std::optional<Decision> decide_timer(const DecideEnv& env, const Instance& current, const FireTimer& cmd) {
+  const Definition& def = env.def;
+  auto armed = std::find(current.timers.begin(), current.timers.end(), ArmedTimer{cmd.timer, cmd.due_ms});
+  if (armed == current.timers.end()) return std::nullopt;
+  const StateSpec* state = def.state(current.state);
+  const TimerSpec* spec = nullptr;
+  if (state != nullptr) {
+    for (const TimerSpec& t : state->timers) {
+      if (t.name == cmd.timer) spec = &t;
+    }
+  }
+  Decision d;
+  d.instance = current;
+  Instance& in = d.instance;
+  disarm(d, cmd.timer);
+  if (spec == nullptr) return d;  // the definition no longer has it: just drop it
+  const Principal system = Principal::system_principal();
+  in.updated_at_ms = env.now_ms;
+  if (spec->overdue || !spec->remind.empty()) {
+    Event e = base_event(in, system, env.now_ms, spec->overdue ? "overdue" : "reminded");
+    e.from = e.to = in.state;
+    e.changes = Json{{"timer", spec->name}};
+    if (spec->overdue) {
+      in.overdue = true;
+      e.changes["overdue"] = true;
+    }
+    add_audience(e.audience, spec->remind, in);
+    push_event(d, std::move(e));
+  }
+  if (!spec->transition.empty()) {
+    const TransitionSpec* t = def.transition_from(spec->transition, in.state);
+    if (t != nullptr) {
+      const std::string from = in.state;
+      in.fired_by[t->name].push_back(system.id);
+      Event e = base_event(in, system, env.now_ms, "timer");
+      e.transition = t->name;
+      e.from = from;
+      e.to = t->to.value_or(from);
+      e.changes = Json{{"timer", spec->name}};
+      if (t->to) enter_state(d, env, *t->to);
+      add_audience(e.audience, t->notify, in);
+      if (t->to && *t->to != from) add_next_actors(e.audience, def, in);
+      push_event(d, std::move(e));
+    }
+  }
+  return d;
+}
+
+std::vector<Action> available_actions(const Definition& def, const Instance& in, const Principal& who) {
+  std::vector<Action> out;
+  if (!who.can_see(in.org, in.assignee_org)) return out;
+  for (const TransitionSpec* t : def.transitions_from(in.state)) {
+    if (may_fire(*t, in, who)) out.push_back(Action{t});
+  }
+  return out;
+}
+
+Json actions_json(const Definition& def, const Instance& in, const Principal& who) {
+  static constexpr const char* kComment[] = {"optional", "required", "none"};
+  Json out = Json::array();
+  for (const Action& a : available_actions(def, in, who)) {
+    const TransitionSpec& t = *a.transition;
+    out.push_back({{"transition", t.name},
+                   {"label", label_json(t.label)},
+                   {"to", t.to ? Json(*t.to) : Json(nullptr)},
+                   {"requires", t.requires_fields},
+                   {"accepts", t.accepts},
+                   {"comment", kComment[static_cast<int>(t.comment)]},
+                   {"countersign", t.is_countersign()}});
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> todo_slots(const Definition& def, const Instance& in) {
+  std::set<std::pair<std::string, std::string>> slots;
+  for (const TransitionSpec* t : def.transitions_from(in.state)) {
+    for (const ActorSpec& a : t->is_countersign() ? t->countersign : t->actors) {
+      if (a.creator) {
+        slots.insert({"@creator", in.created_by});
+      } else if (a.of_assignee) {
+        if (!in.assignee_org.empty()) slots.insert({a.role, in.assignee_org});
+      } else {
+        slots.insert({a.role, in.org});
+      }
+    }
+  }
+  return {slots.begin(), slots.end()};
+}
+
+}  // namespace pioneer::engine

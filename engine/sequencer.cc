@@ -1,0 +1,533 @@
+#include "engine/sequencer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <set>
+
+#include "common/crypto.h"
+#include "engine/codec.h"
+#include "engine/indexer.h"
+#include "engine/rules.h"
+#include "storage/keys.h"
+
+namespace pioneer::engine {
+
+using storage::KeyBuilder;
+using storage::Space;
+
+namespace {
+
+constexpr int64_t kIdempotencyTtlMs = 24LL * 3600 * 1000;
+constexpr auto kMaxIdleWait = std::chrono::milliseconds(250);
+
+std::string timer_key(const ArmedTimer& t, const std::string& instance_id) {
+  return KeyBuilder().u64(static_cast<uint64_t>(t.due_ms)).text(instance_id).text(t.name).build();
+}
+
+std::string instance_event_key(const std::string& id, int64_t instance_seq) {
+  return KeyBuilder().text(id).u64(static_cast<uint64_t>(instance_seq)).build();
+}
+
+bool is_admin(const Principal& who) {
+  return who.system || std::any_of(who.roles.begin(), who.roles.end(), [](const RoleGrant& g) { return g.role == "admin"; });
+}
+
+bool valid_org_id(std::string_view id) {
+  if (id.empty() || id.front() == '/' || id.back() == '/') return false;
+  char prev = '/';
+  for (char c : id) {
+    if (c == '/' && prev == '/') return false;
+    if (!(c == '/' || c == '-' || c == '_' || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return false;
+    prev = c;
+  }
+  return true;
+}
+
+bool valid_user_id(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return c == '.' || c == '-' || c == '_' || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+  });
+}
+
+Error forbidden_admin() {
+  return Error::make(Code::kForbidden, "只有系统管理员可以执行此操作（only an administrator may do this）");
+}
+
+}  // namespace
+
+// Everything one batch accumulates before it is committed.
+struct Sequencer::BatchState {
+  int64_t now = 0;
+  storage::Batch batch;
+  std::map<std::string, Instance, std::less<>> instances;  // changed in this batch
+  std::map<std::string, std::string> idempotency;          // written in this batch
+  std::map<std::string, DefinitionPtr> definitions;        // registered in this batch
+  std::map<std::string, Org> orgs;                         // created in this batch
+  std::set<std::string> users;                             // created in this batch
+  uint64_t seq = 0;
+  std::string hash;
+  std::vector<Event> events;
+  std::vector<std::function<void()>> after_commit;  // cache updates, run once durable
+};
+
+Sequencer::Sequencer(Deps deps) : deps_(std::move(deps)) {}
+
+Result<std::unique_ptr<Sequencer>> Sequencer::start(Deps deps) {
+  std::unique_ptr<Sequencer> s(new Sequencer(std::move(deps)));
+  auto head = s->deps_.store.get(Space::kMeta, "head_seq");
+  if (!head) return fail(head.error());
+  auto hash = s->deps_.store.get(Space::kMeta, "head_hash");
+  if (!hash) return fail(hash.error());
+  if (*head) {
+    auto v = storage::get_u64(**head);
+    if (!v) return fail(Code::kCorruption, "日志头记录损坏（corrupt head_seq）");
+    s->head_seq_ = *v;
+    s->head_hash_ = hash->value_or("");
+  } else {
+    s->head_hash_ = std::string(64, '0');
+  }
+  s->thread_ = std::thread([p = s.get()] { p->run(); });
+  return s;
+}
+
+Sequencer::~Sequencer() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    accepting_ = false;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Sequencer::set_publisher(Publisher publisher) {
+  std::lock_guard lock(mu_);
+  publisher_ = std::move(publisher);
+}
+
+void Sequencer::submit(Command command, ReplyCallback done) {
+  {
+    std::unique_lock lock(mu_);
+    if (accepting_ && queue_.size() < deps_.queue_limit) {
+      queue_.push_back(Pending{std::move(command), std::move(done)});
+      lock.unlock();
+      wake_.notify_one();
+      return;
+    }
+  }
+  overloaded_++;
+  const bool stopping = !accepting_;
+  done(fail(Code::kOverloaded, stopping ? "服务正在停止，请稍后重试（the server is stopping; retry later）"
+                                        : "服务繁忙，请稍后重试（the server is busy; retry later）"));
+}
+
+void Sequencer::stop_accepting() {
+  std::lock_guard lock(mu_);
+  accepting_ = false;
+}
+
+void Sequencer::poke() {
+  {
+    std::lock_guard lock(mu_);
+    poked_ = true;
+  }
+  wake_.notify_all();
+}
+
+void Sequencer::drain() {
+  std::unique_lock lock(mu_);
+  idle_.wait(lock, [&] { return queue_.empty() && !busy_; });
+}
+
+uint64_t Sequencer::head_seq() const { return head_seq_.load(); }
+
+EngineMetrics Sequencer::metrics() const {
+  EngineMetrics m;
+  m.commands = commands_;
+  m.batches = batches_;
+  m.events = events_;
+  m.overloaded = overloaded_;
+  {
+    std::lock_guard lock(mu_);
+    m.queue_depth = queue_.size();
+  }
+  for (auto& b : batch_buckets_) m.batch_size_buckets.push_back(b.load());
+  return m;
+}
+
+std::optional<int64_t> Sequencer::next_timer_due() const {
+  auto c = deps_.store.scan(Space::kTimers, "", "");
+  if (!c->valid()) return std::nullopt;
+  auto due = storage::get_u64(c->key());
+  if (!due) return std::nullopt;
+  return static_cast<int64_t>(*due);
+}
+
+std::vector<Sequencer::Pending> Sequencer::due_timers(int64_t now, size_t room) {
+  std::vector<Pending> out;
+  if (now < 0) return out;
+  auto c = deps_.store.scan(Space::kTimers, "", storage::u64_key(static_cast<uint64_t>(now) + 1));
+  for (; c->valid() && out.size() < room; c->next()) {
+    std::string_view key = c->key();
+    auto due = storage::get_u64(key);
+    if (!due || key.size() < 9) continue;
+    auto parts = storage::split_key(key.substr(9));
+    if (parts.size() != 2) continue;
+    Command cmd{FireTimer{std::string(parts[0]), std::string(parts[1]), static_cast<int64_t>(*due)},
+                Principal::system_principal(), {}, {}};
+    out.push_back(Pending{std::move(cmd), nullptr});
+  }
+  return out;
+}
+
+void Sequencer::run() {
+  for (;;) {
+    std::vector<Pending> batch;
+    {
+      std::unique_lock lock(mu_);
+      if (queue_.empty() && !stopping_ && !poked_) {
+        // Sleep until a command arrives, or the earliest timer is due (bounded, so a clock that
+        // is moved by hand or a timer armed by another process is noticed soon enough).
+        auto wait = kMaxIdleWait;
+        lock.unlock();
+        auto due = next_timer_due();
+        int64_t now = deps_.clock.now_ms();
+        lock.lock();
+        if (due && *due <= now) {
+          wait = std::chrono::milliseconds(0);
+        } else if (due) {
+          wait = std::min(wait, std::chrono::milliseconds(*due - now));
+        }
+        if (wait.count() > 0) {
+          wake_.wait_for(lock, wait, [&] { return !queue_.empty() || stopping_ || poked_; });
+        }
+      }
+      if (stopping_ && queue_.empty()) break;
+      poked_ = false;
+      size_t n = std::min(queue_.size(), deps_.max_batch);
+      batch.reserve(n);
+      for (size_t i = 0; i < n; ++i) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      busy_ = true;
+    }
+    const size_t room = deps_.max_batch > batch.size() ? deps_.max_batch - batch.size() : 0;
+    std::vector<Pending> timers = due_timers(deps_.clock.now_ms(), std::max<size_t>(room, 16));
+    if (!timers.empty()) {
+      // Due timers go first: they fell due before the commands now waiting were decided.
+      timers.insert(timers.end(), std::make_move_iterator(batch.begin()), std::make_move_iterator(batch.end()));
+      batch = std::move(timers);
+    }
+    if (!batch.empty()) process_batch(batch);
+    {
+      std::lock_guard lock(mu_);
+      busy_ = false;
+    }
+    idle_.notify_all();
+  }
+  idle_.notify_all();
+}
+
+void Sequencer::process_batch(std::vector<Pending>& batch) {
+  BatchState bs;
+  bs.now = deps_.clock.now_ms();
+  bs.seq = head_seq_.load();
+  bs.hash = head_hash_;
+  std::vector<Result<Reply>> replies;
+  replies.reserve(batch.size());
+  for (Pending& p : batch) {
+    replies.push_back(apply(bs, p.command));
+  }
+  if (!bs.batch.empty()) {
+    std::string head;
+    storage::put_u64(head, bs.seq);
+    bs.batch.put(Space::kMeta, "head_seq", head);
+    bs.batch.put(Space::kMeta, "head_hash", bs.hash);
+    if (auto st = deps_.store.commit(bs.batch, /*sync=*/true); !st) {
+      // Nothing of this batch is durable: every caller hears so, and memory stays as it was.
+      for (size_t i = 0; i < batch.size(); ++i) {
+        if (batch[i].done) {
+          batch[i].done(fail(Code::kInternal, "写入失败，请重试（the write failed; retry）: " + st.error().message));
+        }
+      }
+      return;
+    }
+  }
+  for (auto& f : bs.after_commit) f();
+  head_hash_ = bs.hash;
+  head_seq_ = bs.seq;
+  batches_++;
+  commands_ += batch.size();
+  events_ += bs.events.size();
+  const size_t n = batch.size();
+  batch_buckets_[n <= 1 ? 0 : n <= 4 ? 1 : n <= 16 ? 2 : n <= 64 ? 3 : n <= 256 ? 4 : 5]++;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (batch[i].done) batch[i].done(std::move(replies[i]));
+  }
+  if (!bs.events.empty()) {
+    Publisher publisher;
+    {
+      std::lock_guard lock(mu_);
+      publisher = publisher_;
+    }
+    if (publisher) publisher(bs.events);
+  }
+}
+
+Result<Reply> Sequencer::apply(BatchState& bs, const Command& command) {
+  if (command.idempotency_key.empty()) {
+    return std::holds_alternative<CreateInstance>(command.body) || std::holds_alternative<FireTransition>(command.body) ||
+                   std::holds_alternative<AddComment>(command.body) || std::holds_alternative<FireTimer>(command.body)
+               ? apply_instance_command(bs, command)
+               : apply_admin_command(bs, command);
+  }
+  const std::string key = KeyBuilder().text(command.principal.id).text(command.idempotency_key).build();
+  std::optional<std::string> stored;
+  if (auto it = bs.idempotency.find(key); it != bs.idempotency.end()) {
+    stored = it->second;
+  } else {
+    auto got = deps_.store.get(Space::kIdempotency, key);
+    if (!got) return fail(got.error());
+    stored = *got;
+  }
+  if (stored) {
+    Json record = Json::parse(*stored, nullptr, false);
+    if (record.is_object() && record.value("at", int64_t{0}) + kIdempotencyTtlMs > bs.now) {
+      if (record.value("digest", "") != command.request_digest) {
+        return fail(Code::kIdempotencyConflict,
+                    "同一 Idempotency-Key 已用于不同的请求（this Idempotency-Key was used with a different request）");
+      }
+      return Reply{record.value("status", 200), record.value("body", Json::object()), true};
+    }
+  }
+  Command inner = command;
+  inner.idempotency_key.clear();
+  auto reply = apply(bs, inner);
+  if (reply) {
+    std::string record =
+        Json{{"digest", command.request_digest}, {"status", reply->status}, {"body", reply->body}, {"at", bs.now}}.dump();
+    bs.batch.put(Space::kIdempotency, key, record);
+    bs.idempotency[key] = std::move(record);
+  }
+  return reply;
+}
+
+Result<std::optional<Instance>> Sequencer::load_instance(BatchState& bs, const std::string& id) {
+  if (auto it = bs.instances.find(id); it != bs.instances.end()) return std::optional<Instance>(it->second);
+  auto got = deps_.store.get(Space::kInstances, id);
+  if (!got) return fail(got.error());
+  if (!*got) return std::optional<Instance>();
+  auto in = decode_instance(**got);
+  if (!in) return fail(in.error());
+  return std::optional<Instance>(std::move(*in));
+}
+
+// Writes a decision into `out`: the record, its events (numbered and hash-chained), the
+// per-instance history, the index and counter differences, and the timer changes.
+void Sequencer::record(BatchState& bs, const Definition& def, const std::optional<Instance>& before, Decision& d,
+                       storage::Batch& out) {
+  const Instance& after = d.instance;
+  out.put(Space::kInstances, after.id, encode_instance(after));
+  for (Event& e : d.events) {
+    e.seq = ++bs.seq;
+    e.prev_hash = bs.hash;
+    e.hash = *digest_hex(deps_.hash_algorithm, event_hash_input(e));
+    bs.hash = e.hash;
+    std::string seq_bytes;
+    storage::put_u64(seq_bytes, e.seq);
+    out.put(Space::kEvents, storage::u64_key(e.seq), encode_event(e));
+    out.put(Space::kInstanceEvents, instance_event_key(after.id, e.instance_seq), seq_bytes);
+    bs.events.push_back(e);
+  }
+  std::vector<index::Entry> old_entries;
+  if (before) {
+    DefinitionPtr before_def = deps_.registry.get(before->workflow, before->workflow_version);
+    old_entries = index::entries(before_def ? *before_def : def, *before);
+  }
+  std::vector<index::Entry> new_entries = index::entries(def, after);
+  // Both lists are sorted: one merge pass finds what to delete and what to put.
+  size_t i = 0, j = 0;
+  while (i < old_entries.size() || j < new_entries.size()) {
+    if (j == new_entries.size() || (i < old_entries.size() && old_entries[i].key < new_entries[j].key)) {
+      out.del(Space::kIndexes, old_entries[i++].key);
+    } else if (i == old_entries.size() || new_entries[j].key < old_entries[i].key) {
+      out.put(Space::kIndexes, new_entries[j].key, new_entries[j].value);
+      ++j;
+    } else {
+      if (old_entries[i].value != new_entries[j].value) out.put(Space::kIndexes, new_entries[j].key, new_entries[j].value);
+      ++i;
+      ++j;
+    }
+  }
+  const std::string new_counter = index::counter_key(after);
+  if (!before) {
+    out.add(new_counter, 1);
+  } else if (const std::string old_counter = index::counter_key(*before); old_counter != new_counter) {
+    out.add(old_counter, -1);
+    out.add(new_counter, 1);
+  }
+  for (const ArmedTimer& t : d.disarmed) out.del(Space::kTimers, timer_key(t, after.id));
+  for (const ArmedTimer& t : d.armed) out.put(Space::kTimers, timer_key(t, after.id), "");
+  bs.instances[after.id] = after;
+}
+
+Result<Reply> Sequencer::apply_instance_command(BatchState& bs, const Command& command) {
+  const Principal& who = command.principal;
+  DefinitionPtr def;
+  std::optional<Instance> before;
+  Result<Decision> decision = fail(Code::kInternal, "unreachable");
+  int status = 200;
+
+  // Decisions touch bs only through record(), after they are known to succeed, so a refused
+  // command leaves the batch exactly as it found it.
+  if (const auto* create = std::get_if<CreateInstance>(&command.body)) {
+    if (who.system || who.id.empty()) return fail(forbidden_admin());
+    def = deps_.registry.latest(create->workflow);
+    if (!def) {
+      return fail(Code::kInvalidField, "工作流 '" + create->workflow + "' 不存在（unknown workflow '" + create->workflow + "'）",
+                  Json{{"field", "workflow"}, {"rule", "unknown"}});
+    }
+    DecideEnv env{*def, deps_.directory, bs.now, deps_.utc_offset_minutes};
+    decision = decide_create(env, *create, who, new_ulid(bs.now));
+    status = 201;
+  } else {
+    std::string id;
+    if (const auto* t = std::get_if<FireTransition>(&command.body)) id = t->instance_id;
+    if (const auto* c = std::get_if<AddComment>(&command.body)) id = c->instance_id;
+    if (const auto* f = std::get_if<FireTimer>(&command.body)) id = f->instance_id;
+    auto loaded = load_instance(bs, id);
+    if (!loaded) return fail(loaded.error());
+    before = std::move(*loaded);
+    const auto* timer = std::get_if<FireTimer>(&command.body);
+    if (!before) {
+      if (timer) {  // the instance is gone: drop the orphaned timer
+        bs.batch.del(Space::kTimers, timer_key(ArmedTimer{timer->timer, timer->due_ms}, id));
+        return Reply{};
+      }
+      return fail(Code::kNotFound, "找不到实例 '" + id + "'（instance not found）");
+    }
+    def = deps_.registry.get(before->workflow, before->workflow_version);
+    if (!def) return fail(Code::kCorruption, "实例的工作流定义缺失（the instance's workflow definition is missing）");
+    DecideEnv env{*def, deps_.directory, bs.now, deps_.utc_offset_minutes};
+    if (const auto* t = std::get_if<FireTransition>(&command.body)) {
+      if (who.system) return fail(forbidden_admin());
+      decision = decide_transition(env, *before, *t, who);
+    } else if (const auto* c = std::get_if<AddComment>(&command.body)) {
+      if (who.system) return fail(forbidden_admin());
+      decision = decide_comment(env, *before, *c, who);
+      status = 201;
+    } else {
+      auto fired = decide_timer(env, *before, *timer);
+      if (!fired) {  // stale: the state it was armed for has been left
+        bs.batch.del(Space::kTimers, timer_key(ArmedTimer{timer->timer, timer->due_ms}, id));
+        return Reply{};
+      }
+      decision = std::move(*fired);
+    }
+  }
+  if (!decision) return fail(decision.error());
+  storage::Batch out;
+  record(bs, *def, before, *decision, out);
+  bs.batch.append(out);
+  Json body = instance_json(decision->instance, def.get());
+  body["actions"] = actions_json(*def, decision->instance, who);
+  return Reply{status, std::move(body), false};
+}
+
+Result<Reply> Sequencer::apply_admin_command(BatchState& bs, const Command& command) {
+  const Principal& who = command.principal;
+  if (!is_admin(who)) return fail(forbidden_admin());
+  auto org_exists = [&](const std::string& id) { return bs.orgs.count(id) > 0 || deps_.directory.find_org(id).has_value(); };
+  auto user_exists = [&](const std::string& id) { return bs.users.count(id) > 0 || deps_.directory.user_exists(id); };
+
+  if (const auto* reg = std::get_if<RegisterDefinition>(&command.body)) {
+    auto parsed = parse_definition(reg->definition, deps_.roles);
+    if (!parsed) return fail(parsed.error());
+    DefinitionPtr latest = bs.definitions.count(parsed->id) ? bs.definitions[parsed->id] : deps_.registry.latest(parsed->id);
+    if (latest) {
+      Json a = latest->source, b = parsed->source;
+      a.erase("version");
+      b.erase("version");
+      if (a == b) {
+        return Reply{200, Json{{"id", latest->id}, {"version", latest->version}, {"title", label_json(latest->title)},
+                               {"registered", false}}};
+      }
+    }
+    Definition def = std::move(*parsed);
+    def.version = latest ? latest->version + 1 : 1;
+    def.source["version"] = def.version;
+    auto ptr = std::make_shared<const Definition>(std::move(def));
+    bs.batch.put(Space::kDefinitions, Registry::key(ptr->id, ptr->version), ptr->source.dump());
+    bs.definitions[ptr->id] = ptr;
+    bs.after_commit.push_back([this, ptr] { deps_.registry.add(ptr); });
+    return Reply{201, Json{{"id", ptr->id}, {"version", ptr->version}, {"title", label_json(ptr->title)}, {"registered", true}}};
+  }
+  if (const auto* put = std::get_if<PutOrg>(&command.body)) {
+    Org org = put->org;
+    if (!valid_org_id(org.id)) {
+      return fail(Code::kInvalidField, "组织编号只能由小写字母、数字、-、_ 和 / 组成（org ids are paths of a-z 0-9 - _）",
+                  Json{{"field", "id"}});
+    }
+    const size_t slash = org.id.rfind('/');
+    org.parent = slash == std::string::npos ? "" : org.id.substr(0, slash);
+    if (!org.parent.empty() && !org_exists(org.parent)) {
+      return fail(Code::kInvalidField, "上级组织 '" + org.parent + "' 不存在（parent org '" + org.parent + "' does not exist）",
+                  Json{{"field", "parent"}});
+    }
+    if (!deps_.roles.has_org_kind(org.kind)) {
+      return fail(Code::kInvalidField, "未知的组织类型 '" + org.kind + "'（unknown org kind）", Json{{"field", "kind"}});
+    }
+    if (org.name.empty()) return fail(Code::kMissingFields, "组织名称不能为空（org name is required）", Json{{"missing", {"name"}}});
+    bs.batch.put(Space::kPrincipals, Directory::org_key(org.id), encode_org(org));
+    bs.orgs[org.id] = org;
+    bs.after_commit.push_back([this, org] { deps_.directory.put_org(org); });
+    return Reply{201, org_json(org)};
+  }
+  if (const auto* put = std::get_if<PutUser>(&command.body)) {
+    if (!valid_user_id(put->id)) {
+      return fail(Code::kInvalidField, "用户编号只能由小写字母、数字、.、-、_ 组成（user ids use a-z 0-9 . - _）",
+                  Json{{"field", "id"}});
+    }
+    if (put->name.empty()) return fail(Code::kMissingFields, "用户姓名不能为空（user name is required）", Json{{"missing", {"name"}}});
+    if (!org_exists(put->home_org)) {
+      return fail(Code::kInvalidField, "所在组织 '" + put->home_org + "' 不存在（home org does not exist）", Json{{"field", "home_org"}});
+    }
+    for (const RoleGrant& g : put->roles) {
+      if (!deps_.roles.has_role(g.role)) {
+        return fail(Code::kInvalidField, "未知角色 '" + g.role + "'（unknown role）", Json{{"field", "roles"}});
+      }
+      if (!org_exists(g.org)) {
+        return fail(Code::kInvalidField, "组织 '" + g.org + "' 不存在（org does not exist）", Json{{"field", "roles"}});
+      }
+    }
+    UserRecord user{put->id, put->name, put->home_org, put->roles};
+    bs.batch.put(Space::kPrincipals, Directory::user_key(user.id), Directory::encode_user(user));
+    bs.users.insert(user.id);
+    bs.after_commit.push_back([this, user] { deps_.directory.put_user(user); });
+    Json roles = Json::array();
+    for (const RoleGrant& g : user.roles) roles.push_back({{"role", g.role}, {"org", g.org}});
+    return Reply{201, Json{{"id", user.id}, {"name", user.name}, {"home_org", user.home_org}, {"roles", roles}}};
+  }
+  if (const auto* issue = std::get_if<IssueToken>(&command.body)) {
+    if (!user_exists(issue->user_id)) return fail(Code::kNotFound, "用户不存在（no such user）");
+    if (issue->token_hash.size() != 64) return fail(Code::kBadRequest, "令牌摘要格式错误（bad token hash）");
+    TokenRecord token{issue->user_id, issue->expires_ms};
+    bs.batch.put(Space::kPrincipals, Directory::token_key(issue->token_hash), Directory::encode_token(token));
+    bs.after_commit.push_back([this, hash = issue->token_hash, token] { deps_.directory.put_token(hash, token); });
+    return Reply{201, Json{{"user", issue->user_id}}};
+  }
+  if (const auto* revoke = std::get_if<RevokeTokens>(&command.body)) {
+    if (!user_exists(revoke->user_id)) return fail(Code::kNotFound, "用户不存在（no such user）");
+    auto hashes = deps_.directory.token_hashes_of(revoke->user_id);
+    for (const std::string& h : hashes) bs.batch.del(Space::kPrincipals, Directory::token_key(h));
+    bs.after_commit.push_back([this, id = revoke->user_id] { deps_.directory.revoke_user_tokens(id); });
+    return Reply{200, Json{{"user", revoke->user_id}, {"revoked", hashes.size()}}};
+  }
+  return fail(Code::kBadRequest, "未知命令（unknown command）");
+}
+
+}  // namespace pioneer::engine

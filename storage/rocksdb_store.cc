@@ -1,0 +1,310 @@
+// RocksStore: the Store on RocksDB, and Store::open. This is the only file that includes a
+// RocksDB header.
+//
+// Each Space is one column family named by space_name(); the families share one LRU block
+// cache and each has a 10-bit bloom filter for point lookups. Counters are int64 little-endian
+// values combined by an addition merge operator, so adding never reads before writing.
+//
+// Thread-safety: rocksdb::DB is thread-safe and the family handles do not change after open,
+// so every method may be called from many threads at once. The destructor must not race with
+// other calls; it flushes every family so that the next open has no write-ahead log to replay.
+#include <algorithm>
+#include <array>
+#include <cstdarg>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/iterator.h>
+#include <rocksdb/merge_operator.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/utilities/checkpoint.h>
+#include <rocksdb/write_batch.h>
+
+#include "storage/store.h"
+
+namespace pioneer::storage {
+namespace {
+
+rocksdb::Slice to_slice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
+
+Error to_error(const rocksdb::Status& s, std::string_view what) {
+  if (s.IsCorruption()) {
+    return Error::make(Code::kCorruption, "存储数据已损坏（stored data is corrupt, " +
+                                              std::string(what) + ": " + s.ToString() + "）");
+  }
+  return Error::make(Code::kInternal,
+                     "存储操作失败（storage error, " + std::string(what) + ": " + s.ToString() + "）");
+}
+
+// RocksDB reports a held LOCK file as an IOError: "lock hold by current process" when this
+// process already has the database open, "While lock file" when another process has.
+bool is_lock_error(const rocksdb::Status& s) {
+  if (!s.IsIOError()) return false;
+  const std::string text = s.ToString();
+  return text.find("lock hold by current process") != std::string::npos ||
+         text.find("While lock file") != std::string::npos;
+}
+
+// Counter values and merge operands: 8 bytes, little-endian two's complement.
+std::string encode_i64(int64_t v) {
+  std::string out(8, '\0');
+  const auto u = static_cast<uint64_t>(v);
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((u >> (8 * i)) & 0xFF);
+  return out;
+}
+
+bool decode_i64(std::string_view in, int64_t* v) {
+  if (in.size() != 8) return false;
+  uint64_t u = 0;
+  for (int i = 7; i >= 0; --i) u = (u << 8) | static_cast<uint8_t>(in[i]);
+  *v = static_cast<int64_t>(u);
+  return true;
+}
+
+// Adds int64 operands. A malformed value makes the merge (and so the read) fail as corruption.
+class AddInt64 final : public rocksdb::AssociativeMergeOperator {
+ public:
+  bool Merge(const rocksdb::Slice& /*key*/, const rocksdb::Slice* existing,
+             const rocksdb::Slice& operand, std::string* merged,
+             rocksdb::Logger* /*logger*/) const override {
+    int64_t base = 0;
+    int64_t delta = 0;
+    if (existing != nullptr && !decode_i64(existing->ToStringView(), &base)) return false;
+    if (!decode_i64(operand.ToStringView(), &delta)) return false;
+    // Unsigned addition: wraps instead of signed-overflow undefined behaviour.
+    *merged = encode_i64(static_cast<int64_t>(static_cast<uint64_t>(base) + static_cast<uint64_t>(delta)));
+    return true;
+  }
+  // Recorded in the OPTIONS file; keep it stable.
+  const char* Name() const override { return "pioneer.AddInt64"; }
+};
+
+// Read-only opening must not touch the folder, but RocksDB would create it and rotate the
+// writer's LOG file to start its own info log; this logger discards the messages instead.
+class DiscardLogger final : public rocksdb::Logger {
+ public:
+  using rocksdb::Logger::Logv;
+  void Logv(const char* /*format*/, va_list /*ap*/) override {}
+};
+
+// A cursor owns the bound strings because RocksDB keeps pointers to them for the iterator's
+// whole life. Members are declared so that the iterator is destroyed first.
+class RocksCursor final : public Cursor {
+ public:
+  // A null family (absent in a read-only database) gives an empty cursor.
+  RocksCursor(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, std::string_view lower,
+              std::string_view upper)
+      : lower_(lower), upper_(upper), lower_slice_(lower_), upper_slice_(upper_) {
+    rocksdb::ReadOptions read;
+    read.iterate_lower_bound = &lower_slice_;
+    if (!upper_.empty()) read.iterate_upper_bound = &upper_slice_;
+    it_.reset(cf != nullptr ? db->NewIterator(read, cf) : rocksdb::NewEmptyIterator());
+    it_->Seek(lower_slice_);
+  }
+
+  bool valid() const override { return it_->Valid(); }
+  void next() override { it_->Next(); }
+  std::string_view key() const override { return it_->key().ToStringView(); }
+  std::string_view value() const override { return it_->value().ToStringView(); }
+  Result<void> status() const override {
+    rocksdb::Status s = it_->status();
+    if (!s.ok()) return fail(to_error(s, "scan"));
+    return {};
+  }
+
+ private:
+  std::string lower_;
+  std::string upper_;
+  rocksdb::Slice lower_slice_;
+  rocksdb::Slice upper_slice_;
+  std::unique_ptr<rocksdb::Iterator> it_;
+};
+
+class RocksStore final : public Store {
+ public:
+  // handles: every opened family (to release on close); spaces: the family of each Space, null
+  // when a read-only database lacks it.
+  RocksStore(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> handles,
+             std::array<rocksdb::ColumnFamilyHandle*, kSpaceCount> spaces, bool read_only)
+      : db_(std::move(db)), handles_(std::move(handles)), spaces_(spaces), read_only_(read_only) {}
+
+  // Flushing every memtable makes the write-ahead log obsolete, so the next open replays
+  // nothing (milliseconds instead of seconds with a million instances). A failed flush loses
+  // nothing, since the log still holds the data; it only makes the next open slower, and a
+  // destructor has no one to report to.
+  ~RocksStore() override {
+    if (!read_only_) db_->Flush(rocksdb::FlushOptions(), handles_).PermitUncheckedError();
+    for (rocksdb::ColumnFamilyHandle* h : handles_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    db_->Close().PermitUncheckedError();
+  }
+
+  Result<std::optional<std::string>> get(Space space, std::string_view key) const override {
+    rocksdb::ColumnFamilyHandle* cf = family(space);
+    if (cf == nullptr) return std::optional<std::string>();
+    std::string value;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf, to_slice(key), &value);
+    if (s.IsNotFound()) return std::optional<std::string>();
+    if (!s.ok()) return fail(to_error(s, "get"));
+    return std::optional<std::string>(std::move(value));
+  }
+
+  Result<std::vector<std::optional<std::string>>> multi_get(
+      Space space, const std::vector<std::string>& keys) const override {
+    std::vector<std::optional<std::string>> out(keys.size());
+    rocksdb::ColumnFamilyHandle* cf = family(space);
+    if (cf == nullptr || keys.empty()) return out;
+    std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
+    std::vector<rocksdb::PinnableSlice> values(keys.size());
+    std::vector<rocksdb::Status> statuses(keys.size());
+    db_->MultiGet(rocksdb::ReadOptions(), cf, keys.size(), slices.data(), values.data(),
+                  statuses.data());
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (statuses[i].IsNotFound()) continue;
+      if (!statuses[i].ok()) return fail(to_error(statuses[i], "multi_get"));
+      out[i] = values[i].ToString();
+    }
+    return out;
+  }
+
+  std::unique_ptr<Cursor> scan(Space space, std::string_view lower,
+                               std::string_view upper) const override {
+    return std::make_unique<RocksCursor>(db_.get(), family(space), lower, upper);
+  }
+
+  Result<int64_t> counter(std::string_view key) const override {
+    auto value = get(Space::kCounters, key);
+    if (!value) return fail(value.error());
+    if (!value->has_value()) return 0;
+    int64_t n = 0;
+    if (!decode_i64(**value, &n)) {
+      return fail(Code::kCorruption, "计数器的值无效（counter value is not 8 bytes）");
+    }
+    return n;
+  }
+
+  Result<void> commit(const Batch& batch, bool sync) override {
+    if (read_only_) {
+      return fail(Code::kInternal, "数据库以只读方式打开，不能写入（the database is open read-only）");
+    }
+    rocksdb::WriteBatch wb;
+    for (const Op& op : batch.ops()) {
+      rocksdb::ColumnFamilyHandle* cf = family(op.space);
+      if (cf == nullptr) {
+        return fail(Code::kInternal, "未知的存储空间（unknown storage space " +
+                                         std::to_string(static_cast<int>(op.space)) + "）");
+      }
+      rocksdb::Status s;
+      switch (op.kind) {
+        case Op::Kind::kPut: s = wb.Put(cf, op.key, op.value); break;
+        case Op::Kind::kDelete: s = wb.Delete(cf, op.key); break;
+        case Op::Kind::kAdd: s = wb.Merge(cf, op.key, encode_i64(op.delta)); break;
+      }
+      if (!s.ok()) return fail(to_error(s, "commit"));
+    }
+    rocksdb::WriteOptions write;
+    write.sync = sync;
+    rocksdb::Status s = db_->Write(write, &wb);
+    if (!s.ok()) return fail(to_error(s, "commit"));
+    return {};
+  }
+
+  Result<void> checkpoint(const std::string& dest) override {
+    rocksdb::Checkpoint* raw = nullptr;
+    rocksdb::Status s = rocksdb::Checkpoint::Create(db_.get(), &raw);
+    std::unique_ptr<rocksdb::Checkpoint> cp(raw);
+    // The default log_size_for_flush (0) flushes first, so the copy needs no log replay.
+    if (s.ok()) s = cp->CreateCheckpoint(dest);
+    if (!s.ok()) return fail(to_error(s, "checkpoint to " + dest));
+    return {};
+  }
+
+  std::optional<std::string> property(Space space, std::string_view name) const override {
+    rocksdb::ColumnFamilyHandle* cf = family(space);
+    std::string value;
+    if (cf == nullptr || !db_->GetProperty(cf, to_slice(name), &value)) return std::nullopt;
+    return value;
+  }
+
+ private:
+  rocksdb::ColumnFamilyHandle* family(Space space) const {
+    const auto i = static_cast<size_t>(space);
+    return i < spaces_.size() ? spaces_[i] : nullptr;
+  }
+
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  std::array<rocksdb::ColumnFamilyHandle*, kSpaceCount> spaces_;
+  bool read_only_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> Store::open(const std::string& dir, const StoreOptions& options) {
+  rocksdb::DBOptions db_options;
+  // Read-only opening never creates anything, not even the folder.
+  db_options.create_if_missing = options.create_if_missing && !options.read_only;
+  db_options.create_missing_column_families = true;
+  db_options.max_background_jobs = 2;
+  db_options.bytes_per_sync = 1 << 20;
+  // Bounds the log that must be replayed after a crash: older logs force a flush.
+  db_options.max_total_wal_size = 64 << 20;
+  db_options.keep_log_file_num = 5;
+  if (options.read_only) db_options.info_log = std::make_shared<DiscardLogger>();
+
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  rocksdb::ColumnFamilyOptions family_options;
+  family_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+
+  // Every existing family must be opened (RocksDB refuses otherwise), including ones a newer
+  // version may have added. Listing fails for a database that does not exist yet; Open then
+  // creates it or reports why it cannot.
+  std::vector<std::string> names;
+  if (!rocksdb::DB::ListColumnFamilies(db_options, dir, &names).ok()) {
+    names = {rocksdb::kDefaultColumnFamilyName};
+  }
+  if (!options.read_only) {
+    for (int i = 0; i < kSpaceCount; ++i) {
+      std::string name(space_name(static_cast<Space>(i)));
+      if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(std::move(name));
+    }
+  }
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const std::string& name : names) {
+    rocksdb::ColumnFamilyOptions cf = family_options;
+    if (name == space_name(Space::kCounters)) cf.merge_operator = std::make_shared<AddInt64>();
+    descriptors.emplace_back(name, cf);
+  }
+
+  rocksdb::DB* raw = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::Status s =
+      options.read_only ? rocksdb::DB::OpenForReadOnly(db_options, dir, descriptors, &handles, &raw)
+                        : rocksdb::DB::Open(db_options, dir, descriptors, &handles, &raw);
+  if (!s.ok()) {
+    if (is_lock_error(s)) {
+      return fail(Code::kInternal, "数据库 " + dir +
+                                       " 已被占用（database is locked by another process）: " +
+                                       s.ToString());
+    }
+    return fail(to_error(s, "open " + dir));
+  }
+
+  std::array<rocksdb::ColumnFamilyHandle*, kSpaceCount> spaces{};
+  for (rocksdb::ColumnFamilyHandle* h : handles) {
+    for (int i = 0; i < kSpaceCount; ++i) {
+      if (h->GetName() == space_name(static_cast<Space>(i))) spaces[i] = h;
+    }
+  }
+  return std::make_unique<RocksStore>(std::unique_ptr<rocksdb::DB>(raw), std::move(handles), spaces,
+                                      options.read_only);
+}
+
+}  // namespace pioneer::storage

@@ -1,0 +1,129 @@
+// Store: the small ordered key-value interface the engine persists through.
+//
+// Keys and values are byte strings, ordered bytewise within each Space (a RocksDB column
+// family). Writes happen only as whole Batches: a batch is applied atomically, and with
+// sync=true commit() returns only after it is durable (fsync of the write-ahead log).
+// Reads see the latest committed state. All methods are thread-safe; many readers may run
+// while one writer commits. Nothing outside storage/ includes a RocksDB header.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+
+namespace pioneer::storage {
+
+// Column families. The numbering is part of the on-disk format: append only.
+enum class Space : uint8_t {
+  kDefinitions = 0,     // workflow id, version -> definition JSON
+  kInstances = 1,       // instance id -> current record
+  kEvents = 2,          // global seq (u64 BE) -> event JSON (hash-chained)
+  kInstanceEvents = 3,  // instance id, per-instance seq (u64 BE) -> global seq
+  kIndexes = 4,         // secondary indexes (see engine/indexer.h) -> small tag
+  kTimers = 5,          // due ms (u64 BE), instance id, timer name -> empty
+  kPrincipals = 6,      // orgs, users, token hashes
+  kIdempotency = 7,     // principal, key -> stored reply
+  kMeta = 8,            // schema version, head of the log, settings
+  kCounters = 9,        // statistics counters (int64 little-endian, merged by addition)
+};
+inline constexpr int kSpaceCount = 10;
+std::string_view space_name(Space space);
+
+// One write of a batch.
+struct Op {
+  enum class Kind : uint8_t { kPut, kDelete, kAdd };  // kAdd: counter += delta (kCounters only)
+  Kind kind;
+  Space space;
+  std::string key;
+  std::string value;  // kPut: the value; kAdd: unused
+  int64_t delta = 0;  // kAdd only
+};
+
+// An ordered list of writes applied atomically. Later writes to a key win.
+class Batch {
+ public:
+  void put(Space space, std::string key, std::string value) {
+    ops_.push_back(Op{Op::Kind::kPut, space, std::move(key), std::move(value), 0});
+  }
+  void del(Space space, std::string key) {
+    ops_.push_back(Op{Op::Kind::kDelete, space, std::move(key), {}, 0});
+  }
+  void add(std::string key, int64_t delta) {
+    ops_.push_back(Op{Op::Kind::kAdd, Space::kCounters, std::move(key), {}, delta});
+  }
+  void append(const Batch& other) { ops_.insert(ops_.end(), other.ops_.begin(), other.ops_.end()); }
+  const std::vector<Op>& ops() const { return ops_; }
+  bool empty() const { return ops_.empty(); }
+  size_t size() const { return ops_.size(); }
+  void clear() { ops_.clear(); }
+
+ private:
+  std::vector<Op> ops_;
+};
+
+// A forward cursor over [lower, upper) of one space. Valid only while its Store lives.
+class Cursor {
+ public:
+  virtual ~Cursor() = default;
+  virtual bool valid() const = 0;
+  virtual void next() = 0;
+  virtual std::string_view key() const = 0;
+  virtual std::string_view value() const = 0;
+  // Ok unless the underlying scan hit an I/O error or corruption.
+  virtual Result<void> status() const = 0;
+};
+
+struct StoreOptions {
+  bool create_if_missing = true;
+  // Block cache for the whole database, bytes.
+  size_t block_cache_bytes = 64u << 20;
+  // Read-only opening (verify, export) takes no lock and never writes.
+  bool read_only = false;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Opens (or creates) the database in `dir`. Fails with kInternal when the folder is locked by
+  // another process or unreadable, kCorruption when RocksDB reports corruption.
+  static Result<std::unique_ptr<Store>> open(const std::string& dir, const StoreOptions& options = {});
+
+  // The value at key, std::nullopt when absent.
+  virtual Result<std::optional<std::string>> get(Space space, std::string_view key) const = 0;
+
+  // Many point reads at once (faster than a loop of get()); results in the order of keys.
+  virtual Result<std::vector<std::optional<std::string>>> multi_get(
+      Space space, const std::vector<std::string>& keys) const = 0;
+
+  // A cursor over keys k with lower <= k < upper; an empty upper means "to the end".
+  virtual std::unique_ptr<Cursor> scan(Space space, std::string_view lower,
+                                       std::string_view upper) const = 0;
+
+  // The cursor over every key that starts with prefix.
+  std::unique_ptr<Cursor> scan_prefix(Space space, std::string_view prefix) const;
+
+  // The counter at key (kCounters), 0 when absent.
+  virtual Result<int64_t> counter(std::string_view key) const = 0;
+
+  // Applies the whole batch atomically. With sync, returns only after it is durable.
+  virtual Result<void> commit(const Batch& batch, bool sync = true) = 0;
+
+  // Writes a consistent point-in-time copy of the database to dest (which must not exist),
+  // while other threads keep reading and committing.
+  virtual Result<void> checkpoint(const std::string& dest) = 0;
+
+  // A RocksDB statistic or property for /metrics and diagnostics ("rocksdb.estimate-num-keys").
+  virtual std::optional<std::string> property(Space space, std::string_view name) const = 0;
+};
+
+// The smallest key greater than every key that starts with prefix ("" when there is none).
+std::string prefix_end(std::string_view prefix);
+
+}  // namespace pioneer::storage

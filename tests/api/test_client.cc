@@ -1,0 +1,327 @@
+#include "tests/api/test_client.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+
+namespace pioneer::test {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = net::ip::tcp;
+
+Json HttpResult::json() const { return Json::parse(body, nullptr, false); }
+
+std::string HttpResult::header(const std::string& lower_name) const {
+  auto it = headers.find(lower_name);
+  return it == headers.end() ? "" : it->second;
+}
+
+// ---------------------------------------------------------------- server process
+
+ServerProcess::ServerProcess(std::vector<std::string> extra) {
+  char tmpl[] = "/tmp/pioneer-api-XXXXXX";
+  if (!mkdtemp(tmpl)) return;
+  dir_ = tmpl;
+  std::vector<std::string> args = {PIONEER_BINARY, "serve",  "--data", data_dir(), "--listen",
+                                   "127.0.0.1:0",  "--demo", "--workflows",
+                                   std::string(PIONEER_SOURCE_DIR) + "/workflows"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  int out[2];
+  if (pipe(out) != 0) return;
+  pid_ = fork();
+  if (pid_ == 0) {
+    dup2(out[1], 1);
+    int err = open((dir_ + "/server.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (err >= 0) dup2(err, 2);
+    close(out[0]);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(out[1]);
+  stdout_fd_ = out[0];
+  // Wait for "listening on http://HOST:PORT".
+  std::string line;
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd p{stdout_fd_, POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    char c;
+    if (read(stdout_fd_, &c, 1) != 1) break;  // exited before listening
+    if (c != '\n') {
+      line.push_back(c);
+      continue;
+    }
+    const std::string prefix = "listening on http://";
+    if (line.rfind(prefix, 0) == 0) {
+      port_ = static_cast<uint16_t>(std::stoi(line.substr(line.rfind(':') + 1)));
+      break;
+    }
+    line.clear();
+  }
+  if (!port_) return;
+  std::ifstream in(data_dir() + "/demo-tokens.json");
+  Json tokens = Json::parse(in, nullptr, false);
+  if (tokens.is_object() && tokens.contains("users")) {
+    for (const auto& u : tokens["users"]) tokens_[u.value("id", "")] = u.value("token", "");
+  }
+}
+
+ServerProcess::~ServerProcess() {
+  if (pid_ > 0) stop();
+  if (stdout_fd_ >= 0) close(stdout_fd_);
+  // Keep the folder (data and server.log) when a test failed, for the post-mortem.
+  if (!dir_.empty() && !::testing::Test::HasFailure()) std::filesystem::remove_all(dir_);
+}
+
+std::string ServerProcess::token(const std::string& user) const {
+  auto it = tokens_.find(user);
+  return it == tokens_.end() ? "" : it->second;
+}
+
+int ServerProcess::stop(std::chrono::milliseconds limit) {
+  if (pid_ <= 0) return -1;
+  kill(pid_, SIGTERM);
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  int status = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    pid_t r = waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      pid_ = -1;
+      return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  kill(pid_, SIGKILL);
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return -1;
+}
+
+std::string ServerProcess::log() const {
+  std::ifstream in(dir_ + "/server.log");
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// ---------------------------------------------------------------- HTTP
+
+namespace {
+tcp::endpoint local(uint16_t port) { return {net::ip::make_address("127.0.0.1"), port}; }
+}  // namespace
+
+HttpResult http(uint16_t port, const std::string& method, const std::string& target,
+                const std::string& token, const std::string& body,
+                const std::map<std::string, std::string>& headers,
+                std::chrono::milliseconds timeout) {
+  HttpResult result;
+  net::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  beast::flat_buffer buffer;
+  http::request<http::string_body> req{http::string_to_verb(method), target, 11};
+  req.set(http::field::host, "127.0.0.1");
+  req.set(http::field::connection, "close");
+  if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
+  for (const auto& [k, v] : headers) req.set(k, v);
+  if (!body.empty() || method == "POST") {
+    req.set(http::field::content_type, "application/json");
+    req.body() = body;
+  }
+  req.prepare_payload();
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(64u << 20);
+  stream.expires_after(timeout);
+  stream.async_connect(local(port), [&](beast::error_code ec) {
+    if (ec) return;
+    http::async_write(stream, req, [&](beast::error_code ec, size_t) {
+      if (ec) return;
+      http::async_read(stream, buffer, parser, [&](beast::error_code ec, size_t) {
+        if (ec) return;
+        auto& res = parser.get();
+        result.status = res.result_int();
+        for (const auto& f : res) {
+          std::string name(f.name_string());
+          for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+          result.headers[name] = std::string(f.value());
+        }
+        result.body = res.body();
+      });
+    });
+  });
+  ioc.run();
+  return result;
+}
+
+std::string raw_exchange(uint16_t port, const std::string& bytes, std::chrono::milliseconds timeout) {
+  net::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  std::string received;
+  std::array<char, 65536> chunk;
+  std::function<void()> read_more = [&] {
+    stream.async_read_some(net::buffer(chunk), [&](beast::error_code ec, size_t n) {
+      received.append(chunk.data(), n);
+      if (!ec) read_more();
+    });
+  };
+  stream.expires_after(timeout);
+  stream.async_connect(local(port), [&](beast::error_code ec) {
+    if (ec) return;
+    read_more();  // read while writing: the server may answer before the body is sent
+    net::async_write(stream, net::buffer(bytes), [](beast::error_code, size_t) {});
+  });
+  ioc.run();
+  return received;
+}
+
+bool closed_by_server(uint16_t port, const std::string& bytes, std::chrono::milliseconds within) {
+  net::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  bool closed = false;
+  std::array<char, 4096> chunk;
+  std::function<void()> read_more = [&] {
+    stream.async_read_some(net::buffer(chunk), [&](beast::error_code ec, size_t) {
+      if (ec == beast::error::timeout) return;  // still open when our patience ran out
+      if (ec) {
+        closed = true;
+        return;
+      }
+      read_more();
+    });
+  };
+  stream.expires_after(within);
+  stream.async_connect(local(port), [&](beast::error_code ec) {
+    if (ec) return;
+    net::async_write(stream, net::buffer(bytes), [&](beast::error_code ec, size_t) {
+      if (!ec) read_more();
+    });
+  });
+  ioc.run();
+  return closed;
+}
+
+// ---------------------------------------------------------------- WebSocket
+
+struct WsClient::Impl {
+  net::io_context ioc;
+  websocket::stream<beast::tcp_stream> ws{ioc};
+  beast::flat_buffer buffer;
+  bool open = false;
+  int close_code = 0;
+};
+
+WsClient::WsClient() : impl_(std::make_unique<Impl>()) {}
+WsClient::~WsClient() { close(); }
+
+int WsClient::connect(uint16_t port, const std::string& target, const std::string& token,
+                      int receive_buffer) {
+  auto& s = *impl_;
+  auto& lowest = beast::get_lowest_layer(s.ws);
+  beast::error_code ec;
+  lowest.socket().open(tcp::v4(), ec);
+  if (receive_buffer > 0) lowest.socket().set_option(net::socket_base::receive_buffer_size(receive_buffer), ec);
+  lowest.expires_after(10s);
+  websocket::response_type res;
+  int status = 0;
+  lowest.async_connect(local(port), [&](beast::error_code ec) {
+    if (ec) return;
+    s.ws.set_option(websocket::stream_base::decorator([token](websocket::request_type& req) {
+      if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
+    }));
+    s.ws.async_handshake(res, "127.0.0.1", target, [&](beast::error_code ec) {
+      status = res.result_int();
+      if (!ec) s.open = true;
+    });
+  });
+  s.ioc.run();
+  s.ioc.restart();
+  lowest.expires_never();
+  return s.open ? 101 : status;
+}
+
+std::optional<Json> WsClient::read(std::chrono::milliseconds timeout) {
+  auto& s = *impl_;
+  if (!s.open) return std::nullopt;
+  std::optional<Json> out;
+  beast::get_lowest_layer(s.ws).expires_after(timeout);
+  s.ws.async_read(s.buffer, [&](beast::error_code ec, size_t) {
+    if (ec) {
+      s.open = false;
+      if (ec == websocket::error::closed) s.close_code = s.ws.reason().code;
+      return;
+    }
+    out = Json::parse(beast::buffers_to_string(s.buffer.data()), nullptr, false);
+    s.buffer.consume(s.buffer.size());
+  });
+  s.ioc.run();
+  s.ioc.restart();
+  if (s.open) beast::get_lowest_layer(s.ws).expires_never();
+  return out;
+}
+
+std::optional<Json> WsClient::read_until(const std::function<bool(const Json&)>& pred,
+                                         std::vector<Json>* seen, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return std::nullopt;
+    auto message = read(left);
+    if (!message) return std::nullopt;
+    if (seen) seen->push_back(*message);
+    if (pred(*message)) return message;
+  }
+}
+
+bool WsClient::send(const std::string& text) {
+  auto& s = *impl_;
+  if (!s.open) return false;
+  bool ok = false;
+  beast::get_lowest_layer(s.ws).expires_after(10s);
+  s.ws.text(true);
+  s.ws.async_write(net::buffer(text), [&](beast::error_code ec, size_t) { ok = !ec; });
+  s.ioc.run();
+  s.ioc.restart();
+  if (!ok) s.open = false;
+  else beast::get_lowest_layer(s.ws).expires_never();
+  return ok;
+}
+
+void WsClient::close() {
+  auto& s = *impl_;
+  if (!s.open) return;
+  s.open = false;
+  beast::get_lowest_layer(s.ws).expires_after(2s);
+  s.ws.async_close(websocket::close_code::normal, [](beast::error_code) {});
+  s.ioc.run();
+  s.ioc.restart();
+}
+
+int WsClient::close_code() const { return impl_->close_code; }
+bool WsClient::is_open() const { return impl_->open; }
+
+}  // namespace pioneer::test

@@ -1,0 +1,100 @@
+// A small synchronous client for the end-to-end API tests: starts the real `pioneer` binary,
+// speaks HTTP/1.1 and WebSocket to it. Only test_client.cc includes Beast.
+//
+// Every network call has a timeout, so a server that hangs fails the test instead of hanging
+// it. Not thread-safe: one client object per thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace pioneer::test {
+
+using Json = nlohmann::json;
+using namespace std::chrono_literals;
+
+struct HttpResult {
+  int status = 0;  // 0: no answer (connection failed, reset or timed out)
+  std::map<std::string, std::string> headers;  // names in lower case
+  std::string body;
+
+  Json json() const;  // the body parsed; null when it is not JSON
+  std::string header(const std::string& lower_name) const;
+};
+
+// `pioneer serve --data <fresh dir> --listen 127.0.0.1:0 --demo --workflows <src>/workflows`
+// plus `extra` arguments, stderr captured to <dir>/server.log.
+class ServerProcess {
+ public:
+  explicit ServerProcess(std::vector<std::string> extra = {});
+  ~ServerProcess();  // SIGTERM and wait, if still running; removes the temp dir
+  ServerProcess(const ServerProcess&) = delete;
+  ServerProcess& operator=(const ServerProcess&) = delete;
+
+  bool started() const { return port_ != 0; }
+  uint16_t port() const { return port_; }
+  const std::string& dir() const { return dir_; }
+  std::string data_dir() const { return dir_ + "/data"; }
+  // The demo token of a user (from demo-tokens.json); "" when unknown.
+  std::string token(const std::string& user) const;
+  // SIGTERM; waits up to `limit`; returns the exit code, or -1 on a timeout or a crash.
+  int stop(std::chrono::milliseconds limit = 20s);
+  std::string log() const;  // what the server wrote to stderr
+
+ private:
+  int pid_ = -1;
+  int stdout_fd_ = -1;
+  uint16_t port_ = 0;
+  std::string dir_;
+  std::map<std::string, std::string> tokens_;
+};
+
+// One request on a fresh connection ("Connection: close").
+HttpResult http(uint16_t port, const std::string& method, const std::string& target,
+                const std::string& token = "", const std::string& body = "",
+                const std::map<std::string, std::string>& headers = {},
+                std::chrono::milliseconds timeout = 15s);
+
+// Writes raw bytes, then reads until the server closes or `timeout`; returns what was read.
+// For requests no ordinary client would send (oversized, malformed, slow).
+std::string raw_exchange(uint16_t port, const std::string& bytes, std::chrono::milliseconds timeout = 10s);
+
+// Opens a connection and sends `bytes`, then waits without sending more; returns true when
+// the server closed the connection within `within` (slowloris / idle timeouts).
+bool closed_by_server(uint16_t port, const std::string& bytes, std::chrono::milliseconds within);
+
+class WsClient {
+ public:
+  WsClient();
+  ~WsClient();
+  // Handshake on `target`; `token` goes into the Authorization header when not empty.
+  // Returns 101 on success, else the HTTP status of the refusal (0 when no answer).
+  // receive_buffer > 0 shrinks the socket's receive buffer first (to make a slow reader).
+  int connect(uint16_t port, const std::string& target, const std::string& token = "",
+              int receive_buffer = 0);
+  // The next text message as JSON; nullopt on timeout, close or error (see close_code()).
+  std::optional<Json> read(std::chrono::milliseconds timeout = 10s);
+  // Reads until a message satisfies `pred`, collecting every message read in `seen`.
+  std::optional<Json> read_until(const std::function<bool(const Json&)>& pred,
+                                 std::vector<Json>* seen = nullptr,
+                                 std::chrono::milliseconds timeout = 10s);
+  bool send(const std::string& text);
+  void close();
+  // The close code the server sent (0 when none was received).
+  int close_code() const;
+  bool is_open() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace pioneer::test

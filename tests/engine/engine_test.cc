@@ -1,0 +1,391 @@
+// The engine on a real RocksDB store: refusals change nothing, one writer serialises
+// conflicting commands, idempotency, lists, the to-do list, visibility and statistics.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include "common/crypto.h"
+#include "engine/verify.h"
+#include "storage/keys.h"
+#include "storage/store.h"
+#include "tests/engine/test_support.h"
+
+namespace pioneer::testing {
+namespace {
+
+using engine::Command;
+using engine::FireTransition;
+using engine::InstanceFilter;
+
+std::string new_project(EngineHarness& h, const std::string& title, const std::string& dept = "city/finance",
+                        const std::string& who = "wang.wei") {
+  auto r = h.create(who, "yizhi-yixiang", dept, {{"title", title}, {"goal", "g"}, {"area", "service"}});
+  EXPECT_TRUE(r.has_value()) << r.error().message;
+  return r ? r->body["id"].get<std::string>() : "";
+}
+
+std::set<std::string> ids(const std::vector<Json>& items) {
+  std::set<std::string> out;
+  for (const Json& j : items) out.insert(j["id"].get<std::string>());
+  return out;
+}
+
+TEST(Engine, EveryRefusalLeavesTheStoreUntouched) {
+  EngineHarness h;
+  const std::string id = new_project(h, "测试项目");
+  ASSERT_OK(h.fire("wang.wei", id, "issue"));
+  const auto before = h.snapshot();
+  const uint64_t head = h.engine().head_seq();
+  // One of each refusal of the rules.
+  ASSERT_CODE(h.fire("chen.jie", id, "assign", {{"branch", "city/finance/b1"}, {"due_date", "2027-01-01"}}),
+              Code::kNotFound);                                                          // other department
+  ASSERT_CODE(h.fire("li.na", id, "claim"), Code::kTransitionNotAllowed);                // wrong state
+  ASSERT_CODE(h.fire("li.na", id, "no_such_transition"), Code::kTransitionNotAllowed);
+  ASSERT_CODE(h.fire("wang.wei", id, "assign", {{"branch", "city/finance/b1"}, {"due_date", "2027-01-01"}}),
+              Code::kForbidden);                                                         // wrong role
+  ASSERT_CODE(h.fire("li.na", id, "assign", {{"branch", "city/finance/b1"}, {"due_date", "2027-01-01"}}, {}, 1),
+              Code::kVersionConflict);                                                   // stale version
+  ASSERT_CODE(h.fire("li.na", id, "assign", {{"branch", "city/finance/b1"}}), Code::kMissingFields);
+  ASSERT_CODE(h.fire("li.na", id, "assign", {{"branch", "city/finance/b1"}, {"due_date", "2027-02-30"}}),
+              Code::kInvalidField);                                                      // not a date
+  ASSERT_CODE(h.fire("li.na", id, "assign", {{"branch", "city/education/b1"}, {"due_date", "2027-01-01"}}),
+              Code::kInvalidField);                                                      // branch of another dept
+  ASSERT_CODE(h.fire("li.na", id, "assign", {{"branch", "city/finance"}, {"due_date", "2027-01-01"}}),
+              Code::kInvalidField);                                                      // not a branch
+  ASSERT_CODE(h.fire("li.na", id, "assign", {{"branch", "city/finance/b1"}, {"due_date", "2027-01-01"}, {"colour", "red"}}),
+              Code::kInvalidField);                                                      // unknown field
+  ASSERT_CODE(h.fire("li.na", id, "assign", {{"branch", "city/finance/b1"}, {"due_date", "2027-01-01"}, {"rating", "good"}}),
+              Code::kInvalidField);                                                      // not accepted here
+  ASSERT_CODE(h.fire("li.na", id, "return_for_revision"), Code::kMissingFields);       // comment required
+  ASSERT_CODE(h.comment("chen.jie", id, "看看"), Code::kNotFound);
+  ASSERT_CODE(h.comment("li.na", id, "   "), Code::kMissingFields);
+  ASSERT_CODE(h.create("li.na", "yizhi-yixiang", "city/finance", {{"title", "x"}}), Code::kForbidden);
+  ASSERT_CODE(h.create("wang.wei", "yizhi-yixiang", "city/education", {{"title", "x"}}), Code::kForbidden);
+  ASSERT_CODE(h.create("wang.wei", "no-such-workflow", "city/finance", {{"title", "x"}}), Code::kInvalidField);
+  ASSERT_CODE(h.create("wang.wei", "yizhi-yixiang", "city/nowhere", {{"title", "x"}}), Code::kInvalidField);
+  ASSERT_CODE(h.create("wang.wei", "yizhi-yixiang", "city/finance", {{"title", std::string(201, 'x')}}),
+              Code::kInvalidField);
+  ASSERT_CODE(h.create("wang.wei", "yizhi-yixiang", "city/finance", {{"title", 42}}), Code::kInvalidField);
+  ASSERT_CODE(h.create("wang.wei", "yizhi-yixiang", "city/finance", {{"title", "x"}, {"area", "space"}}),
+              Code::kInvalidField);
+  EXPECT_EQ(h.engine().head_seq(), head);
+  EXPECT_EQ(h.snapshot(), before);
+}
+
+TEST(Engine, FieldRulesNameTheFieldAndTheRule) {
+  EngineHarness h;
+  const std::string id = new_project(h, "进度测试");
+  ASSERT_OK(h.fire("wang.wei", id, "issue"));
+  ASSERT_OK(h.fire("li.na", id, "assign", {{"branch", "city/finance/b1"}, {"due_date", "2027-01-01"}}));
+  ASSERT_OK(h.fire("zhang.min", id, "claim"));
+  auto r = h.fire("zhang.min", id, "report_progress", {{"progress", "p"}, {"percent", 101}});
+  ASSERT_CODE(r, Code::kInvalidField);
+  EXPECT_EQ(r.error().details["field"], "percent");
+  EXPECT_EQ(r.error().details["rule"], "max");
+  r = h.fire("zhang.min", id, "report_progress", {{"progress", "p"}, {"percent", 50.5}});
+  ASSERT_CODE(r, Code::kInvalidField);
+  EXPECT_EQ(r.error().details["rule"], "type");
+  r = h.fire("zhang.min", id, "report_progress", {{"progress", "p"}, {"percent", "50"}});
+  ASSERT_CODE(r, Code::kInvalidField);
+}
+
+TEST(Engine, ConflictingTransitionsFromManyThreadsExactlyOneWins) {
+  EngineHarness h;
+  const std::string id = new_project(h, "并发测试");
+  ASSERT_OK(h.fire("wang.wei", id, "issue"));
+  ASSERT_OK(h.fire("li.na", id, "assign", {{"branch", "city/finance/b1"}, {"due_date", "2027-01-01"}}));
+  const engine::Principal secretary = h.user("zhang.min");
+  constexpr int kThreads = 16;
+  std::atomic<int> won{0}, lost{0}, other{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      // Half claim, half decline: whichever is decided first moves the state, and every
+      // other command finds itself in the wrong state.
+      Command c{FireTransition{id, i % 2 ? "claim" : "decline", {}, std::string("理由"), std::nullopt}, secretary, {}, {}};
+      auto r = h.engine().execute(std::move(c));
+      if (r) won++;
+      else if (r.error().code == Code::kTransitionNotAllowed) lost++;
+      else other++;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(won.load(), 1);
+  EXPECT_EQ(lost.load(), kThreads - 1);
+  EXPECT_EQ(other.load(), 0);
+}
+
+TEST(Engine, ExpectedVersionSerialisesOptimisticWriters) {
+  EngineHarness h;
+  const std::string id = new_project(h, "乐观锁");
+  auto view = h.engine().instance_view(h.user("wang.wei"), id);
+  ASSERT_OK(view);
+  const int64_t version = (*view)["version"];
+  std::atomic<int> won{0}, conflicts{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&] {
+      auto r = h.engine().execute(Command{engine::AddComment{id, "同意"}, h.user("li.na"), {}, {}});
+      (void)r;
+      auto t = h.fire("wang.wei", id, "issue", {}, {}, version + 1);
+      if (t) won++;
+      else if (t.error().code == Code::kVersionConflict || t.error().code == Code::kTransitionNotAllowed) conflicts++;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_LE(won.load(), 1);
+  EXPECT_EQ(won.load() + conflicts.load(), 8);
+}
+
+TEST(Engine, IdempotentReplayAndConflict) {
+  EngineHarness h;
+  auto make = [&](const std::string& digest) {
+    return Command{engine::CreateInstance{"yizhi-yixiang", "city/finance", {{"title", "幂等"}}, std::nullopt},
+                   h.user("wang.wei"), "key-1", digest};
+  };
+  auto first = h.engine().execute(make("digest-a"));
+  ASSERT_OK(first);
+  const uint64_t head = h.engine().head_seq();
+  auto replay = h.engine().execute(make("digest-a"));
+  ASSERT_OK(replay);
+  EXPECT_TRUE(replay->replayed);
+  EXPECT_EQ(replay->body, first->body);
+  EXPECT_EQ(replay->status, 201);
+  EXPECT_EQ(h.engine().head_seq(), head);
+  ASSERT_CODE(h.engine().execute(make("digest-b")), Code::kIdempotencyConflict);
+  // The same key from another user is another key.
+  Command other{engine::CreateInstance{"yizhi-yixiang", "city/education", {{"title", "幂等"}}, std::nullopt},
+                h.user("chen.jie"), "key-1", "digest-b"};
+  ASSERT_OK(h.engine().execute(std::move(other)));
+  // Replays survive a restart.
+  h.reopen();
+  auto after = h.engine().execute(make("digest-a"));
+  ASSERT_OK(after);
+  EXPECT_EQ(after->body["id"], first->body["id"]);
+}
+
+TEST(Engine, ListsPageThroughEveryVisibleInstanceOnce) {
+  EngineHarness h;
+  std::set<std::string> finance, education;
+  for (int i = 0; i < 23; ++i) finance.insert(new_project(h, "财政项目" + std::to_string(i)));
+  for (int i = 0; i < 7; ++i) education.insert(new_project(h, "教育项目" + std::to_string(i), "city/education", "chen.jie"));
+  auto walk = [&](const std::string& who, const InstanceFilter& f, size_t limit) {
+    std::vector<std::string> seen;
+    std::string cursor;
+    for (int page = 0; page < 100; ++page) {
+      auto r = h.engine().list_instances(h.user(who), f, limit, cursor);
+      EXPECT_TRUE(r.has_value());
+      if (!r) break;
+      EXPECT_LE(r->items.size(), limit);
+      for (const Json& j : r->items) seen.push_back(j["id"]);
+      if (!r->next_cursor) break;
+      cursor = *r->next_cursor;
+    }
+    return seen;
+  };
+  auto admin = walk("admin", {}, 4);
+  EXPECT_EQ(admin.size(), 30u);
+  EXPECT_EQ(std::set<std::string>(admin.begin(), admin.end()).size(), 30u) << "each once";
+  auto own = walk("wang.wei", {}, 5);
+  EXPECT_EQ(std::set<std::string>(own.begin(), own.end()), finance) << "a department sees only its own";
+  EXPECT_EQ(own.size(), finance.size());
+  InstanceFilter edu;
+  edu.org = "city/education";
+  EXPECT_TRUE(walk("wang.wei", edu, 5).empty()) << "filtering cannot widen visibility";
+  EXPECT_EQ(walk("admin", edu, 50).size(), 7u);
+  // A branch sees only what is assigned to it.
+  EXPECT_TRUE(walk("zhang.min", {}, 10).empty());
+  const std::string picked = *finance.begin();
+  ASSERT_OK(h.fire("wang.wei", picked, "issue"));
+  ASSERT_OK(h.fire("li.na", picked, "assign", {{"branch", "city/finance/b1"}, {"due_date", "2027-01-01"}}));
+  EXPECT_EQ(walk("zhang.min", {}, 10), std::vector<std::string>{picked});
+  EXPECT_TRUE(walk("liu.yang", {}, 10).empty());
+  // The finance committee still sees it once, not once per index path.
+  EXPECT_EQ(walk("li.na", {}, 7).size(), finance.size());
+  InstanceFilter by_state;
+  by_state.workflow = "yizhi-yixiang";
+  by_state.state = "assigned";
+  EXPECT_EQ(walk("admin", by_state, 10), std::vector<std::string>{picked});
+  InstanceFilter by_assignee;
+  by_assignee.assignee_org = "city/finance/b1";
+  EXPECT_EQ(walk("li.na", by_assignee, 10), std::vector<std::string>{picked});
+  // A cursor the server did not issue is refused.
+  ASSERT_CODE(h.engine().list_instances(h.user("admin"), {}, 10, "not-a-cursor!"), Code::kBadRequest);
+}
+
+TEST(Engine, TitleSearchFindsChineseSubstrings) {
+  EngineHarness h;
+  const std::string a = new_project(h, "优化营商环境服务企业");
+  new_project(h, "机关志愿服务进社区");
+  const std::string c = new_project(h, "营商环境对标提升", "city/education", "chen.jie");
+  InstanceFilter f;
+  f.text = "营商环境";
+  auto admin = h.engine().list_instances(h.user("admin"), f, 50, "");
+  ASSERT_OK(admin);
+  EXPECT_EQ(ids(admin->items), (std::set<std::string>{a, c}));
+  auto finance = h.engine().list_instances(h.user("wang.wei"), f, 50, "");
+  ASSERT_OK(finance);
+  EXPECT_EQ(ids(finance->items), (std::set<std::string>{a}));
+  f.text = "服";
+  auto one_char = h.engine().list_instances(h.user("wang.wei"), f, 50, "");
+  ASSERT_OK(one_char);
+  EXPECT_EQ(one_char->items.size(), 2u);
+}
+
+TEST(Engine, TheToDoListFollowsTheWork) {
+  EngineHarness h;
+  const std::string id = new_project(h, "待办测试");
+  auto tasks = [&](const std::string& who) {
+    auto r = h.engine().tasks(h.user(who), 50, "");
+    EXPECT_TRUE(r.has_value());
+    return r ? ids(r->items) : std::set<std::string>{};
+  };
+  EXPECT_EQ(tasks("wang.wei"), std::set<std::string>{id});
+  EXPECT_TRUE(tasks("li.na").empty());
+  ASSERT_OK(h.fire("wang.wei", id, "issue"));
+  EXPECT_EQ(tasks("wang.wei"), std::set<std::string>{id});  // may still withdraw
+  EXPECT_EQ(tasks("li.na"), std::set<std::string>{id});
+  ASSERT_OK(h.fire("li.na", id, "assign", {{"branch", "city/finance/b1"}, {"due_date", "2027-01-01"}}));
+  EXPECT_TRUE(tasks("wang.wei").empty());
+  EXPECT_EQ(tasks("zhang.min"), std::set<std::string>{id});
+  EXPECT_TRUE(tasks("liu.yang").empty());
+  EXPECT_TRUE(tasks("chen.jie").empty());
+  auto page = h.engine().tasks(h.user("zhang.min"), 50, "");
+  ASSERT_OK(page);
+  std::set<std::string> actions;
+  for (const Json& a : page->items[0]["actions"]) actions.insert(a["transition"]);
+  EXPECT_EQ(actions, (std::set<std::string>{"claim", "decline"}));
+  ASSERT_OK(h.fire("zhang.min", id, "claim"));
+  ASSERT_OK(h.fire("zhang.min", id, "apply_completion", {{"results", "r"}}));
+  ASSERT_OK(h.fire("li.na", id, "approve_completion"));
+  ASSERT_OK(h.fire("wang.wei", id, "evaluate", {{"rating", "good"}, {"brand", false}}));
+  EXPECT_TRUE(tasks("wang.wei").empty());
+  EXPECT_TRUE(tasks("li.na").empty());
+}
+
+TEST(Engine, EventsAfterShowOnlyWhatTheCallerMaySee) {
+  EngineHarness h;
+  const std::string mine = new_project(h, "财政");
+  const std::string theirs = new_project(h, "教育", "city/education", "chen.jie");
+  auto feed = h.engine().events_after(h.user("wang.wei"), 0, 1000);
+  ASSERT_OK(feed);
+  ASSERT_FALSE(feed->items.empty());
+  for (const auto& e : feed->items) EXPECT_EQ(e.instance_id, mine);
+  EXPECT_EQ(feed->head, h.engine().head_seq());
+  auto all = h.engine().events_after(h.user("admin"), 0, 1000);
+  ASSERT_OK(all);
+  EXPECT_EQ(all->items.size(), 2u);
+  auto after = h.engine().events_after(h.user("admin"), all->items[0].seq, 1000);
+  ASSERT_OK(after);
+  ASSERT_EQ(after->items.size(), 1u);
+  EXPECT_EQ(after->items[0].instance_id, theirs);
+}
+
+TEST(Engine, StatisticsCountOnlyWhatTheCallerMaySee) {
+  EngineHarness h;
+  new_project(h, "a");
+  new_project(h, "b");
+  const std::string c = new_project(h, "c", "city/education", "chen.jie");
+  ASSERT_OK(h.fire("chen.jie", c, "issue"));
+  auto admin = h.engine().stats(h.user("admin"), "yizhi-yixiang", "org");
+  ASSERT_OK(admin);
+  ASSERT_EQ((*admin)["groups"].size(), 2u);
+  EXPECT_EQ((*admin)["groups"][0]["key"], "city/education");
+  EXPECT_EQ((*admin)["groups"][0]["by_state"]["issued"], 1);
+  EXPECT_EQ((*admin)["groups"][1]["count"], 2);
+  EXPECT_EQ((*admin)["groups"][1]["name"], "市财政局");
+  auto finance = h.engine().stats(h.user("wang.wei"), "yizhi-yixiang", "state");
+  ASSERT_OK(finance);
+  ASSERT_EQ((*finance)["groups"].size(), 1u);
+  EXPECT_EQ((*finance)["groups"][0]["key"], "draft");
+  EXPECT_EQ((*finance)["groups"][0]["count"], 2);
+  ASSERT_CODE(h.engine().stats(h.user("admin"), "yizhi-yixiang", "colour"), Code::kBadRequest);
+}
+
+TEST(Engine, RegisteringAChangedDefinitionMakesANewVersionAndInstancesKeepTheirs) {
+  EngineHarness h;
+  const std::string old_id = new_project(h, "老版本");
+  auto def = h.engine().definition("yizhi-yixiang");
+  ASSERT_OK(def);
+  Json changed = (*def)->source;
+  changed["states"]["draft"]["label"]["zh"] = "起草";
+  const engine::Principal admin = h.user("admin");
+  auto reg = h.engine().execute(Command{engine::RegisterDefinition{changed}, admin, {}, {}});
+  ASSERT_OK(reg);
+  EXPECT_EQ(reg->status, 201);
+  EXPECT_EQ(reg->body["version"], 2);
+  // The same content again is no new version.
+  auto same = h.engine().execute(Command{engine::RegisterDefinition{changed}, admin, {}, {}});
+  ASSERT_OK(same);
+  EXPECT_EQ(same->body["version"], 2);
+  EXPECT_EQ(same->body["registered"], false);
+  ASSERT_CODE(h.engine().execute(Command{engine::RegisterDefinition{changed}, h.user("wang.wei"), {}, {}}),
+              Code::kForbidden);
+  Json broken = changed;
+  broken["create"]["to"] = "nowhere";
+  ASSERT_CODE(h.engine().execute(Command{engine::RegisterDefinition{broken}, admin, {}, {}}), Code::kInvalidDefinition);
+  const std::string new_id = new_project(h, "新版本");
+  auto old_view = h.engine().instance_view(admin, old_id);
+  auto new_view = h.engine().instance_view(admin, new_id);
+  ASSERT_OK(old_view);
+  ASSERT_OK(new_view);
+  EXPECT_EQ((*old_view)["workflow_version"], 1);
+  EXPECT_EQ((*old_view)["state_label"]["zh"], "草拟");
+  EXPECT_EQ((*new_view)["workflow_version"], 2);
+  EXPECT_EQ((*new_view)["state_label"]["zh"], "起草");
+  h.reopen();  // versions persist
+  auto after = h.engine().instance_view(admin, old_id);
+  ASSERT_OK(after);
+  EXPECT_EQ((*after)["state_label"]["zh"], "草拟");
+}
+
+TEST(Engine, TokensAuthenticateUntilRevoked) {
+  EngineHarness h;
+  const std::string token = new_token();
+  const engine::Principal system = engine::Principal::system_principal();
+  ASSERT_OK(h.engine().execute(Command{engine::IssueToken{"li.na", sha256_hex(token), 0}, system, {}, {}}));
+  auto who = h.engine().authenticate(token);
+  ASSERT_OK(who);
+  EXPECT_EQ(who->id, "li.na");
+  ASSERT_CODE(h.engine().authenticate(token + "x"), Code::kUnauthenticated);
+  ASSERT_CODE(h.engine().authenticate(""), Code::kUnauthenticated);
+  const std::string expiring = new_token();
+  ASSERT_OK(h.engine().execute(
+      Command{engine::IssueToken{"li.na", sha256_hex(expiring), h.clock().now_ms() + kDayMs}, system, {}, {}}));
+  ASSERT_OK(h.engine().authenticate(expiring));
+  h.clock().advance(kDayMs);
+  ASSERT_CODE(h.engine().authenticate(expiring), Code::kUnauthenticated);
+  ASSERT_OK(h.engine().execute(Command{engine::RevokeTokens{"li.na"}, system, {}, {}}));
+  ASSERT_CODE(h.engine().authenticate(token), Code::kUnauthenticated);
+  h.reopen();
+  ASSERT_CODE(h.engine().authenticate(token), Code::kUnauthenticated);
+}
+
+TEST(Engine, VerifyFindsAnEditedEvent) {
+  EngineHarness h;
+  const std::string id = new_project(h, "可信历史");
+  ASSERT_OK(h.fire("wang.wei", id, "issue"));
+  auto ok = engine::verify_store(h.engine().store(), h.engine().roles());
+  ASSERT_OK(ok);
+  EXPECT_TRUE(ok->ok) << ok->to_json().dump(2);
+  // Edit one byte of the second event's comment-free content: the chain must catch it.
+  auto second = h.engine().store().get(storage::Space::kEvents, storage::u64_key(2));
+  ASSERT_OK(second);
+  ASSERT_TRUE(second->has_value());
+  std::string edited = **second;
+  auto pos = edited.find("wang.wei");
+  ASSERT_NE(pos, std::string::npos);
+  edited[pos] = 'W';
+  storage::Batch b;
+  b.put(storage::Space::kEvents, storage::u64_key(2), edited);
+  ASSERT_OK(h.engine().store().commit(b));
+  auto bad = engine::verify_store(h.engine().store(), h.engine().roles());
+  ASSERT_OK(bad);
+  EXPECT_FALSE(bad->ok);
+  EXPECT_EQ(bad->first_bad_seq, 2u);
+}
+
+}  // namespace
+}  // namespace pioneer::testing

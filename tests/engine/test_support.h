@@ -1,0 +1,83 @@
+// Test support for engine tests: a temporary folder, and an engine on a real RocksDB store in
+// it with the shipped workflows, the demo org and users, and a manual clock.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "common/clock.h"
+#include "engine/engine.h"
+
+namespace pioneer::testing {
+
+// Prints the error's code and message when a Result is not ok.
+#define ASSERT_OK(expr)                                                                                     \
+  do {                                                                                                      \
+    const auto& _r = (expr);                                                                                \
+    ASSERT_TRUE(_r.has_value()) << #expr << ": " << ::pioneer::code_name(_r.error().code) << ": "          \
+                                << _r.error().message << " " << _r.error().details.dump();                 \
+  } while (0)
+
+// Asserts that a Result failed with this code.
+#define ASSERT_CODE(expr, expected_code)                                                                    \
+  do {                                                                                                      \
+    const auto& _r = (expr);                                                                                \
+    ASSERT_FALSE(_r.has_value()) << #expr << " succeeded; expected " << ::pioneer::code_name(expected_code); \
+    ASSERT_EQ(::pioneer::code_name(_r.error().code), ::pioneer::code_name(expected_code)) << _r.error().message; \
+  } while (0)
+
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+std::string source_path(const std::string& relative);
+
+// 2026-11-27T00:00:00Z, a Friday.
+inline constexpr int64_t kStartMs = 1795737600000LL;
+inline constexpr int64_t kDayMs = 86400000LL;
+
+class EngineHarness {
+ public:
+  explicit EngineHarness(const std::string& dir = "");
+  ~EngineHarness();
+
+  void open();
+  void close();
+  void reopen() {
+    close();
+    open();
+  }
+
+  engine::Engine& engine() { return *engine_; }
+  ManualClock& clock() { return clock_; }
+  const std::string& dir() const { return dir_; }
+  engine::Principal user(const std::string& id);
+
+  Result<engine::Reply> create(const std::string& who, const std::string& workflow, const std::string& org,
+                               Json fields, std::optional<std::string> comment = {});
+  Result<engine::Reply> fire(const std::string& who, const std::string& id, const std::string& transition,
+                             Json fields = Json::object(), std::optional<std::string> comment = {},
+                             std::optional<int64_t> expected_version = {});
+  Result<engine::Reply> comment(const std::string& who, const std::string& id, const std::string& text);
+  // Moves the clock and waits until the writer has fired every timer now due.
+  void advance(int64_t ms);
+  // Every key/value of every space, for "nothing changed" checks.
+  std::map<std::string, std::string> snapshot();
+
+ private:
+  std::unique_ptr<TempDir> owned_;
+  std::string dir_;
+  ManualClock clock_{kStartMs};
+  std::unique_ptr<engine::Engine> engine_;
+};
+
+}  // namespace pioneer::testing

@@ -1,0 +1,296 @@
+// The three shipped workflows end to end through the engine, with the pinned demo users, a
+// real RocksDB store and a manual clock.
+#include <gtest/gtest.h>
+
+#include "engine/verify.h"
+#include "tests/engine/test_support.h"
+
+namespace pioneer::testing {
+namespace {
+
+using engine::Event;
+
+std::string id_of(const Result<engine::Reply>& r) { return r->body["id"].get<std::string>(); }
+
+std::vector<std::string> types_of(const std::vector<Event>& events) {
+  std::vector<std::string> out;
+  for (const Event& e : events) out.push_back(e.type + (e.transition.empty() ? "" : ":" + e.transition));
+  return out;
+}
+
+std::vector<Event> history(EngineHarness& h, const std::string& who, const std::string& id) {
+  auto events = h.engine().history(h.user(who), id);
+  EXPECT_TRUE(events.has_value());
+  return events ? *events : std::vector<Event>{};
+}
+
+// Drives a 一支一项 project from draft to assigned, due `due_days` after the start.
+std::string assigned_project(EngineHarness& h, const std::string& due_date = "2027-03-31") {
+  auto created = h.create("wang.wei", "yizhi-yixiang", "city/finance",
+                          {{"title", "优化营商环境服务企业"}, {"goal", "企业办事一次办成"}, {"area", "service"}});
+  EXPECT_TRUE(created.has_value()) << created.error().message;
+  const std::string id = id_of(created);
+  EXPECT_TRUE(h.fire("wang.wei", id, "issue").has_value());
+  auto assigned = h.fire("li.na", id, "assign", {{"branch", "city/finance/b1"}, {"due_date", due_date}});
+  EXPECT_TRUE(assigned.has_value()) << assigned.error().message;
+  return id;
+}
+
+TEST(YizhiYixiang, FullLifecycleByTheDemoUsers) {
+  EngineHarness h;
+  auto created = h.create("wang.wei", "yizhi-yixiang", "city/finance", {{"title", "党建引领预算绩效改革"}});
+  ASSERT_OK(created);
+  EXPECT_EQ(created->status, 201);
+  EXPECT_EQ(created->body["state"], "draft");
+  EXPECT_EQ(created->body["state_label"]["zh"], "草拟");
+  const std::string id = id_of(created);
+
+  // issue needs goal and area: refused until given, naming both.
+  auto missing = h.fire("wang.wei", id, "issue");
+  ASSERT_CODE(missing, Code::kMissingFields);
+  EXPECT_EQ(missing.error().details["missing"], Json({"goal", "area"}));
+  ASSERT_OK(h.fire("wang.wei", id, "issue", {{"goal", "预算执行率提升"}, {"area", "development"}}));
+
+  ASSERT_OK(h.fire("li.na", id, "return_for_revision", {}, "目标请量化"));
+  ASSERT_OK(h.fire("wang.wei", id, "issue", {{"goal", "预算执行率提升到95%"}}));
+  auto assigned = h.fire("li.na", id, "assign", {{"branch", "city/finance/b1"}, {"due_date", "2027-06-30"}});
+  ASSERT_OK(assigned);
+  EXPECT_EQ(assigned->body["assignee_org"], "city/finance/b1");
+  EXPECT_EQ(assigned->body["due_at"], "2027-06-30T16:00:00Z");  // the end of that day in UTC+8
+
+  ASSERT_OK(h.fire("zhang.min", id, "decline", {}, "本支部人手不足"));
+  ASSERT_OK(h.fire("li.na", id, "assign", {{"branch", "city/finance/b1"}, {"due_date", "2027-06-30"}}));
+  ASSERT_OK(h.fire("li.na", id, "urge", {}, "请尽快认领"));
+  ASSERT_OK(h.fire("zhang.min", id, "claim"));
+  ASSERT_OK(h.fire("zheng.xin", id, "report_progress", {{"progress", "完成调研"}, {"percent", 30}}));
+  ASSERT_OK(h.fire("zhang.min", id, "apply_completion", {{"results", "形成制度3项"}}));
+  ASSERT_OK(h.fire("li.na", id, "send_back", {}, "请补充数据"));
+  ASSERT_OK(h.fire("zhang.min", id, "apply_completion", {{"results", "形成制度3项，执行率97%"}}));
+  ASSERT_OK(h.fire("li.na", id, "approve_completion"));
+  auto closed = h.fire("wang.wei", id, "evaluate", {{"rating", "excellent"}, {"brand", true}});
+  ASSERT_OK(closed);
+  EXPECT_EQ(closed->body["state"], "closed");
+  EXPECT_EQ(closed->body["fields"]["rating"], "excellent");
+  EXPECT_TRUE(closed->body["actions"].empty());
+  EXPECT_FALSE(closed->body["closed_at"].is_null());
+
+  auto events = history(h, "wang.wei", id);
+  EXPECT_EQ(types_of(events),
+            (std::vector<std::string>{"created", "transitioned:issue", "transitioned:return_for_revision",
+                                      "transitioned:issue", "transitioned:assign", "transitioned:decline",
+                                      "transitioned:assign", "transitioned:urge", "transitioned:claim",
+                                      "transitioned:report_progress", "transitioned:apply_completion",
+                                      "transitioned:send_back", "transitioned:apply_completion",
+                                      "transitioned:approve_completion", "transitioned:evaluate"}));
+  EXPECT_EQ(closed->body["version"], static_cast<int64_t>(events.size()));
+  EXPECT_EQ(events[0].from, std::nullopt);
+  EXPECT_EQ(events[0].to, "draft");
+  EXPECT_EQ(events[0].prev_hash, std::string(64, '0'));
+  EXPECT_EQ(events[5].comment, "本支部人手不足");
+  EXPECT_EQ(events[7].from, "assigned");  // urge is an action in place
+  EXPECT_EQ(events[7].to, "assigned");
+  // The assign event tells the branch secretary of b1.
+  bool told = false;
+  for (const auto& a : events[4].audience) told |= a.role == "branch_secretary" && a.org == "city/finance/b1";
+  EXPECT_TRUE(told);
+  for (size_t i = 1; i < events.size(); ++i) EXPECT_EQ(events[i].prev_hash, events[i - 1].hash);
+}
+
+TEST(YizhiYixiang, WithdrawNeedsAComment) {
+  EngineHarness h;
+  auto created = h.create("wang.wei", "yizhi-yixiang", "city/finance", {{"title", "机关志愿服务"}});
+  ASSERT_OK(created);
+  auto refused = h.fire("wang.wei", id_of(created), "withdraw");
+  ASSERT_CODE(refused, Code::kMissingFields);
+  EXPECT_EQ(refused.error().details["missing"], Json({"comment"}));
+  auto done = h.fire("wang.wei", id_of(created), "withdraw", {}, "与年度重点重复");
+  ASSERT_OK(done);
+  EXPECT_EQ(done->body["state"], "withdrawn");
+}
+
+TEST(YizhiYixiang, TimersRemindOnceMarkOverdueAndSurviveRestart) {
+  EngineHarness h;
+  const std::string id = assigned_project(h, "2026-12-31");  // due 2026-12-31T16:00Z
+  // Not claimed within 7 days: one reminder to the branch, telling the committee too.
+  h.advance(7 * kDayMs + 1000);
+  auto events = history(h, "li.na", id);
+  ASSERT_EQ(events.back().type, "reminded");
+  EXPECT_EQ(events.back().changes["timer"], "claim_reminder");
+  EXPECT_EQ(events.back().actor_id, "system");
+  const size_t after_reminder = events.size();
+  h.advance(kDayMs);
+  EXPECT_EQ(history(h, "li.na", id).size(), after_reminder) << "a reminder fires once";
+
+  ASSERT_OK(h.fire("zhang.min", id, "claim"));
+  // The due_soon reminder (7 days before the due date) and the overdue mark are armed; close
+  // and reopen the store before they fall due: they must still fire, once each.
+  h.reopen();
+  h.clock().set(kStartMs + 28 * kDayMs);  // 2026-12-25: inside the last week
+  h.advance(0);
+  events = history(h, "li.na", id);
+  EXPECT_EQ(events.back().type, "reminded");
+  EXPECT_EQ(events.back().changes["timer"], "due_soon");
+  h.reopen();
+  h.clock().set(kStartMs + 36 * kDayMs);  // 2027-01-02: past the due date
+  h.advance(0);
+  events = history(h, "li.na", id);
+  EXPECT_EQ(events.back().type, "overdue");
+  auto view = h.engine().instance_view(h.user("li.na"), id);
+  ASSERT_OK(view);
+  EXPECT_EQ((*view)["overdue"], true);
+  const size_t total = events.size();
+  h.reopen();
+  h.advance(30 * kDayMs);
+  EXPECT_EQ(history(h, "li.na", id).size(), total) << "no timer fires twice across restarts";
+
+  // Overdue shows on lists and statistics.
+  engine::InstanceFilter overdue;
+  overdue.overdue_only = true;
+  auto list = h.engine().list_instances(h.user("wang.wei"), overdue, 50, "");
+  ASSERT_OK(list);
+  ASSERT_EQ(list->items.size(), 1u);
+  EXPECT_EQ(list->items[0]["id"], id);
+  auto stats = h.engine().stats(h.user("wang.wei"), "yizhi-yixiang", "org");
+  ASSERT_OK(stats);
+  ASSERT_EQ((*stats)["groups"].size(), 1u);
+  EXPECT_EQ((*stats)["groups"][0]["key"], "city/finance");
+  EXPECT_EQ((*stats)["groups"][0]["overdue"], 1);
+
+  auto report = engine::verify_store(h.engine().store(), h.engine().roles());
+  ASSERT_OK(report);
+  EXPECT_TRUE(report->ok) << report->to_json().dump(2);
+}
+
+TEST(YizhiYixiang, LeavingAStateDisarmsItsTimers) {
+  EngineHarness h;
+  const std::string id = assigned_project(h, "2026-12-31");
+  ASSERT_OK(h.fire("zhang.min", id, "decline", {}, "人手不足"));  // back to issued: no timers there
+  h.advance(60 * kDayMs);
+  auto events = history(h, "li.na", id);
+  EXPECT_EQ(events.back().transition, "decline");
+  auto view = h.engine().instance_view(h.user("li.na"), id);
+  ASSERT_OK(view);
+  EXPECT_EQ((*view)["overdue"], false);
+}
+
+TEST(InspectionRectification, FullLifecycleWithJointVerification) {
+  EngineHarness h;
+  auto created = h.create("zhou.hua", "inspection-rectification", "city/finance",
+                          {{"title", "三会一课落实不到位"}, {"category", "organizational"},
+                           {"description", "部分支部组织生活记录不全"}, {"severity", "serious"},
+                           {"due_date", "2027-03-31"}});
+  ASSERT_OK(created);
+  const std::string id = id_of(created);
+  EXPECT_EQ(created->body["state"], "planning");
+
+  ASSERT_OK(h.fire("wang.wei", id, "submit_plan",
+                   {{"plan", "逐支部补课"}, {"responsible", "王伟"}, {"plan_due", "2027-01-31"}}));
+  ASSERT_OK(h.fire("wu.gang", id, "reject_plan", {}, "方案需细化到支部"));
+  ASSERT_OK(h.fire("wang.wei", id, "submit_plan", {{"plan", "逐支部补课，每月检查"}}));
+  ASSERT_OK(h.fire("wu.gang", id, "approve_plan"));
+  ASSERT_OK(h.fire("zhou.hua", id, "urge", {}, "请加快进度"));
+  ASSERT_OK(h.fire("wang.wei", id, "report_progress", {{"progress", "已完成两个支部"}, {"percent", 50}}));
+  ASSERT_OK(h.fire("wang.wei", id, "submit_rectification", {{"evidence", "会议记录扫描件"}}));
+
+  // Joint verification: the first vote leaves the finding in verification.
+  auto first = h.fire("zhou.hua", id, "verify_pass");
+  ASSERT_OK(first);
+  EXPECT_EQ(first->body["state"], "verification");
+  EXPECT_EQ(first->body["pending_approvals"],
+            Json::parse(R"([{"role":"inspection_office","approved_by":"zhou.hua"},{"role":"work_committee","approved_by":null}])"));
+  // The same voter cannot vote again.
+  ASSERT_CODE(h.fire("zhou.hua", id, "verify_pass"), Code::kForbidden);
+  // A failure clears the votes; both must approve again.
+  ASSERT_OK(h.fire("wu.gang", id, "verify_fail", {}, "佐证不足"));
+  ASSERT_OK(h.fire("wang.wei", id, "submit_rectification", {{"evidence", "补充会议记录"}}));
+  auto again = h.fire("wu.gang", id, "verify_pass");
+  ASSERT_OK(again);
+  EXPECT_EQ(again->body["pending_approvals"][0]["approved_by"], nullptr);
+  auto last = h.fire("zhou.hua", id, "verify_pass", {}, "同意销号");
+  ASSERT_OK(last);
+  EXPECT_EQ(last->body["state"], "closed");
+  EXPECT_FALSE(last->body.contains("pending_approvals"));
+
+  auto events = history(h, "zhou.hua", id);
+  ASSERT_GE(events.size(), 3u);
+  EXPECT_EQ(events[events.size() - 3].type, "approved");
+  EXPECT_EQ(events[events.size() - 2].type, "approved");
+  EXPECT_EQ(events[events.size() - 2].changes["approval"], "inspection_office");
+  EXPECT_EQ(events.back().type, "transitioned");
+  EXPECT_EQ(events.back().transition, "verify_pass");
+  EXPECT_EQ(events.back().to, "closed");
+
+  auto stats = h.engine().stats(h.user("wu.gang"), "inspection-rectification", "state");
+  ASSERT_OK(stats);
+  ASSERT_EQ((*stats)["groups"].size(), 1u);
+  EXPECT_EQ((*stats)["groups"][0]["closed_on_time"], 1);
+}
+
+TEST(InspectionRectification, OneUserHoldingBothPartiesCannotCloseAlone) {
+  EngineHarness h;
+  // A user who holds both countersign roles.
+  ASSERT_OK(h.engine().execute(engine::Command{
+      engine::PutUser{"both.roles", "兼职人员", "city",
+                      {{"inspection_office", "city"}, {"work_committee", "city"}}},
+      engine::Principal::system_principal(), {}, {}}));
+  auto created = h.create("zhou.hua", "inspection-rectification", "city/education",
+                          {{"title", "意识形态责任制落实不够"}, {"category", "ideological"}, {"description", "…"},
+                           {"severity", "general"}, {"due_date", "2027-02-28"}});
+  ASSERT_OK(created);
+  const std::string id = id_of(created);
+  ASSERT_OK(h.fire("chen.jie", id, "submit_plan", {{"plan", "p"}, {"responsible", "陈杰"}, {"plan_due", "2027-01-15"}}));
+  ASSERT_OK(h.fire("both.roles", id, "approve_plan"));
+  ASSERT_OK(h.fire("chen.jie", id, "submit_rectification", {{"evidence", "e"}}));
+  ASSERT_OK(h.fire("both.roles", id, "verify_pass"));
+  ASSERT_CODE(h.fire("both.roles", id, "verify_pass"), Code::kForbidden);
+  auto view = h.engine().instance_view(h.user("wu.gang"), id);
+  ASSERT_OK(view);
+  EXPECT_EQ((*view)["state"], "verification");
+}
+
+TEST(InspectionRectification, PlanReminderAfterFifteenDays) {
+  EngineHarness h;
+  auto created = h.create("zhou.hua", "inspection-rectification", "city/finance",
+                          {{"title", "t"}, {"category", "style"}, {"description", "d"}, {"severity", "grave"},
+                           {"due_date", "2027-03-31"}});
+  ASSERT_OK(created);
+  h.advance(15 * kDayMs);
+  auto events = history(h, "wang.wei", id_of(created));
+  ASSERT_EQ(events.back().type, "reminded");
+  EXPECT_EQ(events.back().changes["timer"], "plan_due");
+}
+
+TEST(StarBranchRating, PublicNoticeEndsByItselfUnlessObjected) {
+  EngineHarness h;
+  auto created = h.create("zhang.min", "star-branch-rating", "city/finance/b1",
+                          {{"title", "第一党支部2026年度星级评定"}, {"year", 2026}});
+  ASSERT_OK(created);
+  const std::string id = id_of(created);
+  ASSERT_OK(h.fire("zhang.min", id, "submit", {{"self_assessment", "七个一标准化建设全部达标"}}));
+  ASSERT_OK(h.fire("li.na", id, "score", {{"stars", 5}}));
+  ASSERT_OK(h.fire("wu.gang", id, "approve"));
+  // An objection during the notice period sends it back to review and stops the clock.
+  h.advance(2 * kDayMs);
+  ASSERT_OK(h.fire("li.na", id, "object", {}, "群众反映材料有出入"));
+  h.advance(10 * kDayMs);
+  auto view = h.engine().instance_view(h.user("wu.gang"), id);
+  ASSERT_OK(view);
+  EXPECT_EQ((*view)["state"], "review");
+  // Approved again: five days later the rating takes effect by itself.
+  ASSERT_OK(h.fire("wu.gang", id, "approve"));
+  h.advance(5 * kDayMs - 1000);
+  EXPECT_EQ((*h.engine().instance_view(h.user("wu.gang"), id))["state"], "publicity");
+  h.advance(1000);
+  view = h.engine().instance_view(h.user("wu.gang"), id);
+  ASSERT_OK(view);
+  EXPECT_EQ((*view)["state"], "rated");
+  auto events = history(h, "zhang.min", id);
+  EXPECT_EQ(events.back().type, "timer");
+  EXPECT_EQ(events.back().transition, "conclude");
+  EXPECT_EQ(events.back().actor_id, "system");
+  // Nobody can fire the timer's transition by hand.
+  for (const auto& a : (*view)["actions"]) EXPECT_NE(a["transition"], "conclude");
+}
+
+}  // namespace
+}  // namespace pioneer::testing

@@ -1,0 +1,545 @@
+// Tests for the RocksDB Store: reads, atomic batches, scans, counters, durability across
+// reopen, checkpoints, the folder lock and read-only opening. Each test owns a fresh temporary
+// folder.
+#include "storage/store.h"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "storage/keys.h"
+
+extern char** environ;
+
+namespace pioneer::storage {
+namespace {
+
+using namespace std::string_literals;
+namespace fs = std::filesystem;
+
+// Like RocksDB's ASSERT_OK: on failure, prints the error's code and message.
+#define ASSERT_OK(expr)                                                                   \
+  do {                                                                                    \
+    const auto& ok_result_ = (expr);                                                      \
+    ASSERT_TRUE(ok_result_.has_value()) << #expr << ": " << code_name(ok_result_.error().code) \
+                                        << ": " << ok_result_.error().message;            \
+  } while (0)
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "pioneer-store-XXXXXX").string();
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    root_ = pattern;
+    dir_ = (root_ / "db").string();
+  }
+  void TearDown() override {
+    store_.reset();
+    std::error_code ec;
+    fs::remove_all(root_, ec);
+  }
+
+  // Opens dir_ (or another folder) into store_, failing the test on error.
+  void Open(StoreOptions options = {}) {
+    auto store = Store::open(dir_, options);
+    ASSERT_OK(store);
+    store_ = std::move(*store);
+  }
+  void Reopen(StoreOptions options = {}) {
+    store_.reset();
+    Open(options);
+  }
+
+  void Put(Space space, const std::string& key, const std::string& value) {
+    Batch b;
+    b.put(space, key, value);
+    ASSERT_OK(store_->commit(b));
+  }
+  std::optional<std::string> Get(const Store& store, Space space, const std::string& key) {
+    auto r = store.get(space, key);
+    EXPECT_TRUE(r.has_value()) << r.error().message;
+    return r.value_or(std::nullopt);
+  }
+  std::optional<std::string> Get(Space space, const std::string& key) { return Get(*store_, space, key); }
+
+  // Every key of a cursor, checking its status at the end.
+  static std::vector<std::string> Keys(std::unique_ptr<Cursor> c) {
+    std::vector<std::string> keys;
+    for (; c->valid(); c->next()) keys.emplace_back(c->key());
+    EXPECT_TRUE(c->status().has_value());
+    return keys;
+  }
+
+  fs::path root_;
+  std::string dir_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(StoreTest, PutGetDelete) {
+  Open();
+  EXPECT_EQ(Get(Space::kInstances, "i1"), std::nullopt);
+  Put(Space::kInstances, "i1", "record");
+  EXPECT_EQ(Get(Space::kInstances, "i1"), "record");
+  // Spaces are separate: the same key elsewhere is absent.
+  EXPECT_EQ(Get(Space::kEvents, "i1"), std::nullopt);
+  Put(Space::kInstances, "i1", "record v2");
+  EXPECT_EQ(Get(Space::kInstances, "i1"), "record v2");
+
+  Batch b;
+  b.del(Space::kInstances, "i1");
+  ASSERT_OK(store_->commit(b));
+  EXPECT_EQ(Get(Space::kInstances, "i1"), std::nullopt);
+}
+
+TEST_F(StoreTest, BinaryKeysAndValues) {
+  Open();
+  const std::string key = "a\0\xff\x01"s;
+  const std::string value = "\0\0v\xfe"s;
+  Put(Space::kMeta, key, value);
+  EXPECT_EQ(Get(Space::kMeta, key), value);
+  EXPECT_EQ(Get(Space::kMeta, "a"), std::nullopt);
+}
+
+TEST_F(StoreTest, MultiGetKeepsKeyOrder) {
+  Open();
+  Batch b;
+  b.put(Space::kInstances, "b", "2");
+  b.put(Space::kInstances, "a", "1");
+  b.put(Space::kInstances, "c", "3");
+  ASSERT_OK(store_->commit(b));
+
+  auto r = store_->multi_get(Space::kInstances, {"c", "missing", "a", "b", "a"});
+  ASSERT_OK(r);
+  const std::vector<std::optional<std::string>> want = {"3", std::nullopt, "1", "2", "1"};
+  EXPECT_EQ(*r, want);
+
+  auto empty = store_->multi_get(Space::kInstances, {});
+  ASSERT_OK(empty);
+  EXPECT_TRUE(empty->empty());
+}
+
+TEST_F(StoreTest, LaterOpInBatchWins) {
+  Open();
+  Batch b;
+  b.put(Space::kInstances, "k", "first");
+  b.put(Space::kInstances, "k", "second");
+  b.put(Space::kInstances, "gone", "x");
+  b.del(Space::kInstances, "gone");
+  b.del(Space::kInstances, "back");
+  b.put(Space::kInstances, "back", "again");
+  ASSERT_OK(store_->commit(b));
+  EXPECT_EQ(Get(Space::kInstances, "k"), "second");
+  EXPECT_EQ(Get(Space::kInstances, "gone"), std::nullopt);
+  EXPECT_EQ(Get(Space::kInstances, "back"), "again");
+}
+
+TEST_F(StoreTest, RefusedBatchWritesNothing) {
+  Open();
+  Batch b;
+  b.put(Space::kInstances, "i1", "x");
+  b.add("n", 1);
+  b.put(static_cast<Space>(200), "k", "v");  // a space that does not exist
+  auto r = store_->commit(b);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, Code::kInternal);
+  EXPECT_EQ(Get(Space::kInstances, "i1"), std::nullopt);
+  auto n = store_->counter("n");
+  ASSERT_OK(n);
+  EXPECT_EQ(*n, 0);
+}
+
+// A reader's cursor sees each batch whole or not at all: every batch rewrites all keys with the
+// same generation, so one scan must never see two generations.
+TEST_F(StoreTest, ReadersSeeWholeBatchesOnly) {
+  Open();
+  constexpr int kKeys = 20;
+  auto write_generation = [&](int gen) {
+    Batch b;
+    for (int k = 0; k < kKeys; ++k) b.put(Space::kIndexes, "k" + std::to_string(100 + k), std::to_string(gen));
+    return store_->commit(b, /*sync=*/false);
+  };
+  ASSERT_OK(write_generation(0));
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> torn{0};
+  std::atomic<int> scans{0};
+  std::thread reader([&] {
+    while (!stop.load()) {
+      std::vector<std::string> values;
+      for (auto c = store_->scan_prefix(Space::kIndexes, "k"); c->valid(); c->next()) values.emplace_back(c->value());
+      if (values.size() != kKeys || std::adjacent_find(values.begin(), values.end(), std::not_equal_to<>()) != values.end()) {
+        torn.fetch_add(1);
+      }
+      scans.fetch_add(1);
+    }
+  });
+  for (int gen = 1; gen <= 2000; ++gen) ASSERT_OK(write_generation(gen));
+  stop = true;
+  reader.join();
+  EXPECT_EQ(torn.load(), 0);
+  EXPECT_GT(scans.load(), 0);
+}
+
+TEST_F(StoreTest, ScanBounds) {
+  Open();
+  Batch b;
+  for (const char* k : {"a", "b", "ba", "c", "d"}) b.put(Space::kTimers, k, std::string("v") + k);
+  ASSERT_OK(store_->commit(b));
+
+  using V = std::vector<std::string>;
+  EXPECT_EQ(Keys(store_->scan(Space::kTimers, "b", "d")), (V{"b", "ba", "c"}));
+  EXPECT_EQ(Keys(store_->scan(Space::kTimers, "b", "")), (V{"b", "ba", "c", "d"}));
+  EXPECT_EQ(Keys(store_->scan(Space::kTimers, "", "")), (V{"a", "b", "ba", "c", "d"}));
+  EXPECT_EQ(Keys(store_->scan(Space::kTimers, "bb", "c")), V{});
+  EXPECT_EQ(Keys(store_->scan(Space::kTimers, "d", "a")), V{});
+  EXPECT_EQ(Keys(store_->scan(Space::kEvents, "", "")), V{});
+
+  auto c = store_->scan(Space::kTimers, "c", "");
+  ASSERT_TRUE(c->valid());
+  EXPECT_EQ(c->key(), "c");
+  EXPECT_EQ(c->value(), "vc");
+}
+
+TEST_F(StoreTest, ScanInU64OrderIsNumericOrder) {
+  Open();
+  Batch b;
+  for (uint64_t seq : {300ull, 2ull, 1ull << 40, 256ull, 0ull}) b.put(Space::kEvents, u64_key(seq), "e");
+  ASSERT_OK(store_->commit(b));
+  std::vector<uint64_t> seen;
+  for (auto c = store_->scan(Space::kEvents, u64_key(2), u64_key(1ull << 40)); c->valid(); c->next()) {
+    seen.push_back(*get_u64(c->key()));
+  }
+  EXPECT_EQ(seen, (std::vector<uint64_t>{2, 256, 300}));
+}
+
+TEST(PrefixEndTest, EdgeCases) {
+  EXPECT_EQ(prefix_end("abc"), "abd");
+  EXPECT_EQ(prefix_end("a\0"s), "a\x01"s);
+  EXPECT_EQ(prefix_end("a\xfe"s), "a\xff"s);
+  EXPECT_EQ(prefix_end("a\xff"s), "b");
+  EXPECT_EQ(prefix_end("a\xff\xff"s), "b");
+  EXPECT_EQ(prefix_end("\xff\xff"s), "");
+  EXPECT_EQ(prefix_end(""), "");
+}
+
+TEST_F(StoreTest, ScanPrefixWithFfBytes) {
+  Open();
+  Batch b;
+  for (const std::string& k : {"a"s, "a\xff"s, "a\xff\x00"s, "a\xff\xff\xff"s, "b"s, "\xff"s, "\xff\xff"s, "\xff\xff\x01"s}) {
+    b.put(Space::kMeta, k, "");
+  }
+  ASSERT_OK(store_->commit(b));
+  using V = std::vector<std::string>;
+  EXPECT_EQ(Keys(store_->scan_prefix(Space::kMeta, "a\xff"s)), (V{"a\xff"s, "a\xff\x00"s, "a\xff\xff\xff"s}));
+  // No upper bound exists for an all-0xFF prefix: the scan runs to the end.
+  EXPECT_EQ(Keys(store_->scan_prefix(Space::kMeta, "\xff\xff"s)), (V{"\xff\xff"s, "\xff\xff\x01"s}));
+  EXPECT_EQ(Keys(store_->scan_prefix(Space::kMeta, "")).size(), 8u);
+  EXPECT_EQ(Keys(store_->scan_prefix(Space::kMeta, "c")), V{});
+}
+
+TEST_F(StoreTest, ScanPrefixByOrgPath) {
+  Open();
+  auto key = [](std::string_view org, std::string_view id) { return KeyBuilder().text("org").org(org).text(id).build(); };
+  Batch b;
+  b.put(Space::kIndexes, key("city/finance", "i1"), "");
+  b.put(Space::kIndexes, key("city/finance/b1", "i2"), "");
+  b.put(Space::kIndexes, key("city/finance2", "i3"), "");
+  b.put(Space::kIndexes, key("city", "i4"), "");
+  ASSERT_OK(store_->commit(b));
+
+  std::vector<std::string> ids;
+  for (auto c = store_->scan_prefix(Space::kIndexes, KeyBuilder().text("org").org("city/finance").build()); c->valid(); c->next()) {
+    ids.emplace_back(split_key(c->key()).back());
+  }
+  EXPECT_EQ(ids, (std::vector<std::string>{"i1", "i2"}));
+}
+
+TEST_F(StoreTest, Counters) {
+  Open();
+  auto absent = store_->counter("none");
+  ASSERT_OK(absent);
+  EXPECT_EQ(*absent, 0);
+
+  Batch b;
+  b.add("done", 5);
+  b.add("done", 3);
+  b.add("open", -4);
+  ASSERT_OK(store_->commit(b));
+  Batch down;
+  down.add("done", -10);
+  ASSERT_OK(store_->commit(down));
+
+  auto done = store_->counter("done");
+  ASSERT_OK(done);
+  EXPECT_EQ(*done, -2);
+  auto open = store_->counter("open");
+  ASSERT_OK(open);
+  EXPECT_EQ(*open, -4);
+
+  Batch big;
+  big.add("big", std::numeric_limits<int64_t>::max());
+  big.add("big", -1);
+  ASSERT_OK(store_->commit(big));
+  auto v = store_->counter("big");
+  ASSERT_OK(v);
+  EXPECT_EQ(*v, std::numeric_limits<int64_t>::max() - 1);
+}
+
+TEST_F(StoreTest, CountersSurviveReopen) {
+  Open();
+  for (int i = 0; i < 100; ++i) {
+    Batch b;
+    b.add("n", i % 2 == 0 ? 3 : -1);
+    ASSERT_OK(store_->commit(b, /*sync=*/false));
+  }
+  Reopen();  // the close flushes, so merged values are read back from table files
+  Batch b;
+  b.add("n", 1);
+  ASSERT_OK(store_->commit(b));
+  Reopen();
+  auto n = store_->counter("n");
+  ASSERT_OK(n);
+  EXPECT_EQ(*n, 50 * 3 - 50 + 1);
+}
+
+TEST_F(StoreTest, CounterWithMalformedValueIsCorruption) {
+  Open();
+  Put(Space::kCounters, "bad", "xyz");
+  auto r = store_->counter("bad");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, Code::kCorruption);
+}
+
+TEST_F(StoreTest, DataPersistsAcrossReopen) {
+  Open();
+  for (int i = 0; i < 1000; ++i) {
+    Batch b;
+    b.put(Space::kInstances, "i" + std::to_string(i), "r" + std::to_string(i));
+    b.put(Space::kIndexes, KeyBuilder().text("state").text("open").text("i" + std::to_string(i)).build(), "");
+    ASSERT_OK(store_->commit(b, /*sync=*/i % 100 == 0));
+  }
+  Reopen();
+  EXPECT_EQ(Get(Space::kInstances, "i0"), "r0");
+  EXPECT_EQ(Get(Space::kInstances, "i999"), "r999");
+  EXPECT_EQ(Keys(store_->scan_prefix(Space::kIndexes, KeyBuilder().text("state").text("open").prefix())).size(), 1000u);
+}
+
+// A clean close flushes every family, so the next open has no log records to replay.
+TEST_F(StoreTest, CleanCloseLeavesNoLogToReplay) {
+  Open();
+  for (int i = 0; i < 100; ++i) Put(static_cast<Space>(i % kSpaceCount), "k" + std::to_string(i), "v");
+  store_.reset();
+  uintmax_t log_bytes = 0;
+  for (const auto& entry : fs::directory_iterator(dir_)) {
+    if (entry.path().extension() == ".log") log_bytes += entry.file_size();
+  }
+  EXPECT_EQ(log_bytes, 0u);
+  Open();
+  EXPECT_EQ(Get(Space::kInstances, "k1"), "v");
+}
+
+TEST_F(StoreTest, OpenWithoutCreateFailsOnMissingFolder) {
+  StoreOptions options;
+  options.create_if_missing = false;
+  auto r = Store::open(dir_, options);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, Code::kInternal);
+  EXPECT_FALSE(r.error().message.empty());
+}
+
+TEST_F(StoreTest, CheckpointWhileWriting) {
+  Open();
+  constexpr int kBefore = 500;
+  for (int i = 0; i < kBefore; ++i) {
+    Batch b;
+    b.put(Space::kEvents, u64_key(i), "e");
+    b.add("events", 1);
+    ASSERT_OK(store_->commit(b, /*sync=*/false));
+  }
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> written{kBefore};
+  std::thread writer([&] {
+    for (int i = kBefore; !stop.load(); ++i) {
+      Batch b;
+      b.put(Space::kEvents, u64_key(i), "e");
+      b.add("events", 1);
+      if (!store_->commit(b, /*sync=*/false)) return;
+      written = i + 1;
+    }
+  });
+  const std::string copy = (root_ / "copy").string();
+  auto r = store_->checkpoint(copy);
+  stop = true;
+  writer.join();
+  ASSERT_OK(r);
+
+  // The copy is a consistent point in time: it has everything committed before the call, and
+  // its counter agrees with its events because each batch carried both.
+  auto snapshot = Store::open(copy);
+  ASSERT_OK(snapshot);
+  const size_t events = Keys((*snapshot)->scan(Space::kEvents, "", "")).size();
+  EXPECT_GE(events, static_cast<size_t>(kBefore));
+  auto counted = (*snapshot)->counter("events");
+  ASSERT_OK(counted);
+  EXPECT_EQ(static_cast<size_t>(*counted), events);
+
+  // The source kept going and is unaffected by the copy.
+  auto source_count = store_->counter("events");
+  ASSERT_OK(source_count);
+  EXPECT_EQ(*source_count, written.load());
+  Put(Space::kMeta, "after", "1");
+  EXPECT_EQ(Get(**snapshot, Space::kMeta, "after"), std::nullopt);
+}
+
+TEST_F(StoreTest, CheckpointRefusesExistingDestination) {
+  Open();
+  const fs::path dest = root_ / "exists";
+  fs::create_directory(dest);
+  auto r = store_->checkpoint(dest.string());
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, Code::kInternal);
+}
+
+TEST_F(StoreTest, SecondOpenOfLockedFolderFails) {
+  Open();
+  Put(Space::kMeta, "k", "v");
+  auto second = Store::open(dir_);
+  ASSERT_FALSE(second.has_value());
+  EXPECT_EQ(second.error().code, Code::kInternal);
+  EXPECT_NE(second.error().message.find("database is locked by another process"), std::string::npos)
+      << second.error().message;
+  // The first store is untouched by the refused open.
+  EXPECT_EQ(Get(Space::kMeta, "k"), "v");
+}
+
+// The child half of LockedByAnotherProcess: runs only when that test spawns it.
+TEST(StoreLockChild, OpenFails) {
+  const char* dir = std::getenv("PIONEER_LOCK_CHILD_DIR");
+  if (dir == nullptr) GTEST_SKIP() << "run by StoreTest.LockedByAnotherProcess";
+  auto r = Store::open(dir);
+  std::ofstream(std::string(dir) + ".child") << (r ? std::string("opened") : r.error().message);
+  ASSERT_FALSE(r.has_value());
+}
+
+// Another process holds the folder (the usual case: a second server started by mistake). The
+// in-process test above cannot cover it, since RocksDB checks its own process first.
+TEST_F(StoreTest, LockedByAnotherProcess) {
+  Open();
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e) env_strings.emplace_back(*e);
+  env_strings.push_back("PIONEER_LOCK_CHILD_DIR=" + dir_);
+  std::vector<char*> envp;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::string exe = "/proc/self/exe";
+  std::string filter = "--gtest_filter=StoreLockChild.OpenFails";
+  char* argv[] = {exe.data(), filter.data(), nullptr};
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+  pid_t pid = 0;
+  ASSERT_EQ(posix_spawn(&pid, exe.c_str(), &actions, nullptr, argv, envp.data()), 0);
+  posix_spawn_file_actions_destroy(&actions);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+
+  std::ifstream in(dir_ + ".child");
+  std::stringstream message;
+  message << in.rdbuf();
+  EXPECT_NE(message.str().find("database is locked by another process"), std::string::npos)
+      << "child saw: " << message.str();
+}
+
+TEST_F(StoreTest, ReadOnlySeesDataAndRefusesWrites) {
+  Open();
+  Put(Space::kInstances, "i1", "r1");
+  Batch b;
+  b.add("n", 7);
+  ASSERT_OK(store_->commit(b));
+
+  // Read-only takes no lock: it opens while the writer still holds the folder.
+  StoreOptions ro;
+  ro.read_only = true;
+  auto reader = Store::open(dir_, ro);
+  ASSERT_OK(reader);
+  EXPECT_EQ(Get(**reader, Space::kInstances, "i1"), "r1");
+  auto n = (*reader)->counter("n");
+  ASSERT_OK(n);
+  EXPECT_EQ(*n, 7);
+  EXPECT_EQ(Keys((*reader)->scan_prefix(Space::kInstances, "i")).size(), 1u);
+
+  Batch w;
+  w.put(Space::kInstances, "i2", "r2");
+  auto r = (*reader)->commit(w);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, Code::kInternal);
+  reader->reset();
+
+  // After a clean close the reader opens on its own and still refuses writes.
+  store_.reset();
+  Open(ro);
+  EXPECT_EQ(Get(Space::kInstances, "i1"), "r1");
+  EXPECT_FALSE(store_->commit(w).has_value());
+}
+
+// Verify and export run beside a live server: they must not create, rotate or rewrite files.
+TEST_F(StoreTest, ReadOnlyLeavesFolderUntouched) {
+  Open();
+  Put(Space::kInstances, "i1", "r1");
+  store_.reset();
+  auto listing = [&] {
+    std::vector<std::string> files;
+    for (const auto& e : fs::directory_iterator(dir_)) {
+      files.push_back(e.path().filename().string() + " " + std::to_string(e.file_size()) + " " +
+                      std::to_string(e.last_write_time().time_since_epoch().count()));
+    }
+    std::sort(files.begin(), files.end());
+    return files;
+  };
+  const std::vector<std::string> before = listing();
+  StoreOptions ro;
+  ro.read_only = true;
+  Open(ro);
+  EXPECT_EQ(Get(Space::kInstances, "i1"), "r1");
+  store_.reset();
+  EXPECT_EQ(listing(), before);
+}
+
+TEST_F(StoreTest, ReadOnlyOpenOfMissingFolderFails) {
+  StoreOptions ro;
+  ro.read_only = true;
+  auto r = Store::open(dir_, ro);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_FALSE(fs::exists(dir_));
+}
+
+TEST_F(StoreTest, Property) {
+  Open();
+  Put(Space::kInstances, "i1", "r1");
+  auto keys = store_->property(Space::kInstances, "rocksdb.estimate-num-keys");
+  ASSERT_TRUE(keys.has_value());
+  EXPECT_EQ(*keys, "1");
+  EXPECT_EQ(store_->property(Space::kInstances, "rocksdb.no-such-property"), std::nullopt);
+}
+
+}  // namespace
+}  // namespace pioneer::storage

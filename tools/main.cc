@@ -1,0 +1,239 @@
+// pioneer: the one binary. Subcommands in the way git/etcdctl users expect:
+//   serve      run the HTTP + WebSocket server
+//   validate   check workflow definition files, listing every problem
+//   verify     prove a database intact (hash chain, sequence, indexes)
+//   org, user  manage the org tree, users and their tokens (server stopped)
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <iostream>
+
+#include "api/server.h"
+#include "common/crypto.h"
+#include "engine/codec.h"
+#include "engine/definition.h"
+#include "engine/engine.h"
+#include "engine/verify.h"
+#include "storage/store.h"
+
+namespace {
+
+using namespace pioneer;
+using namespace pioneer::engine;
+
+Result<RoleCatalog> load_roles(const std::string& path) {
+  if (path.empty()) return RoleCatalog::defaults();
+  return RoleCatalog::load_file(path);
+}
+
+int report(const Error& e) {
+  std::cerr << "pioneer: " << e.message;
+  if (!e.details.empty()) std::cerr << "\n" << e.details.dump(2);
+  std::cerr << "\n";
+  return 1;
+}
+
+Result<std::unique_ptr<Engine>> open_engine(const std::string& data, const std::string& roles_file) {
+  auto roles = load_roles(roles_file);
+  if (!roles) return fail(roles.error());
+  EngineOptions options;
+  options.data_dir = data;
+  options.roles = *roles;
+  return Engine::open(options);
+}
+
+int cmd_validate(const std::vector<std::string>& files, const std::string& roles_file) {
+  auto roles = load_roles(roles_file);
+  if (!roles) return report(roles.error());
+  int bad = 0;
+  for (const std::string& file : files) {
+    auto def = load_definition_file(file, *roles);
+    if (def) {
+      std::cout << file << ": ok (" << def->id << ", " << def->states.size() << " states, " << def->transitions.size()
+                << " transitions)\n";
+      continue;
+    }
+    ++bad;
+    std::cout << file << ": " << def.error().message << "\n";
+    for (const Json& p : def.error().details.value("problems", Json::array())) {
+      std::cout << "  " << p.value("path", "") << ": " << p.value("message", "") << "\n";
+    }
+  }
+  return bad == 0 ? 0 : 1;
+}
+
+int cmd_verify(const std::string& data, const std::string& roles_file) {
+  auto roles = load_roles(roles_file);
+  if (!roles) return report(roles.error());
+  storage::StoreOptions options;
+  options.read_only = true;
+  options.create_if_missing = false;
+  auto store = storage::Store::open(data, options);
+  if (!store) return report(store.error());
+  auto result = verify_store(**store, *roles);
+  if (!result) return report(result.error());
+  std::cout << result->to_json().dump(2) << "\n";
+  if (result->ok) {
+    std::cerr << "verify: 完好（intact）: " << result->events_checked << " events, " << result->instances_checked
+              << " instances\n";
+    return 0;
+  }
+  std::cerr << "verify: 发现问题（problems found）";
+  if (result->first_bad_seq) std::cerr << "; first bad event: " << result->first_bad_seq;
+  std::cerr << "\n";
+  return 2;
+}
+
+// "role@org" -> RoleGrant
+std::optional<RoleGrant> parse_grant(const std::string& text) {
+  size_t at = text.find('@');
+  if (at == std::string::npos || at == 0 || at + 1 == text.size()) return std::nullopt;
+  return RoleGrant{text.substr(0, at), text.substr(at + 1)};
+}
+
+int issue_token(Engine& engine, const std::string& user, int64_t ttl_days) {
+  const std::string token = new_token();
+  int64_t expires = ttl_days > 0 ? engine.clock().now_ms() + ttl_days * 86400000LL : 0;
+  auto r = engine.execute(Command{IssueToken{user, sha256_hex(token), expires}, Principal::system_principal(), {}, {}});
+  if (!r) return report(r.error());
+  std::cout << "token for " << user << " (shown once; only its hash is kept): " << token << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Pioneer — 机关党建工作流引擎 (workflow engine for party-building mechanisms)"};
+  app.require_subcommand(1);
+  std::string roles_file;
+
+  api::ServerConfig server;
+  std::string config_file;
+  auto* serve = app.add_subcommand("serve", "运行服务 (run the HTTP + WebSocket server)");
+  serve->add_option("--config", config_file, "JSON config file (keys as the flags; flags win)");
+  serve->add_option("--data", server.data_dir, "RocksDB data folder (created if missing)");
+  serve->add_option("--listen", server.listen, "HOST:PORT (port 0 picks a free one)");
+  serve->add_flag("--demo", server.demo, "seed the demo org and users into an empty folder");
+  serve->add_option("--workflows", server.workflows_dir, "folder of workflow definitions");
+  serve->add_option("--roles", server.roles_file, "roles and org kinds (JSON); default: built in");
+  serve->add_option("--tls-cert", server.tls_cert, "PEM certificate chain: serve HTTPS and WSS");
+  serve->add_option("--tls-key", server.tls_key, "PEM private key");
+  serve->add_option("--threads", server.threads, "I/O threads");
+  serve->add_option("--hash", server.hash_algorithm, "event hash for a new database: sha256 or sm3");
+
+  std::vector<std::string> files;
+  auto* validate = app.add_subcommand("validate", "检查工作流定义 (check workflow definition files)");
+  validate->add_option("files", files, "definition files")->required();
+  validate->add_option("--roles", roles_file, "roles configuration (JSON)");
+
+  std::string data = "data";
+  auto* verify = app.add_subcommand("verify", "校验数据库 (prove a database intact)");
+  verify->add_option("--data", data, "data folder")->required();
+  verify->add_option("--roles", roles_file, "roles configuration (JSON)");
+
+  auto* org = app.add_subcommand("org", "管理组织 (manage org units; server stopped)");
+  org->require_subcommand(1);
+  std::string org_id, org_name, org_kind;
+  auto* org_add = org->add_subcommand("add", "add or rename an org unit");
+  org_add->add_option("--data", data, "data folder")->required();
+  org_add->add_option("--id", org_id, "path, e.g. city/finance/b3")->required();
+  org_add->add_option("--name", org_name, "name, e.g. 市财政局第三党支部")->required();
+  org_add->add_option("--kind", org_kind, "department, branch, ...")->required();
+  auto* org_list = org->add_subcommand("list", "list the org tree");
+  org_list->add_option("--data", data, "data folder")->required();
+
+  auto* user = app.add_subcommand("user", "管理用户 (manage users and tokens; server stopped)");
+  user->require_subcommand(1);
+  std::string user_id, user_name, user_home;
+  std::vector<std::string> grants;
+  int64_t ttl_days = 0;
+  auto* user_add = user->add_subcommand("add", "add or update a user and print a new token once");
+  user_add->add_option("--data", data, "data folder")->required();
+  user_add->add_option("--id", user_id, "user id, e.g. qian.feng")->required();
+  user_add->add_option("--name", user_name, "name, e.g. 钱峰")->required();
+  user_add->add_option("--home", user_home, "home org")->required();
+  user_add->add_option("--role", grants, "ROLE@ORG, repeatable");
+  user_add->add_option("--ttl-days", ttl_days, "token lifetime in days (0: no expiry)");
+  auto* user_token = user->add_subcommand("token", "issue another token for a user (printed once)");
+  user_token->add_option("--data", data, "data folder")->required();
+  user_token->add_option("--id", user_id, "user id")->required();
+  user_token->add_option("--ttl-days", ttl_days, "token lifetime in days (0: no expiry)");
+  auto* user_revoke = user->add_subcommand("revoke", "revoke every token of a user");
+  user_revoke->add_option("--data", data, "data folder")->required();
+  user_revoke->add_option("--id", user_id, "user id")->required();
+  auto* user_list = user->add_subcommand("list", "list users and their roles");
+  user_list->add_option("--data", data, "data folder")->required();
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (*serve) {
+    // Flags given on the command line win over the config file: apply the file to a copy of
+    // the defaults, then re-apply the flags that were given.
+    if (!config_file.empty()) {
+      api::ServerConfig from_file;
+      if (std::string err = api::apply_config_file(config_file, from_file); !err.empty()) {
+        std::cerr << "pioneer: " << err << "\n";
+        return 1;
+      }
+      api::ServerConfig merged = from_file;
+      if (serve->count("--data")) merged.data_dir = server.data_dir;
+      if (serve->count("--listen")) merged.listen = server.listen;
+      if (serve->count("--demo")) merged.demo = server.demo;
+      if (serve->count("--workflows")) merged.workflows_dir = server.workflows_dir;
+      if (serve->count("--roles")) merged.roles_file = server.roles_file;
+      if (serve->count("--tls-cert")) merged.tls_cert = server.tls_cert;
+      if (serve->count("--tls-key")) merged.tls_key = server.tls_key;
+      if (serve->count("--threads")) merged.threads = server.threads;
+      if (serve->count("--hash")) merged.hash_algorithm = server.hash_algorithm;
+      server = merged;
+    }
+    return api::serve(server);
+  }
+  if (*validate) return cmd_validate(files, roles_file);
+  if (*verify) return cmd_verify(data, roles_file);
+
+  auto engine = open_engine(data, roles_file);
+  if (!engine) return report(engine.error());
+  Engine& e = **engine;
+  const Principal system = Principal::system_principal();
+  if (*org_add) {
+    auto r = e.execute(Command{PutOrg{Org{org_id, org_name, org_kind, ""}}, system, {}, {}});
+    if (!r) return report(r.error());
+    std::cout << r->body.dump() << "\n";
+    return 0;
+  }
+  if (*org_list) {
+    for (const Org& o : e.orgs()) std::cout << o.id << "\t" << o.kind << "\t" << o.name << "\n";
+    return 0;
+  }
+  if (*user_add) {
+    std::vector<RoleGrant> roles;
+    for (const std::string& g : grants) {
+      auto grant = parse_grant(g);
+      if (!grant) {
+        std::cerr << "pioneer: --role 应为 ROLE@ORG（--role must be ROLE@ORG）: " << g << "\n";
+        return 1;
+      }
+      roles.push_back(*grant);
+    }
+    auto r = e.execute(Command{PutUser{user_id, user_name, user_home, roles}, system, {}, {}});
+    if (!r) return report(r.error());
+    return issue_token(e, user_id, ttl_days);
+  }
+  if (*user_token) return issue_token(e, user_id, ttl_days);
+  if (*user_revoke) {
+    auto r = e.execute(Command{RevokeTokens{user_id}, system, {}, {}});
+    if (!r) return report(r.error());
+    std::cout << r->body.dump() << "\n";
+    return 0;
+  }
+  if (*user_list) {
+    for (const Principal& p : e.users()) {
+      std::cout << p.id << "\t" << p.name << "\t" << p.home_org;
+      for (const RoleGrant& g : p.roles) std::cout << "\t" << g.role << "@" << g.org;
+      std::cout << "\n";
+    }
+    return 0;
+  }
+  return 0;
+}
