@@ -1,0 +1,325 @@
+// The rules as pure functions: no store, no clock, no threads.
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "engine/codec.h"
+#include "engine/rules.h"
+
+namespace pioneer::engine {
+namespace {
+
+constexpr int64_t kNow = 1795737600000LL;  // 2026-11-27T00:00:00Z
+constexpr int64_t kDay = 86400000LL;
+
+class FakeOrgs : public OrgView {
+ public:
+  FakeOrgs() {
+    for (auto [id, kind] : std::vector<std::pair<std::string, std::string>>{
+             {"city", "city"}, {"city/dept", "department"}, {"city/dept/b1", "branch"}, {"city/dept/b2", "branch"},
+             {"city/other", "department"}, {"city/other/b1", "branch"}}) {
+      orgs_[id] = Org{id, id, kind, ""};
+    }
+  }
+  std::optional<Org> find_org(std::string_view id) const override {
+    auto it = orgs_.find(std::string(id));
+    return it == orgs_.end() ? std::nullopt : std::optional<Org>(it->second);
+  }
+  bool user_exists(std::string_view id) const override { return id == "alice" || id == "bob"; }
+
+ private:
+  std::map<std::string, Org> orgs_;
+};
+
+Principal user(const std::string& id, std::vector<RoleGrant> roles) {
+  Principal p;
+  p.id = id;
+  p.name = id;
+  p.roles = std::move(roles);
+  return p;
+}
+
+// A small workflow exercising every rule: separation of duties, creator actors, a
+// countersign, in-place actions, date timers and comment rules.
+Definition test_definition() {
+  Json j = Json::parse(R"({
+    "id": "rules-test", "title": {"zh": "规则测试", "en": "Rules test"},
+    "title_field": "title", "assignee_field": "team", "due_field": "due",
+    "fields": {
+      "title": {"type": "string", "label": {"zh": "标题"}, "max_length": 5},
+      "team": {"type": "org", "label": {"zh": "支部"}, "org_kind": "branch"},
+      "due": {"type": "date", "label": {"zh": "期限"}},
+      "owner": {"type": "user", "label": {"zh": "负责人"}},
+      "score": {"type": "number", "label": {"zh": "分数"}, "min": 0, "max": 10},
+      "note": {"type": "text", "label": {"zh": "说明"}}
+    },
+    "create": {"actors": [{"role": "party_group"}], "requires": ["title"], "accepts": ["due", "owner"], "to": "open"},
+    "states": {
+      "open": {"label": {"zh": "开放"}, "timers": [
+        {"name": "soon", "at_field": "due", "offset": "-P1D", "remind": [{"role": "party_group"}]},
+        {"name": "late", "at_field": "due", "overdue": true, "remind": [{"role": "organ_committee"}]}]},
+      "review": {"label": {"zh": "审核"}},
+      "done": {"label": {"zh": "完成"}, "terminal": true}
+    },
+    "transitions": [
+      {"name": "submit", "label": {"zh": "提交"}, "from": ["open"], "to": "review",
+       "actors": [{"creator": true}], "accepts": ["team", "note"], "comment": "none"},
+      {"name": "extend", "label": {"zh": "延期"}, "from": ["open"], "actors": [{"role": "organ_committee"}],
+       "requires": ["due"]},
+      {"name": "approve", "label": {"zh": "批准"}, "from": ["review"], "to": "done",
+       "countersign": [{"role": "organ_committee"}, {"role": "work_committee"}], "not_by": ["submit"]},
+      {"name": "reject", "label": {"zh": "退回"}, "from": ["review"], "to": "open",
+       "actors": [{"role": "organ_committee"}, {"role": "branch_secretary", "of": "assignee"}], "comment": "required"}
+    ]
+  })");
+  auto def = parse_definition(j, RoleCatalog::defaults());
+  EXPECT_TRUE(def.has_value()) << (def ? "" : def.error().details.dump(2));
+  return def ? *def : Definition{};
+}
+
+class RulesTest : public ::testing::Test {
+ protected:
+  Definition def = test_definition();
+  FakeOrgs orgs;
+  DecideEnv env{def, orgs, kNow, 8 * 60};
+  Principal party = user("alice", {{"party_group", "city/dept"}});
+  Principal committee = user("carol", {{"organ_committee", "city/dept"}});
+  Principal works = user("wendy", {{"work_committee", "city"}});
+  Principal both = user("bob", {{"organ_committee", "city"}, {"work_committee", "city"}});
+  Principal secretary = user("sam", {{"branch_secretary", "city/dept/b1"}});
+  Principal outsider = user("olga", {{"organ_committee", "city/other"}});
+
+  Instance created(Json fields = {{"title", "t"}, {"due", "2026-12-10"}}) {
+    auto d = decide_create(env, CreateInstance{"rules-test", "city/dept", fields, std::nullopt}, party, "ID1");
+    EXPECT_TRUE(d.has_value()) << (d ? "" : d.error().message);
+    return d ? d->instance : Instance{};
+  }
+  Result<Decision> fire(const Instance& in, const Principal& who, const std::string& t, Json fields = Json::object(),
+                        std::optional<std::string> comment = {}, std::optional<int64_t> version = {}) {
+    return decide_transition(env, in, FireTransition{in.id, t, fields, comment, version}, who);
+  }
+};
+
+TEST_F(RulesTest, CreateArmsTheDateTimersAndRecordsTheFirstEvent) {
+  auto d = decide_create(env, CreateInstance{"rules-test", "city/dept", {{"title", "t"}, {"due", "2026-12-10"}}, {}},
+                         party, "ID1");
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->instance.state, "open");
+  EXPECT_EQ(d->instance.version, 1);
+  const int64_t end_of_due_day = kNow + 14 * kDay - 8 * 3600000LL;  // 2026-12-11T00:00+08:00
+  EXPECT_EQ(d->instance.due_at_ms, end_of_due_day);
+  ASSERT_EQ(d->armed.size(), 2u);
+  EXPECT_EQ(d->armed[0], (ArmedTimer{"soon", end_of_due_day - kDay}));
+  EXPECT_EQ(d->armed[1], (ArmedTimer{"late", end_of_due_day}));
+  ASSERT_EQ(d->events.size(), 1u);
+  EXPECT_EQ(d->events[0].type, "created");
+  EXPECT_EQ(d->events[0].from, std::nullopt);
+  EXPECT_EQ(d->events[0].to, "open");
+  EXPECT_EQ(d->events[0].instance_seq, 1);
+}
+
+TEST_F(RulesTest, CreateRefusals) {
+  auto create = [&](const Principal& who, const std::string& org, Json fields) {
+    return decide_create(env, CreateInstance{"rules-test", org, fields, std::nullopt}, who, "X");
+  };
+  EXPECT_EQ(create(committee, "city/dept", {{"title", "t"}}).error().code, Code::kForbidden);
+  EXPECT_EQ(create(party, "city/other", {{"title", "t"}}).error().code, Code::kForbidden);
+  EXPECT_EQ(create(party, "city/none", {{"title", "t"}}).error().code, Code::kInvalidField);
+  auto missing = create(party, "city/dept", Json::object());
+  EXPECT_EQ(missing.error().code, Code::kMissingFields);
+  EXPECT_EQ(missing.error().details["missing"], Json({"title"}));
+  EXPECT_EQ(create(party, "city/dept", {{"title", "   "}}).error().code, Code::kMissingFields);
+  auto too_long = create(party, "city/dept", {{"title", "六个汉字标题"}});  // 6 code points > 5
+  EXPECT_EQ(too_long.error().details["rule"], "max_length");
+  EXPECT_TRUE(create(party, "city/dept", {{"title", "五个汉字题"}}).has_value());  // 5 code points: fine
+  EXPECT_EQ(create(party, "city/dept", {{"title", "t"}, {"owner", "nobody"}}).error().details["rule"], "user");
+  EXPECT_EQ(create(party, "city/dept", {{"title", "t"}, {"note", "n"}}).error().details["rule"], "not_accepted");
+  EXPECT_EQ(create(party, "city/dept", {{"title", "t"}, {"due", "2026-13-01"}}).error().details["rule"], "format");
+  EXPECT_EQ(create(party, "city/dept", {{"title", "t"}, {"due", 20261201}}).error().details["rule"], "format");
+  EXPECT_EQ(create(party, "city/dept", Json::array()).error().code, Code::kInvalidField);
+}
+
+TEST_F(RulesTest, TheOrderOfChecksIsPinned) {
+  Instance in = created();
+  // Visibility first: an outsider hears "not found" even for a transition that does not exist.
+  EXPECT_EQ(fire(in, outsider, "nonsense").error().code, Code::kNotFound);
+  // Then the state.
+  EXPECT_EQ(fire(in, party, "approve").error().code, Code::kTransitionNotAllowed);
+  // Then the actor (creator-only submit), before the version and the fields.
+  EXPECT_EQ(fire(in, committee, "submit", {{"bogus", 1}}, {}, 99).error().code, Code::kForbidden);
+  // Then the version, before the fields.
+  EXPECT_EQ(fire(in, party, "submit", {{"bogus", 1}}, {}, 99).error().code, Code::kVersionConflict);
+  EXPECT_EQ(fire(in, party, "submit", {{"bogus", 1}}, {}, 1).error().code, Code::kInvalidField);
+  EXPECT_EQ(fire(in, party, "submit", {}, "不接受意见").error().details["field"], "comment");
+  EXPECT_TRUE(fire(in, party, "submit", {}, {}, 1).has_value());
+}
+
+TEST_F(RulesTest, OrgFieldsMustBeOfTheirKindAndUnderTheInstanceOrg) {
+  Instance in = created();
+  EXPECT_EQ(fire(in, party, "submit", {{"team", "city/dept"}}).error().details["rule"], "org_kind");
+  EXPECT_EQ(fire(in, party, "submit", {{"team", "city/other/b1"}}).error().details["rule"], "org_scope");
+  EXPECT_EQ(fire(in, party, "submit", {{"team", "city/dept/b9"}}).error().details["rule"], "org");
+  auto ok = fire(in, party, "submit", {{"team", "city/dept/b1"}});
+  ASSERT_TRUE(ok.has_value());
+  EXPECT_EQ(ok->instance.assignee_org, "city/dept/b1");
+  EXPECT_EQ(ok->events[0].changes["assignee_org"], "city/dept/b1");
+  EXPECT_EQ(ok->events[0].assignee_org, "city/dept/b1");
+  // Leaving "open" disarms both of its timers.
+  EXPECT_EQ(ok->disarmed.size(), 2u);
+  EXPECT_TRUE(ok->instance.timers.empty());
+}
+
+TEST_F(RulesTest, AnInPlaceActionKeepsTheStateAndMovesDateTimers) {
+  Instance in = created();
+  auto d = fire(in, committee, "extend", {{"due", "2027-01-31"}});
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->instance.state, "open");
+  EXPECT_EQ(d->events[0].from, "open");
+  EXPECT_EQ(d->events[0].to, "open");
+  EXPECT_EQ(d->disarmed.size(), 2u);
+  EXPECT_EQ(d->armed.size(), 2u);
+  EXPECT_EQ(d->instance.timers.size(), 2u);
+  EXPECT_GT(d->armed[0].due_ms, in.timers[0].due_ms);
+}
+
+TEST_F(RulesTest, CountersignCollectsEachPartyAndOnePersonVotesOnce) {
+  Instance in = fire(created(), party, "submit", {{"team", "city/dept/b1"}})->instance;
+  auto first = fire(in, both, "approve");
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->instance.state, "review");
+  ASSERT_EQ(first->events.size(), 1u);
+  EXPECT_EQ(first->events[0].type, "approved");
+  // Holding both roles does not let one person cast both votes.
+  EXPECT_EQ(fire(first->instance, both, "approve").error().code, Code::kForbidden);
+  // bob's first vote took the first open party he fits: organ_committee.
+  EXPECT_EQ(first->instance.approvals[0].role, "organ_committee");
+  EXPECT_EQ(fire(first->instance, committee, "approve").error().code, Code::kForbidden) << "party already taken";
+  auto last = fire(first->instance, works, "approve");
+  ASSERT_TRUE(last.has_value());
+  ASSERT_EQ(last->events.size(), 2u);
+  EXPECT_EQ(last->events[0].type, "approved");
+  EXPECT_EQ(last->events[1].type, "transitioned");
+  EXPECT_EQ(last->instance.state, "done");
+  EXPECT_TRUE(last->instance.approvals.empty());
+  EXPECT_EQ(last->instance.version, first->instance.version + 2);
+  EXPECT_TRUE(last->instance.closed_at_ms.has_value());
+}
+
+TEST_F(RulesTest, CountersignSamePersonWhenTheDefinitionAllowsIt) {
+  Json j = def.source;
+  j["transitions"][2]["countersign_same_person"] = true;
+  auto lenient = parse_definition(j, RoleCatalog::defaults());
+  ASSERT_TRUE(lenient.has_value());
+  DecideEnv lenient_env{*lenient, orgs, kNow, 8 * 60};
+  Instance in = fire(created(), party, "submit")->instance;
+  auto a = decide_transition(lenient_env, in, FireTransition{in.id, "approve", {}, {}, {}}, both);
+  ASSERT_TRUE(a.has_value());
+  auto b = decide_transition(lenient_env, a->instance, FireTransition{in.id, "approve", {}, {}, {}}, both);
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(b->instance.state, "done");
+}
+
+TEST_F(RulesTest, LeavingTheStateClearsVotes) {
+  Instance in = fire(created(), party, "submit", {{"team", "city/dept/b1"}})->instance;
+  Instance voted = fire(in, committee, "approve")->instance;
+  ASSERT_EQ(voted.approvals.size(), 1u);
+  auto rejected = fire(voted, secretary, "reject", {}, "资料不全");
+  ASSERT_TRUE(rejected.has_value());
+  EXPECT_TRUE(rejected->instance.approvals.empty());
+  EXPECT_EQ(rejected->instance.state, "open");
+  EXPECT_EQ(rejected->armed.size(), 2u) << "re-entering open re-arms its timers";
+}
+
+TEST_F(RulesTest, SeparationOfDutiesBarsWhoeverFiredTheNamedTransition) {
+  Principal creator_and_committee = user("alice", {{"party_group", "city/dept"}, {"organ_committee", "city/dept"}});
+  auto d = decide_create(env, CreateInstance{"rules-test", "city/dept", {{"title", "t"}}, {}}, creator_and_committee, "ID");
+  ASSERT_TRUE(d.has_value());
+  Instance in = fire(d->instance, creator_and_committee, "submit")->instance;
+  auto r = fire(in, creator_and_committee, "approve");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, Code::kForbidden);
+  EXPECT_TRUE(available_actions(def, in, creator_and_committee).size() == 1u);  // reject only
+  EXPECT_TRUE(fire(in, committee, "approve").has_value());
+}
+
+TEST_F(RulesTest, ActionsAndToDoSlotsFollowTheState) {
+  Instance in = created();
+  auto names = [&](const Principal& who) {
+    std::vector<std::string> out;
+    for (const Action& a : available_actions(def, in, who)) out.push_back(a.transition->name);
+    return out;
+  };
+  EXPECT_EQ(names(party), std::vector<std::string>{"submit"});
+  EXPECT_EQ(names(committee), std::vector<std::string>{"extend"});
+  EXPECT_TRUE(names(outsider).empty());
+  auto slots = todo_slots(def, in);
+  EXPECT_EQ(slots, (std::vector<std::pair<std::string, std::string>>{{"@creator", "alice"},
+                                                                     {"organ_committee", "city/dept"}}));
+  in = fire(in, party, "submit", {{"team", "city/dept/b1"}})->instance;
+  EXPECT_EQ(names(secretary), std::vector<std::string>{"reject"});
+  slots = todo_slots(def, in);
+  EXPECT_EQ(slots, (std::vector<std::pair<std::string, std::string>>{{"branch_secretary", "city/dept/b1"},
+                                                                     {"organ_committee", "city/dept"},
+                                                                     {"work_committee", "city/dept"}}));
+}
+
+TEST_F(RulesTest, TimersFireOnceAndStaleOnesAreDropped) {
+  Instance in = created();
+  const ArmedTimer late = in.timers[1];
+  auto fired = decide_timer(env, in, FireTimer{in.id, late.name, late.due_ms});
+  ASSERT_TRUE(fired.has_value());
+  EXPECT_TRUE(fired->instance.overdue);
+  ASSERT_EQ(fired->events.size(), 1u);
+  EXPECT_EQ(fired->events[0].type, "overdue");
+  EXPECT_EQ(fired->events[0].audience, (std::vector<AudienceEntry>{{"organ_committee", "city/dept"}}));
+  EXPECT_EQ(fired->disarmed, std::vector<ArmedTimer>{late});
+  // The same timer again (or one with another due time) is stale.
+  EXPECT_FALSE(decide_timer(env, fired->instance, FireTimer{in.id, late.name, late.due_ms}).has_value());
+  EXPECT_FALSE(decide_timer(env, in, FireTimer{in.id, late.name, late.due_ms + 1}).has_value());
+}
+
+TEST(Codec, TimesRoundTrip) {
+  EXPECT_EQ(format_time(kNow), "2026-11-27T00:00:00Z");
+  EXPECT_EQ(format_time(kNow + 1500), "2026-11-27T00:00:01.500Z");
+  EXPECT_EQ(parse_time("2026-11-27T08:00:00+08:00"), kNow);
+  EXPECT_EQ(parse_time("2026-11-27T00:00:01.5Z"), kNow + 1500);
+  EXPECT_FALSE(parse_time("2026-11-27 00:00:00Z").has_value());
+  EXPECT_FALSE(parse_time("2026-02-29T00:00:00Z").has_value());
+  EXPECT_TRUE(parse_date_days("2028-02-29").has_value());
+  EXPECT_FALSE(parse_date_days("2027-02-29").has_value());
+  EXPECT_FALSE(parse_date_days("2027-1-01").has_value());
+}
+
+TEST(Codec, EventsRoundTripAndTheHashInputExcludesOnlyTheHash) {
+  Event e;
+  e.seq = 7;
+  e.instance_id = "ID";
+  e.workflow = "w";
+  e.instance_seq = 2;
+  e.type = "transitioned";
+  e.transition = "assign";
+  e.from = "issued";
+  e.to = "assigned";
+  e.actor_id = "li.na";
+  e.actor_name = "李娜";
+  e.at_ms = kNow;
+  e.changes = {{"branch", "city/finance/b1"}};
+  e.comment = "请认领";
+  e.audience = {{"branch_secretary", "city/finance/b1"}};
+  e.org = "city/finance";
+  e.assignee_org = "city/finance/b1";
+  e.prev_hash = std::string(64, '0');
+  e.hash = "abc";
+  auto back = decode_event(encode_event(e));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(*back, e);
+  Event other = e;
+  other.hash = "def";
+  EXPECT_EQ(event_hash_input(e), event_hash_input(other));
+  other.comment = "改过";
+  EXPECT_NE(event_hash_input(e), event_hash_input(other));
+  EXPECT_FALSE(decode_event("{not json").has_value());
+}
+
+}  // namespace
+}  // namespace pioneer::engine
