@@ -109,6 +109,12 @@ struct Item {
   std::string path;
 };
 
+std::vector<std::string> values(const std::vector<Item>& items) {
+  std::vector<std::string> out;
+  for (const Item& i : items) out.push_back(i.value);
+  return out;
+}
+
 // ---------------------------------------------------------------- the validator
 
 class Parser {
@@ -584,12 +590,6 @@ bool Parser::check_state_exists(const Item& name) {
   problem(name.path, "未知状态 " + q(name.value), "unknown state " + q(name.value));
   graph_unsure_ = true;
   return false;
-}
-
-std::vector<std::string> values(const std::vector<Item>& items) {
-  std::vector<std::string> out;
-  for (const Item& i : items) out.push_back(i.value);
-  return out;
 }
 
 void Parser::parse_create() {

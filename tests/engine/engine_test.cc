@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "common/crypto.h"
+#include "engine/codec.h"
 #include "engine/verify.h"
 #include "storage/keys.h"
 #include "storage/store.h"
@@ -385,6 +386,47 @@ TEST(Engine, VerifyFindsAnEditedEvent) {
   ASSERT_OK(bad);
   EXPECT_FALSE(bad->ok);
   EXPECT_EQ(bad->first_bad_seq, 2u);
+}
+
+}  // namespace
+}  // namespace pioneer::testing
+
+namespace pioneer::testing {
+namespace {
+
+TEST(Engine, Sm3IsSelectableForANewDatabaseAndStaysChosen) {
+  TempDir tmp;
+  engine::EngineOptions options;
+  options.data_dir = tmp.path() + "/db";
+  options.hash_algorithm = "sm3";
+  {
+    auto e = engine::Engine::open(options);
+    ASSERT_OK(e);
+    ASSERT_OK((*e)->execute(engine::Command{engine::PutOrg{{"city", "市委", "city", ""}},
+                                            engine::Principal::system_principal(), {}, {}}));
+    ASSERT_OK((*e)->load_workflows_dir(source_path("workflows")));
+    ASSERT_OK((*e)->execute(engine::Command{engine::PutUser{"p", "党组", "city", {{"party_group", "city"}}},
+                                            engine::Principal::system_principal(), {}, {}}));
+    auto who = (*e)->user("p");
+    ASSERT_OK(who);
+    ASSERT_OK((*e)->execute(engine::Command{
+        engine::CreateInstance{"yizhi-yixiang", "city", {{"title", "国密"}}, std::nullopt}, *who, {}, {}}));
+  }
+  options.hash_algorithm = "sha256";  // ignored: the database keeps the algorithm it was made with
+  auto e = engine::Engine::open(options);
+  ASSERT_OK(e);
+  auto feed = (*e)->events_after(*(*e)->user("p"), 0, 10);
+  ASSERT_OK(feed);
+  ASSERT_EQ(feed->items.size(), 1u);
+  const auto& event = feed->items[0];
+  EXPECT_EQ(event.hash, *digest_hex("sm3", engine::event_hash_input(event)));
+  EXPECT_NE(event.hash, sha256_hex(engine::event_hash_input(event)));
+  auto report = engine::verify_store((*e)->store(), (*e)->roles());
+  ASSERT_OK(report);
+  EXPECT_TRUE(report->ok) << report->to_json().dump(2);
+  options.data_dir = tmp.path() + "/other";
+  options.hash_algorithm = "md5";
+  ASSERT_CODE(engine::Engine::open(options), Code::kBadRequest);
 }
 
 }  // namespace
