@@ -56,6 +56,7 @@ const std::map<std::string, Setter>& setters() {
       {"request_timeout_s", number(&ServerConfig::request_timeout_s, "request_timeout_s")},
       {"ws_message_limit", number(&ServerConfig::ws_message_limit, "ws_message_limit")},
       {"ws_queue_limit", number(&ServerConfig::ws_queue_limit, "ws_queue_limit")},
+      {"ws_send_buffer", number(&ServerConfig::ws_send_buffer, "ws_send_buffer")},
       {"heartbeat_s", number(&ServerConfig::heartbeat_s, "heartbeat_s")},
       {"max_connections", number(&ServerConfig::max_connections, "max_connections")},
       {"queue_limit", number(&ServerConfig::queue_limit, "queue_limit")},

@@ -26,18 +26,36 @@ using namespace std::chrono_literals;
 constexpr auto kInFlightWait = 10s;  // bounded wait for requests being answered at shutdown
 constexpr auto kStreamCloseWait = 3s;
 
-void print_error(const std::string& what, const Error& error) {
-  std::fprintf(stderr, "pioneer serve: %s: %s\n", what.c_str(), error.message.c_str());
-  // Definition problems come as details.problems [{path, message}] (maybe per file).
-  if (error.details.is_object()) {
-    for (const auto& [key, value] : error.details.items()) {
-      if (value.is_array()) {
-        for (const auto& item : value) std::fprintf(stderr, "  %s\n", item.dump().c_str());
-      } else {
-        std::fprintf(stderr, "  %s: %s\n", key.c_str(), value.dump().c_str());
-      }
+// Prints every problem found in error details, one per line ("file /path: message"), however
+// deeply the engine nests them (per file, then per definition problem).
+void print_problems(const Json& details, const std::string& where) {
+  if (details.is_array()) {
+    for (const auto& item : details) print_problems(item, where);
+    return;
+  }
+  if (!details.is_object()) return;
+  std::string here = details.contains("file") && details["file"].is_string()
+                         ? details["file"].get<std::string>() : where;
+  if (details.contains("path") && details.contains("message")) {
+    std::fprintf(stderr, "  %s %s: %s\n", here.c_str(), details["path"].dump().c_str(),
+                 details["message"].get<std::string>().c_str());
+    return;
+  }
+  bool nested = false;
+  for (const char* key : {"problems", "details", "files", "errors"}) {
+    if (details.contains(key)) {
+      print_problems(details[key], here);
+      nested = true;
     }
   }
+  if (!nested && details.contains("message") && details["message"].is_string()) {
+    std::fprintf(stderr, "  %s: %s\n", here.c_str(), details["message"].get<std::string>().c_str());
+  }
+}
+
+void print_error(const std::string& what, const Error& error) {
+  std::fprintf(stderr, "pioneer serve: %s: %s\n", what.c_str(), error.message.c_str());
+  print_problems(error.details, "");
 }
 
 // "HOST:PORT", "[V6]:PORT" or ":PORT" (all interfaces).

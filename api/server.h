@@ -28,6 +28,7 @@ struct ServerConfig {
   int request_timeout_s = 30;
   size_t ws_message_limit = 64u << 10;
   size_t ws_queue_limit = 1024;           // queued messages per stream before it is closed 4008
+  size_t ws_send_buffer = 0;              // SO_SNDBUF of a stream socket; 0 = kernel auto-tuning
   int heartbeat_s = 20;
   size_t max_connections = 20000;
   size_t queue_limit = 10000;             // engine command queue

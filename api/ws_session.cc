@@ -46,11 +46,13 @@ class WsSession : public Subscriber, public std::enable_shared_from_this<WsSessi
         slot_(std::move(slot)),
         heartbeat_(strand_),
         closer_(strand_),
-        page_size_(std::clamp<size_t>(state.config.ws_queue_limit / 2, 1, kMaxReplayPage)) {}
-
-  ~WsSession() override {
-    if (opened_) state_.metrics.stream_closed();
+        page_size_(std::clamp<size_t>(state.config.ws_queue_limit / 2, 1, kMaxReplayPage)) {
+    // Counted from here, not from the end of the handshake, so that shutdown also waits for
+    // sessions still handshaking (they meet a closed hub and go away at once).
+    state_.metrics.stream_opened();
   }
+
+  ~WsSession() override { state_.metrics.stream_closed(); }
 
   void run(HttpRequest request) {
     websocket::stream_base::timeout timeouts{};
@@ -61,6 +63,13 @@ class WsSession : public Subscriber, public std::enable_shared_from_this<WsSessi
     ws_.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& res) { res.set(http::field::server, "pioneer"); }));
     ws_.read_message_max(state_.config.ws_message_limit);
+    if (state_.config.ws_send_buffer > 0) {
+      // A fixed kernel buffer bounds what a slow reader can hold there (auto-tuning allows
+      // megabytes per socket) and makes the 4008 queue limit bite sooner.
+      beast::error_code ignored;
+      beast::get_lowest_layer(ws_).socket().set_option(
+          net::socket_base::send_buffer_size(static_cast<int>(state_.config.ws_send_buffer)), ignored);
+    }
     ws_.async_accept(request, beast::bind_front_handler(&WsSession::on_accept, this->shared_from_this()));
   }
 
@@ -79,8 +88,6 @@ class WsSession : public Subscriber, public std::enable_shared_from_this<WsSessi
  private:
   void on_accept(beast::error_code ec) {
     if (ec) return;
-    opened_ = true;
-    state_.metrics.stream_opened();
     state_.hub.subscribe(std::weak_ptr<Subscriber>(this->shared_from_this()));
     arm_heartbeat();
     do_read();
@@ -247,7 +254,6 @@ class WsSession : public Subscriber, public std::enable_shared_from_this<WsSessi
   beast::flat_buffer in_;
   std::deque<std::shared_ptr<const std::string>> queue_;
   bool writing_ = false;
-  bool opened_ = false;
   bool closing_ = false;
   bool replaying_ = true;
   bool replay_more_ = false;

@@ -1,0 +1,332 @@
+// End-to-end tests of the WebSocket stream (API.md "The stream") against the real binary.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "tests/api/test_client.h"
+
+namespace pioneer::test {
+namespace {
+
+bool is_event(const Json& m) { return m.is_object() && m.value("type", "") == "event"; }
+uint64_t seq_of(const Json& m) { return m["event"]["seq"].get<uint64_t>(); }
+
+// A temp folder with a config.json for `--config`.
+struct ConfigFile {
+  explicit ConfigFile(const std::string& json) {
+    char tmpl[] = "/tmp/pioneer-cfg-XXXXXX";
+    dir = mkdtemp(tmpl) ? tmpl : "/tmp";
+    path = dir + "/config.json";
+    std::ofstream(path) << json;
+  }
+  ~ConfigFile() { std::filesystem::remove_all(dir); }
+  std::string dir, path;
+};
+
+class StreamTest : public ::testing::Test {
+ protected:
+  void start(std::vector<std::string> extra = {}) {
+    server_ = std::make_unique<ServerProcess>(std::move(extra));
+    ASSERT_TRUE(server_->started()) << server_->log();
+    api_ = std::make_unique<Api>(*server_);
+  }
+  void SetUp() override { start(); }
+  void TearDown() override {
+    if (server_ && server_->started()) {
+      EXPECT_EQ(server_->stop(), 0) << server_->log();
+    }
+  }
+
+  std::string create_project(const std::string& title) {
+    auto r = api_->post("wang.wei", "/api/v1/instances",
+                        {{"workflow", "yizhi-yixiang"}, {"org", "city/finance"},
+                         {"fields", {{"title", title}, {"goal", "目标"}, {"area", "service"}}}});
+    EXPECT_EQ(r.status, 201) << r.body;
+    return r.json().value("id", "");
+  }
+  void fire(const std::string& user, const std::string& id, const std::string& t, const Json& fields = Json::object(),
+            const std::string& comment = "") {
+    auto r = api_->fire(user, id, t, fields, comment);
+    EXPECT_EQ(r.status, 200) << user << " " << t << ": " << r.body;
+  }
+  // The seqs /api/v1/events shows `user` after `since`.
+  std::vector<uint64_t> feed(const std::string& user, uint64_t since = 0) {
+    std::vector<uint64_t> out;
+    while (true) {
+      auto r = api_->get(user, "/api/v1/events?limit=1000&since=" + std::to_string(since));
+      EXPECT_EQ(r.status, 200) << r.body;
+      Json items = r.json()["items"];
+      for (const auto& e : items) out.push_back(since = e["seq"].get<uint64_t>());
+      if (items.size() < 1000) return out;
+    }
+  }
+  std::string stream_target(uint64_t since) { return "/api/v1/stream?since=" + std::to_string(since); }
+  // Reads event frames until seq `last`; returns their seqs (heartbeats skipped).
+  std::vector<uint64_t> read_through(WsClient& ws, uint64_t last, std::vector<Json>* frames = nullptr) {
+    std::vector<uint64_t> seqs;
+    auto done = ws.read_until(
+        [&](const Json& m) {
+          if (!is_event(m)) return false;
+          seqs.push_back(seq_of(m));
+          if (frames) frames->push_back(m);
+          return seq_of(m) >= last;
+        },
+        nullptr, 15s);
+    EXPECT_TRUE(done.has_value()) << "stream ended before seq " << last << " (close code " << ws.close_code() << ")";
+    return seqs;
+  }
+
+  std::unique_ptr<ServerProcess> server_;
+  std::unique_ptr<Api> api_;
+};
+
+TEST_F(StreamTest, RefusesBadTokensBeforeTheUpgrade) {
+  // A WsClient is good for one handshake: a fresh one per attempt.
+  WsClient none, bad, bad_query, bad_since, header, query;
+  EXPECT_EQ(none.connect(server_->port(), "/api/v1/stream"), 401);
+  EXPECT_EQ(bad.connect(server_->port(), "/api/v1/stream", "pio_wrong"), 401);
+  EXPECT_EQ(bad_query.connect(server_->port(), "/api/v1/stream?access_token=pio_wrong"), 401);
+  EXPECT_EQ(bad_since.connect(server_->port(), "/api/v1/stream?since=x", server_->token("li.na")), 400);
+  EXPECT_EQ(header.connect(server_->port(), "/api/v1/stream", server_->token("li.na")), 101);
+  EXPECT_EQ(query.connect(server_->port(), "/api/v1/stream?access_token=" + server_->token("li.na")), 101);
+  WsClient elsewhere;
+  EXPECT_EQ(elsewhere.connect(server_->port(), "/api/v1/me", server_->token("li.na")), 404);
+}
+
+TEST_F(StreamTest, ReplaysStoredEventsThenDeliversLiveOnes) {
+  std::string a = create_project("A");
+  std::string b = create_project("B");
+  fire("wang.wei", a, "issue");
+  std::vector<uint64_t> stored = feed("li.na");
+  ASSERT_EQ(stored.size(), 3u);
+
+  WsClient ws;
+  ASSERT_EQ(ws.connect(server_->port(), stream_target(0), server_->token("li.na")), 101);
+  EXPECT_EQ(read_through(ws, stored.back()), stored);
+
+  // Without since: only what happens from now on.
+  WsClient live;
+  ASSERT_EQ(live.connect(server_->port(), "/api/v1/stream", server_->token("li.na")), 101);
+
+  fire("wang.wei", b, "issue");
+  std::vector<Json> frames;
+  uint64_t head = feed("li.na").back();
+  read_through(ws, head, &frames);
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(frames[0]["event"]["instance_id"], b);
+  EXPECT_EQ(frames[0]["event"]["transition"], "issue");
+  EXPECT_TRUE(frames[0]["mine"].get<bool>()) << "li.na (organ committee) acts next on an issued topic";
+
+  std::vector<Json> live_frames;
+  EXPECT_EQ(read_through(live, head, &live_frames), std::vector<uint64_t>{head});
+  // The claim is addressed to the branch and the committee, not to the party group: wang.wei
+  // sees it with mine=false.
+  WsClient author;
+  ASSERT_EQ(author.connect(server_->port(), "/api/v1/stream", server_->token("wang.wei")), 101);
+  fire("li.na", b, "assign", {{"branch", "city/finance/b1"}, {"due_date", "2099-12-31"}});
+  fire("zhang.min", b, "claim");
+  std::vector<Json> author_frames;
+  read_through(author, feed("wang.wei").back(), &author_frames);
+  ASSERT_EQ(author_frames.size(), 2u);
+  EXPECT_EQ(author_frames[1]["event"]["transition"], "claim");
+  EXPECT_FALSE(author_frames[1]["mine"].get<bool>()) << author_frames[1];
+}
+
+TEST_F(StreamTest, ResumesWithoutGapOrDuplicate) {
+  std::string id = create_project("续传");
+  WsClient ws;
+  ASSERT_EQ(ws.connect(server_->port(), stream_target(0), server_->token("li.na")), 101);
+  std::vector<uint64_t> first = read_through(ws, feed("li.na").back());
+  ws.close();
+
+  // While disconnected.
+  fire("wang.wei", id, "issue");
+  fire("li.na", id, "assign", {{"branch", "city/finance/b1"}, {"due_date", "2099-12-31"}});
+  fire("li.na", id, "urge", {}, "请认领");
+  std::vector<uint64_t> missed = feed("li.na", first.back());
+  ASSERT_EQ(missed.size(), 3u);
+
+  // Reconnect with the last seq seen while writers keep committing: every event exactly once.
+  std::atomic<bool> writing{true};
+  std::thread writer([&] {
+    for (int i = 0; i < 30; ++i) {
+      auto r = api_->post("li.na", "/api/v1/instances/" + id + "/comments", {{"comment", "评论 " + std::to_string(i)}});
+      EXPECT_EQ(r.status, 201) << r.body;
+    }
+    writing = false;
+  });
+  WsClient again;
+  ASSERT_EQ(again.connect(server_->port(), stream_target(first.back()), server_->token("li.na")), 101);
+  writer.join();
+  std::vector<uint64_t> expected = feed("li.na", first.back());
+  ASSERT_EQ(expected.size(), 33u);
+  EXPECT_EQ(read_through(again, expected.back()), expected);
+}
+
+TEST_F(StreamTest, NeverSendsWhatTheUserMayNotSee) {
+  WsClient b2;
+  ASSERT_EQ(b2.connect(server_->port(), "/api/v1/stream?since=0&access_token=" + server_->token("liu.yang")), 101);
+  WsClient edu;
+  ASSERT_EQ(edu.connect(server_->port(), stream_target(0), server_->token("chen.jie")), 101);
+
+  std::string one = create_project("一支部");
+  fire("wang.wei", one, "issue");
+  fire("li.na", one, "assign", {{"branch", "city/finance/b1"}, {"due_date", "2099-12-31"}});
+  fire("zhang.min", one, "claim");
+  std::string two = create_project("二支部");
+  fire("wang.wei", two, "issue");
+  fire("li.na", two, "assign", {{"branch", "city/finance/b2"}, {"due_date", "2099-12-31"}});
+  fire("liu.yang", two, "claim");
+  auto edu_project = api_->post("chen.jie", "/api/v1/instances",
+                                {{"workflow", "yizhi-yixiang"}, {"org", "city/education"}, {"fields", {{"title", "教育"}}}});
+  ASSERT_EQ(edu_project.status, 201);
+
+  std::vector<Json> frames;
+  uint64_t last_b2 = feed("liu.yang").back();
+  read_through(b2, last_b2, &frames);
+  bool assign_mine = false;
+  for (const auto& f : frames) {
+    EXPECT_EQ(f["event"]["instance_id"], two) << "b2's secretary got " << f;
+    if (f["event"]["transition"] == "assign") assign_mine = f["mine"].get<bool>();
+  }
+  EXPECT_TRUE(assign_mine) << "the assignment to b2 is addressed to b2's secretary";
+
+  std::vector<Json> edu_frames;
+  read_through(edu, feed("chen.jie").back(), &edu_frames);
+  ASSERT_EQ(edu_frames.size(), 1u);
+  EXPECT_EQ(edu_frames[0]["event"]["instance_id"], edu_project.json()["id"]);
+}
+
+TEST_F(StreamTest, SubscribeNarrowsButNeverWidens) {
+  WsClient ws;
+  ASSERT_EQ(ws.connect(server_->port(), "/api/v1/stream", server_->token("li.na")), 101);
+  ASSERT_TRUE(ws.send(R"({"type":"subscribe","workflow":"inspection-rectification"})"));
+  auto ack = ws.read_until([](const Json& m) { return m.value("type", "") == "subscribed"; });
+  ASSERT_TRUE(ack) << "no subscribed frame";
+  EXPECT_EQ((*ack)["workflow"], "inspection-rectification");
+
+  create_project("被过滤");
+  auto finding = api_->post("zhou.hua", "/api/v1/instances",
+                            {{"workflow", "inspection-rectification"}, {"org", "city/finance"},
+                             {"fields", {{"title", "问题"}, {"category", "style"}, {"description", "d"},
+                                         {"severity", "general"}, {"due_date", "2099-01-01"}}}});
+  ASSERT_EQ(finding.status, 201) << finding.body;
+  auto next = ws.read_until(is_event);
+  ASSERT_TRUE(next);
+  EXPECT_EQ((*next)["event"]["workflow"], "inspection-rectification") << *next;
+
+  // Bad messages get an error frame; the stream goes on.
+  ASSERT_TRUE(ws.send("hello"));
+  auto error = ws.read_until([](const Json& m) { return m.value("type", "") == "error"; });
+  ASSERT_TRUE(error);
+  EXPECT_EQ((*error)["error"]["code"], "invalid_json");
+  ASSERT_TRUE(ws.send(R"({"type":"subscribe","org":5})"));
+  EXPECT_TRUE(ws.read_until([](const Json& m) { return m.value("type", "") == "error"; }));
+  ASSERT_TRUE(ws.send(R"({"type":"shout"})"));
+  EXPECT_TRUE(ws.read_until([](const Json& m) { return m.value("type", "") == "error"; }));
+
+  // Asking for the whole city does not show li.na another department.
+  ASSERT_TRUE(ws.send(R"({"type":"subscribe","org":"city"})"));
+  ASSERT_TRUE(ws.read_until([](const Json& m) { return m.value("type", "") == "subscribed"; }));
+  ASSERT_EQ(api_->post("chen.jie", "/api/v1/instances",
+                       {{"workflow", "yizhi-yixiang"}, {"org", "city/education"}, {"fields", {{"title", "教育"}}}})
+                .status,
+            201);
+  std::string mine = create_project("财政");
+  auto after = ws.read_until(is_event);
+  ASSERT_TRUE(after);
+  EXPECT_EQ((*after)["event"]["instance_id"], mine) << *after;
+
+  // Narrow to a subtree: b2 only; a b1 assignment is not delivered, a b2 one is.
+  ASSERT_TRUE(ws.send(R"({"type":"subscribe","org":"city/finance/b2"})"));
+  ASSERT_TRUE(ws.read_until([](const Json& m) { return m.value("type", "") == "subscribed"; }));
+  fire("wang.wei", mine, "issue");
+  fire("li.na", mine, "assign", {{"branch", "city/finance/b1"}, {"due_date", "2099-12-31"}});
+  std::string other = create_project("二支部");
+  fire("wang.wei", other, "issue");
+  fire("li.na", other, "assign", {{"branch", "city/finance/b2"}, {"due_date", "2099-12-31"}});
+  auto b2 = ws.read_until(is_event);
+  ASSERT_TRUE(b2);
+  EXPECT_EQ((*b2)["event"]["instance_id"], other) << *b2;
+  EXPECT_EQ((*b2)["event"]["transition"], "assign") << *b2;
+}
+
+TEST_F(StreamTest, ClosesOversizedClientMessagesAndKeepsServing) {
+  WsClient ws;
+  ASSERT_EQ(ws.connect(server_->port(), "/api/v1/stream", server_->token("li.na")), 101);
+  ws.send(std::string(70 * 1024, 'x'));
+  EXPECT_FALSE(ws.read(5s).has_value());
+  EXPECT_FALSE(ws.is_open());
+  EXPECT_EQ(http(server_->port(), "GET", "/healthz").status, 200);
+}
+
+TEST_F(StreamTest, ShutdownClosesStreamsWithGoingAway) {
+  WsClient ws;
+  ASSERT_EQ(ws.connect(server_->port(), "/api/v1/stream", server_->token("li.na")), 101);
+  std::thread stopper([&] { EXPECT_EQ(server_->stop(), 0) << server_->log(); });
+  EXPECT_FALSE(ws.read_until([](const Json&) { return false; }, nullptr, 10s).has_value());
+  stopper.join();
+  EXPECT_EQ(ws.close_code(), 1001);
+}
+
+class StreamConfigTest : public StreamTest {
+ protected:
+  void SetUp() override {}
+};
+
+TEST_F(StreamConfigTest, HeartbeatWhenIdle) {
+  ConfigFile config(R"({"heartbeat_s": 1})");
+  start({"--config", config.path});
+  WsClient ws;
+  ASSERT_EQ(ws.connect(server_->port(), "/api/v1/stream", server_->token("li.na")), 101);
+  auto beat = ws.read(4s);
+  ASSERT_TRUE(beat);
+  EXPECT_EQ((*beat)["type"], "heartbeat");
+  EXPECT_TRUE((*beat)["head"].is_number_unsigned());
+}
+
+TEST_F(StreamConfigTest, LaggingClientIsClosedWhileOthersKeepUp) {
+  ConfigFile config(R"({"ws_queue_limit": 8, "ws_send_buffer": 16384})");
+  start({"--config", config.path});
+  std::string id = create_project("大量评论");
+  WsClient slow, fast;
+  // The slow client never reads, with a tiny receive buffer so the server's writes stall.
+  ASSERT_EQ(slow.connect(server_->port(), "/api/v1/stream", server_->token("li.na"), 4096), 101);
+  ASSERT_EQ(fast.connect(server_->port(), "/api/v1/stream", server_->token("li.na")), 101);
+
+  constexpr int kComments = 200;
+  std::thread writer([&] {
+    std::string text(8000, 'x');
+    for (int i = 0; i < kComments; ++i) {
+      auto r = api_->post("li.na", "/api/v1/instances/" + id + "/comments", {{"comment", text + std::to_string(i)}});
+      ASSERT_EQ(r.status, 201) << r.body;
+    }
+  });
+  int received = 0;
+  auto last = fast.read_until(
+      [&](const Json& m) { return is_event(m) && ++received == kComments; }, nullptr, 60s);
+  writer.join();
+  EXPECT_TRUE(last.has_value()) << "the reading client got " << received << " of " << kComments;
+
+  // The server gave up on the slow one.
+  auto metrics = http(server_->port(), "GET", "/metrics").body;
+  EXPECT_NE(metrics.find("pioneer_stream_lagging_total 1"), std::string::npos) << metrics;
+  int slow_events = 0;
+  while (auto m = slow.read(5s)) {
+    if (is_event(*m)) ++slow_events;
+    if (slow_events > kComments) break;
+  }
+  EXPECT_FALSE(slow.is_open());
+  EXPECT_LT(slow_events, kComments);
+  EXPECT_TRUE(slow.close_code() == 4008 || slow.close_code() == 0) << slow.close_code();
+  std::printf("lagging client: %d events, close code %d\n", slow_events, slow.close_code());
+  EXPECT_EQ(http(server_->port(), "GET", "/healthz").status, 200);
+}
+
+}  // namespace
+}  // namespace pioneer::test

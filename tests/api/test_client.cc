@@ -28,7 +28,7 @@ namespace pioneer::test {
 
 namespace net = boost::asio;
 namespace beast = boost::beast;
-namespace http = beast::http;
+namespace bhttp = beast::http;
 namespace websocket = beast::websocket;
 using tcp = net::ip::tcp;
 
@@ -41,10 +41,15 @@ std::string HttpResult::header(const std::string& lower_name) const {
 
 // ---------------------------------------------------------------- server process
 
-ServerProcess::ServerProcess(std::vector<std::string> extra) {
-  char tmpl[] = "/tmp/pioneer-api-XXXXXX";
-  if (!mkdtemp(tmpl)) return;
-  dir_ = tmpl;
+ServerProcess::ServerProcess(std::vector<std::string> extra, std::string reuse_dir) {
+  if (reuse_dir.empty()) {
+    char tmpl[] = "/tmp/pioneer-api-XXXXXX";
+    if (!mkdtemp(tmpl)) return;
+    dir_ = tmpl;
+    owns_dir_ = true;
+  } else {
+    dir_ = reuse_dir;
+  }
   std::vector<std::string> args = {PIONEER_BINARY, "serve",  "--data", data_dir(), "--listen",
                                    "127.0.0.1:0",  "--demo", "--workflows",
                                    std::string(PIONEER_SOURCE_DIR) + "/workflows"};
@@ -54,7 +59,7 @@ ServerProcess::ServerProcess(std::vector<std::string> extra) {
   pid_ = fork();
   if (pid_ == 0) {
     dup2(out[1], 1);
-    int err = open((dir_ + "/server.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = open((dir_ + "/server.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (err >= 0) dup2(err, 2);
     close(out[0]);
     std::vector<char*> argv;
@@ -96,7 +101,7 @@ ServerProcess::~ServerProcess() {
   if (pid_ > 0) stop();
   if (stdout_fd_ >= 0) close(stdout_fd_);
   // Keep the folder (data and server.log) when a test failed, for the post-mortem.
-  if (!dir_.empty() && !::testing::Test::HasFailure()) std::filesystem::remove_all(dir_);
+  if (owns_dir_ && !::testing::Test::HasFailure()) std::filesystem::remove_all(dir_);
 }
 
 std::string ServerProcess::token(const std::string& user) const {
@@ -105,7 +110,7 @@ std::string ServerProcess::token(const std::string& user) const {
 }
 
 int ServerProcess::stop(std::chrono::milliseconds limit) {
-  if (pid_ <= 0) return -1;
+  if (pid_ <= 0) return exit_code_;
   kill(pid_, SIGTERM);
   auto deadline = std::chrono::steady_clock::now() + limit;
   int status = 0;
@@ -113,7 +118,7 @@ int ServerProcess::stop(std::chrono::milliseconds limit) {
     pid_t r = waitpid(pid_, &status, WNOHANG);
     if (r == pid_) {
       pid_ = -1;
-      return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      return exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     }
     std::this_thread::sleep_for(10ms);
   }
@@ -144,24 +149,24 @@ HttpResult http(uint16_t port, const std::string& method, const std::string& tar
   net::io_context ioc;
   beast::tcp_stream stream(ioc);
   beast::flat_buffer buffer;
-  http::request<http::string_body> req{http::string_to_verb(method), target, 11};
-  req.set(http::field::host, "127.0.0.1");
-  req.set(http::field::connection, "close");
-  if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
+  bhttp::request<bhttp::string_body> req{bhttp::string_to_verb(method), target, 11};
+  req.set(bhttp::field::host, "127.0.0.1");
+  req.set(bhttp::field::connection, "close");
+  if (!token.empty()) req.set(bhttp::field::authorization, "Bearer " + token);
   for (const auto& [k, v] : headers) req.set(k, v);
   if (!body.empty() || method == "POST") {
-    req.set(http::field::content_type, "application/json");
+    req.set(bhttp::field::content_type, "application/json");
     req.body() = body;
   }
   req.prepare_payload();
-  http::response_parser<http::string_body> parser;
+  bhttp::response_parser<bhttp::string_body> parser;
   parser.body_limit(64u << 20);
   stream.expires_after(timeout);
   stream.async_connect(local(port), [&](beast::error_code ec) {
     if (ec) return;
-    http::async_write(stream, req, [&](beast::error_code ec, size_t) {
+    bhttp::async_write(stream, req, [&](beast::error_code ec, size_t) {
       if (ec) return;
-      http::async_read(stream, buffer, parser, [&](beast::error_code ec, size_t) {
+      bhttp::async_read(stream, buffer, parser, [&](beast::error_code ec, size_t) {
         if (ec) return;
         auto& res = parser.get();
         result.status = res.result_int();
@@ -225,6 +230,27 @@ bool closed_by_server(uint16_t port, const std::string& bytes, std::chrono::mill
   return closed;
 }
 
+HttpResult Api::get(const std::string& user, const std::string& target) const {
+  return http(server_.port(), "GET", target, user.empty() ? "" : server_.token(user));
+}
+
+HttpResult Api::post(const std::string& user, const std::string& target, const Json& body,
+                     const std::map<std::string, std::string>& headers) const {
+  return post_raw(user, target, body.dump(), headers);
+}
+
+HttpResult Api::post_raw(const std::string& user, const std::string& target, const std::string& body,
+                         const std::map<std::string, std::string>& headers) const {
+  return http(server_.port(), "POST", target, user.empty() ? "" : server_.token(user), body, headers);
+}
+
+HttpResult Api::fire(const std::string& user, const std::string& id, const std::string& transition,
+                     const Json& fields, const std::string& comment) const {
+  Json body{{"transition", transition}, {"fields", fields}};
+  if (!comment.empty()) body["comment"] = comment;
+  return post(user, "/api/v1/instances/" + id + "/transitions", body);
+}
+
 // ---------------------------------------------------------------- WebSocket
 
 struct WsClient::Impl {
@@ -251,7 +277,7 @@ int WsClient::connect(uint16_t port, const std::string& target, const std::strin
   lowest.async_connect(local(port), [&](beast::error_code ec) {
     if (ec) return;
     s.ws.set_option(websocket::stream_base::decorator([token](websocket::request_type& req) {
-      if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
+      if (!token.empty()) req.set(bhttp::field::authorization, "Bearer " + token);
     }));
     s.ws.async_handshake(res, "127.0.0.1", target, [&](beast::error_code ec) {
       status = res.result_int();
@@ -272,7 +298,8 @@ std::optional<Json> WsClient::read(std::chrono::milliseconds timeout) {
   s.ws.async_read(s.buffer, [&](beast::error_code ec, size_t) {
     if (ec) {
       s.open = false;
-      if (ec == websocket::error::closed) s.close_code = s.ws.reason().code;
+      // The close frame's code, whatever the teardown after it reported.
+      s.close_code = s.ws.reason().code;
       return;
     }
     out = Json::parse(beast::buffers_to_string(s.buffer.data()), nullptr, false);

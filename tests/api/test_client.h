@@ -34,7 +34,8 @@ struct HttpResult {
 // plus `extra` arguments, stderr captured to <dir>/server.log.
 class ServerProcess {
  public:
-  explicit ServerProcess(std::vector<std::string> extra = {});
+  // reuse_dir: the folder of an earlier ServerProcess (same data, left in place afterwards).
+  explicit ServerProcess(std::vector<std::string> extra = {}, std::string reuse_dir = "");
   ~ServerProcess();  // SIGTERM and wait, if still running; removes the temp dir
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
@@ -46,14 +47,17 @@ class ServerProcess {
   // The demo token of a user (from demo-tokens.json); "" when unknown.
   std::string token(const std::string& user) const;
   // SIGTERM; waits up to `limit`; returns the exit code, or -1 on a timeout or a crash.
+  // Once stopped, returns the same code again.
   int stop(std::chrono::milliseconds limit = 20s);
   std::string log() const;  // what the server wrote to stderr
 
  private:
   int pid_ = -1;
+  int exit_code_ = -1;
   int stdout_fd_ = -1;
   uint16_t port_ = 0;
   std::string dir_;
+  bool owns_dir_ = false;
   std::map<std::string, std::string> tokens_;
 };
 
@@ -70,6 +74,23 @@ std::string raw_exchange(uint16_t port, const std::string& bytes, std::chrono::m
 // Opens a connection and sends `bytes`, then waits without sending more; returns true when
 // the server closed the connection within `within` (slowloris / idle timeouts).
 bool closed_by_server(uint16_t port, const std::string& bytes, std::chrono::milliseconds within);
+
+// Requests as a demo user of a running server (user "" sends no token).
+class Api {
+ public:
+  explicit Api(const ServerProcess& server) : server_(server) {}
+  HttpResult get(const std::string& user, const std::string& target) const;
+  HttpResult post(const std::string& user, const std::string& target, const Json& body,
+                  const std::map<std::string, std::string>& headers = {}) const;
+  HttpResult post_raw(const std::string& user, const std::string& target, const std::string& body,
+                      const std::map<std::string, std::string>& headers = {}) const;
+  // POST .../transitions; fields and comment only when given.
+  HttpResult fire(const std::string& user, const std::string& id, const std::string& transition,
+                  const Json& fields = Json::object(), const std::string& comment = "") const;
+
+ private:
+  const ServerProcess& server_;
+};
 
 class WsClient {
  public:

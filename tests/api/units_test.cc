@@ -1,0 +1,185 @@
+// Unit tests of the Beast-free parts of api/: routing, the error mapping, query parsing, the
+// stream filters and the config file. Fast; no server process.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <fstream>
+
+#include "api/http.h"
+#include "api/hub.h"
+#include "api/router.h"
+#include "api/server.h"
+
+namespace pioneer::api {
+extern const char kOpenApiDocument[];
+extern const size_t kOpenApiDocumentSize;
+}  // namespace pioneer::api
+
+namespace pioneer::api {
+namespace {
+
+TEST(Router, EveryRouteIsDocumentedInOpenApi) {
+  Json doc = Json::parse(std::string(kOpenApiDocument, kOpenApiDocumentSize), nullptr, false);
+  ASSERT_TRUE(doc.is_object()) << "api/openapi.json is not JSON";
+  Router router;
+  for (const Route& route : router.routes()) {
+    std::string method(route.method);
+    std::transform(method.begin(), method.end(), method.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::string path(route.pattern);
+    ASSERT_TRUE(doc["paths"].contains(path)) << path;
+    EXPECT_TRUE(doc["paths"][path].contains(method)) << route.method << " " << path;
+  }
+  // And nothing documented that the server does not serve.
+  for (const auto& [path, ops] : doc["paths"].items()) {
+    bool served = std::any_of(router.routes().begin(), router.routes().end(),
+                              [&](const Route& r) { return r.pattern == path; });
+    EXPECT_TRUE(served) << "documented but not routed: " << path;
+  }
+}
+
+TEST(Router, MatchesPatternsSegmentBySegment) {
+  std::vector<std::string> params;
+  EXPECT_TRUE(match_pattern("/api/v1/instances/{id}", "/api/v1/instances/01ABC", params));
+  EXPECT_EQ(params, std::vector<std::string>{"01ABC"});
+  EXPECT_TRUE(match_pattern("/api/v1/workflows/{id}/graph", "/api/v1/workflows/a%20b/graph", params));
+  EXPECT_EQ(params, std::vector<std::string>{"a b"});
+  EXPECT_FALSE(match_pattern("/api/v1/instances/{id}", "/api/v1/instances/", params));
+  EXPECT_FALSE(match_pattern("/api/v1/instances/{id}", "/api/v1/instances/x/y", params));
+  EXPECT_FALSE(match_pattern("/api/v1/me", "/api/v1/me/", params));
+  EXPECT_FALSE(match_pattern("/api/v1/me", "/api/v1/mex", params));
+  EXPECT_TRUE(match_pattern("/healthz", "/healthz", params));
+}
+
+TEST(Router, UnknownPathIs404AndWrongMethodIs405WithoutTouchingState) {
+  Router router;  // no state: these answers must not need it
+  Response got;
+  Request unknown;
+  unknown.method = "GET";
+  unknown.path = "/api/v2/me";
+  router.dispatch(unknown, [&](Response r) { got = std::move(r); });
+  EXPECT_EQ(got.status, 404);
+  EXPECT_EQ(Json::parse(got.body)["error"]["code"], "not_found");
+  Request wrong;
+  wrong.method = "PUT";
+  wrong.path = "/api/v1/instances/abc";
+  router.dispatch(wrong, [&](Response r) { got = std::move(r); });
+  EXPECT_EQ(got.status, 405);
+  EXPECT_EQ(Json::parse(got.body)["error"]["code"], "bad_request");
+}
+
+TEST(ErrorResponse, MapsEveryCodeToTheStatusOfApiMd) {
+  const std::vector<std::pair<Code, int>> table = {
+      {Code::kInvalidJson, 400}, {Code::kBadRequest, 400}, {Code::kUnauthenticated, 401},
+      {Code::kForbidden, 403}, {Code::kNotFound, 404}, {Code::kVersionConflict, 409},
+      {Code::kTransitionNotAllowed, 409}, {Code::kIdempotencyConflict, 409},
+      {Code::kPayloadTooLarge, 413}, {Code::kMissingFields, 422}, {Code::kInvalidField, 422},
+      {Code::kInvalidDefinition, 422}, {Code::kOverloaded, 503}, {Code::kInternal, 500},
+      {Code::kCorruption, 500}};
+  for (auto [code, status] : table) {
+    Response r = error_response(Error::make(code, "消息 (message)", Json{{"missing", {"a"}}}));
+    EXPECT_EQ(r.status, status) << code_name(code);
+    EXPECT_EQ(r.content_type, "application/json");
+    Json body = Json::parse(r.body);
+    EXPECT_EQ(body["error"]["code"], code_name(code));
+    EXPECT_TRUE(body["error"]["details"].is_object());
+  }
+  Response overloaded = error_response(Error::make(Code::kOverloaded, "忙 (busy)"));
+  ASSERT_EQ(overloaded.headers.size(), 1u);
+  EXPECT_EQ(overloaded.headers[0], (std::pair<std::string, std::string>{"Retry-After", "1"}));
+  // Internal details stay in the log.
+  Response internal = error_response(Error::make(Code::kInternal, "rocksdb: IO error /secret/path"));
+  EXPECT_EQ(internal.body.find("secret"), std::string::npos);
+}
+
+TEST(Http, QueryAndBearerParsing) {
+  auto q = parse_query("limit=5&q=%E5%B9%82+x&empty=&flag&limit=7");
+  EXPECT_EQ(q["limit"], "7");
+  EXPECT_EQ(q["q"], "幂 x");
+  EXPECT_EQ(q["empty"], "");
+  EXPECT_TRUE(q.count("flag"));
+  EXPECT_EQ(percent_decode("%zz%4", false), "%zz%4");
+  EXPECT_EQ(bearer_token("Bearer abc"), "abc");
+  EXPECT_EQ(bearer_token("bearer  abc "), "abc");
+  EXPECT_EQ(bearer_token("Basic abc"), "");
+  EXPECT_EQ(bearer_token("Bearer"), "");
+}
+
+engine::Event event(std::string workflow, std::string org, std::string assignee,
+                    std::vector<engine::AudienceEntry> audience = {}) {
+  engine::Event e;
+  e.seq = 7;
+  e.workflow = std::move(workflow);
+  e.org = std::move(org);
+  e.assignee_org = std::move(assignee);
+  e.audience = std::move(audience);
+  return e;
+}
+
+TEST(Stream, FilterNarrowsByWorkflowAndSubtree) {
+  StreamFilter all;
+  EXPECT_TRUE(all.admits(event("w", "city/finance", "")));
+  StreamFilter b2{"", "city/finance/b2"};
+  EXPECT_FALSE(b2.admits(event("w", "city/finance", "")));
+  EXPECT_FALSE(b2.admits(event("w", "city/finance", "city/finance/b1")));
+  EXPECT_TRUE(b2.admits(event("w", "city/finance", "city/finance/b2")));
+  StreamFilter wf{"inspection-rectification", ""};
+  EXPECT_FALSE(wf.admits(event("yizhi-yixiang", "city/finance", "")));
+  EXPECT_TRUE(wf.admits(event("inspection-rectification", "city/finance", "")));
+}
+
+TEST(Stream, MineWhenAGrantCoversAnAudienceEntry) {
+  engine::Principal zhou;
+  zhou.roles = {{"inspection_office", "city"}};
+  engine::Principal zhang;
+  zhang.roles = {{"branch_secretary", "city/finance/b1"}};
+  auto e = event("w", "city/finance", "city/finance/b1",
+                 {{"inspection_office", "city/finance"}, {"branch_secretary", "city/finance/b2"}});
+  EXPECT_TRUE(is_mine(zhou, e));    // city covers city/finance
+  EXPECT_FALSE(is_mine(zhang, e));  // b1 does not cover b2
+}
+
+TEST(Stream, ClientMessages) {
+  EXPECT_EQ(parse_client_message("nope").error().code, Code::kInvalidJson);
+  EXPECT_EQ(parse_client_message("[]").error().code, Code::kBadRequest);
+  EXPECT_EQ(parse_client_message(R"({"type":"widen"})").error().code, Code::kBadRequest);
+  EXPECT_EQ(parse_client_message(R"({"type":"subscribe","org":1})").error().code, Code::kBadRequest);
+  EXPECT_EQ(parse_client_message(R"({"type":"subscribe","colour":"red"})").error().code, Code::kBadRequest);
+  auto ok = parse_client_message(R"({"type":"subscribe","workflow":"w","org":"city/finance"})");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->workflow, "w");
+  EXPECT_EQ(ok->org, "city/finance");
+  EXPECT_EQ(Json::parse(heartbeat_frame(42)), (Json{{"type", "heartbeat"}, {"head", 42}}));
+}
+
+TEST(Stream, EventFramesAreSerialisedOnceAndDifferOnlyInMine) {
+  auto shared = StreamEvent::make(event("w", "city/finance", ""));
+  Json mine = Json::parse(*shared->frame(true));
+  Json other = Json::parse(*shared->frame(false));
+  EXPECT_EQ(mine["type"], "event");
+  EXPECT_TRUE(mine["mine"].get<bool>());
+  EXPECT_FALSE(other["mine"].get<bool>());
+  EXPECT_EQ(mine["event"], other["event"]);
+  EXPECT_EQ(mine["event"]["seq"], 7);
+}
+
+TEST(Config, AppliesKnownKeysAndRefusesTheRest) {
+  std::string path = ::testing::TempDir() + "/pioneer-config-test.json";
+  ServerConfig config;
+  std::ofstream(path) << R"({"ws_queue_limit": 8, "heartbeat_s": 2, "listen": "0.0.0.0:9"})";
+  EXPECT_EQ(apply_config_file(path, config), "");
+  EXPECT_EQ(config.ws_queue_limit, 8u);
+  EXPECT_EQ(config.heartbeat_s, 2);
+  EXPECT_EQ(config.listen, "0.0.0.0:9");
+  std::ofstream(path) << R"({"heartbeat_s": 5, "colour": "red"})";
+  EXPECT_NE(apply_config_file(path, config), "");
+  EXPECT_EQ(config.heartbeat_s, 2) << "a bad file changes nothing";
+  std::ofstream(path) << R"({"threads": "two"})";
+  EXPECT_NE(apply_config_file(path, config), "");
+  EXPECT_NE(apply_config_file(path + ".missing", config), "");
+  std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace pioneer::api
