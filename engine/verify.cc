@@ -1,7 +1,11 @@
 #include "engine/verify.h"
 
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "common/crypto.h"
 #include "engine/codec.h"
@@ -56,7 +60,13 @@ Result<VerifyReport> verify_store(const storage::Store& store, const RoleCatalog
       if (e->seq != at || at != expected) bad("序号不连续，应为 " + std::to_string(expected) + "（sequence gap or mismatch）");
       if (e->prev_hash != prev) bad("prev_hash 与前一事件不符（prev_hash does not match the previous event）");
       auto h = digest_hex(alg, event_hash_input(*e));
-      if (!h || *h != e->hash) bad("哈希不符，内容被改动（hash mismatch: the event was altered）");
+      if (!h || *h != e->hash) {
+        bad("哈希不符，内容被改动（hash mismatch: the event was altered）");
+      } else if (events->value() != encode_event(*e)) {
+        // Same decoded value, other bytes: someone edited the record (a time rewritten in
+        // another form, a key added). The writer only ever stores the canonical encoding.
+        bad("记录不是规范编码，已被改动（the stored record is not in canonical form: it was edited）");
+      }
       prev = e->hash;
       by_instance[e->instance_id].emplace_back(e->instance_seq, at);
     }
@@ -137,27 +147,317 @@ Result<VerifyReport> verify_store(const storage::Store& store, const RoleCatalog
   return r;
 }
 
+namespace {
+
+constexpr std::string_view kDossierFormat = "pioneer-dossier/1";
+const std::string kZeroHash(64, '0');
+
+bool is_hash(const Json& j) {
+  if (!j.is_string()) return false;
+  const std::string& s = j.get_ref<const std::string&>();
+  if (s.size() != 64) return false;
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+std::string str_of(const Json& j, const char* key) {
+  if (!j.is_object()) return {};
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// "事件 seq 1042（本实例第 3 个，transitioned assign）" — how a problem names an event.
+std::string event_name(const Json& j, size_t index) {
+  std::string name = "事件 seq ";
+  auto seq = j.is_object() ? j.find("seq") : j.end();
+  name += (j.is_object() && seq != j.end()) ? seq->dump() : std::string("?");
+  name += "（本实例第 " + std::to_string(index + 1) + " 个";
+  if (const std::string type = str_of(j, "type"); !type.empty()) name += "，" + type;
+  if (const std::string tr = str_of(j, "transition"); !tr.empty()) name += " " + tr;
+  name += "；event #" + std::to_string(index + 1) + " of the instance）";
+  return name;
+}
+
+std::string now_text() {
+  using namespace std::chrono;
+  return format_time(duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
+}
+
+}  // namespace
+
+Result<Json> export_dossier(const storage::Store& store, const RoleCatalog& roles, std::string_view instance_id) {
+  auto algorithm = store.get(Space::kMeta, "hash_algorithm");
+  if (!algorithm) return fail(algorithm.error());
+  auto raw = store.get(Space::kInstances, instance_id);
+  if (!raw) return fail(raw.error());
+  if (!*raw) return fail(Code::kNotFound, "没有此实例（no such instance）: " + std::string(instance_id));
+  auto in = decode_instance(**raw);
+  if (!in) return fail(in.error());
+
+  // The definition version the instance runs on, as registered. A definition that no longer
+  // parses (roles changed) is still exported; only the labels of the instance view go missing.
+  auto def_raw = store.get(Space::kDefinitions, Registry::key(in->workflow, in->workflow_version));
+  if (!def_raw) return fail(def_raw.error());
+  Json source = *def_raw ? Json::parse(**def_raw, nullptr, false) : Json(nullptr);
+  if (source.is_discarded()) return fail(Code::kCorruption, "工作流定义记录损坏（corrupt stored definition）");
+  std::optional<Definition> def;
+  if (source.is_object()) {
+    if (auto parsed = parse_definition(source, roles)) def = std::move(*parsed);
+  }
+
+  std::vector<std::string> keys;
+  for (auto c = store.scan_prefix(Space::kInstanceEvents, KeyBuilder().text(in->id).prefix()); c->valid(); c->next()) {
+    keys.push_back(storage::u64_key(storage::get_u64(c->value()).value_or(0)));
+  }
+  auto stored = store.multi_get(Space::kEvents, keys);
+  if (!stored) return fail(stored.error());
+  Json events = Json::array();
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const auto& bytes = (*stored)[i];
+    Json e = bytes ? Json::parse(*bytes, nullptr, false) : Json(nullptr);
+    if (!e.is_object()) {
+      return fail(Code::kCorruption, "实例 " + in->id + " 的第 " + std::to_string(i + 1) +
+                                         " 个事件缺失或损坏（an event of the instance is missing or corrupt）");
+    }
+    events.push_back(std::move(e));
+  }
+
+  Json head = Json{{"seq", 0}, {"hash", kZeroHash}};
+  auto head_raw = store.get(Space::kMeta, "head_seq");
+  if (!head_raw) return fail(head_raw.error());
+  if (*head_raw) {
+    const uint64_t head_seq = storage::get_u64(**head_raw).value_or(0);
+    auto head_event = store.get(Space::kEvents, storage::u64_key(head_seq));
+    if (!head_event) return fail(head_event.error());
+    if (*head_event) {
+      if (auto e = decode_event(**head_event)) head = Json{{"seq", head_seq}, {"hash", e->hash}};
+    }
+  }
+
+  return Json{{"format", kDossierFormat},
+              {"hash_algorithm", algorithm->value_or("sha256")},
+              {"exported_at", now_text()},
+              {"instance", instance_json(*in, def ? &*def : nullptr)},
+              {"definition", {{"id", in->workflow}, {"version", in->workflow_version}, {"source", source}}},
+              {"events", std::move(events)},
+              {"log_head", std::move(head)}};
+}
+
 VerifyReport verify_dossier(const Json& dossier) {
   VerifyReport r;
-  const std::string alg = dossier.value("hash_algorithm", std::string("sha256"));
-  const Json events = dossier.value("events", Json::array());
-  std::string prev;
-  for (const Json& j : events) {
-    auto e = decode_event(j.dump());
+  if (!dossier.is_object()) {
+    problem(r, "档案不是 JSON 对象（the dossier is not a JSON object）");
+    return r;
+  }
+  if (str_of(dossier, "format") != kDossierFormat) {
+    problem(r, "档案格式不是 " + std::string(kDossierFormat) + "（unknown dossier format）");
+  }
+  const std::string alg = str_of(dossier, "hash_algorithm");
+  if (!digest_hex(alg, "")) problem(r, "未知的哈希算法（unknown hash_algorithm）: " + alg);
+
+  const Json instance = dossier.value("instance", Json());
+  const std::string id = str_of(instance, "id");
+  const std::string workflow = str_of(instance, "workflow");
+  if (id.empty() || workflow.empty()) problem(r, "档案缺少实例记录（the dossier has no instance record）");
+  r.instances_checked = id.empty() ? 0 : 1;
+
+  const Json definition = dossier.value("definition", Json());
+  const Json wf_version = instance.is_object() ? instance.value("workflow_version", Json()) : Json();
+  if (!definition.is_object() || str_of(definition, "id") != workflow || definition.value("version", Json()) != wf_version ||
+      !definition.value("source", Json()).is_object() || str_of(definition["source"], "id") != workflow) {
+    problem(r, "档案中的工作流定义与实例不符（the included definition is not the instance's version）");
+  }
+
+  const Json events = dossier.value("events", Json());
+  if (!events.is_array() || events.empty()) {
+    problem(r, "档案没有事件（the dossier has no events）");
+    return r;
+  }
+  uint64_t prev_seq = 0;
+  std::string prev_hash;
+  const Json* last = nullptr;
+  std::string last_state;
+  for (size_t i = 0; i < events.size(); ++i) {
+    const Json& j = events[i];
     r.events_checked++;
-    if (!e) {
-      problem(r, "事件无法解析（an event does not decode）");
+    const std::string name = event_name(j, i);
+    const uint64_t seq = j.is_object() && j.value("seq", Json()).is_number_unsigned() ? j["seq"].get<uint64_t>() : 0;
+    auto bad = [&](const std::string& what) {
+      if (r.first_bad_seq == 0) r.first_bad_seq = seq == 0 ? 1 : seq;
+      problem(r, name + "：" + what);
+    };
+    auto e = j.is_object() ? decode_event(j.dump()) : Result<Event>(fail(Code::kCorruption, "not an object"));
+    if (!e || seq == 0) {
+      bad("无法解析（does not decode as an event）");
+      prev_hash.clear();
       continue;
     }
-    auto h = digest_hex(alg, event_hash_input(*e));
-    if (!h || *h != e->hash) {
-      if (r.first_bad_seq == 0) r.first_bad_seq = e->seq;
-      problem(r, "事件 " + std::to_string(e->seq) + " 哈希不符（hash mismatch）");
+    // The hash covers exactly the stored bytes less "hash": recompute it from the object as
+    // given, so any edit of any key shows, then insist on the canonical form the writer stores.
+    Json content = j;
+    content.erase("hash");
+    auto h = digest_hex(alg, content.dump());
+    if (!is_hash(j.value("hash", Json())) || !is_hash(j.value("prev_hash", Json()))) {
+      bad("hash 或 prev_hash 不是 64 位小写十六进制（hash or prev_hash is not 64 lowercase hex digits）");
+    } else if (!h || *h != e->hash) {
+      bad("哈希不符，内容被改动（hash mismatch: the event's content was altered）");
+    } else if (j.dump() != encode_event(*e)) {
+      bad("不是规范编码，已被改动（not in canonical form: the event was edited）");
     }
-    if (!prev.empty() && e->instance_seq > 1 && e->prev_hash.empty()) problem(r, "缺少 prev_hash");
-    prev = e->hash;
+    if (e->instance_id != id) bad("不属于此实例（belongs to another instance: " + e->instance_id + "）");
+    if (e->workflow != workflow) bad("工作流不符（workflow differs from the instance's）");
+    if (e->instance_seq != static_cast<int64_t>(i + 1)) {
+      bad("实例内序号应为 " + std::to_string(i + 1) + "，实为 " + std::to_string(e->instance_seq) +
+          "（instance_seq gap or disorder）");
+    }
+    if (i == 0 && e->type != "created") bad("第一个事件不是 created（the first event is not `created`）");
+    if (i > 0 && seq <= prev_seq) bad("全局序号未递增（global seq does not increase）");
+    if (seq == 1 && e->prev_hash != kZeroHash) bad("首个事件的 prev_hash 应为 64 个 0（the first event's prev_hash must be zeros）");
+    if (i > 0 && seq == prev_seq + 1 && !prev_hash.empty() && e->prev_hash != prev_hash) {
+      bad("prev_hash 不是前一事件（seq " + std::to_string(prev_seq) +
+          "）的哈希，链条断裂（prev_hash is not the hash of its global predecessor: chain broken）");
+    }
+    if (e->to) last_state = *e->to;
+    prev_seq = seq;
+    prev_hash = e->hash;
+    last = &j;
+  }
+
+  // The instance record against its history.
+  if (instance.is_object()) {
+    if (instance.value("version", Json()) != Json(events.size())) {
+      problem(r, "实例版本 " + instance.value("version", Json()).dump() + " 与事件数 " + std::to_string(events.size()) +
+                     " 不符（the instance's version does not match its events）");
+    }
+    if (last != nullptr && last->is_object()) {
+      if (str_of(*last, "org") != str_of(instance, "org") ||
+          str_of(*last, "assignee_org") != str_of(instance, "assignee_org")) {
+        problem(r, "实例的单位与最后事件不符（org or assignee_org differs from the last event）");
+      }
+    }
+    if (!last_state.empty() && last_state != str_of(instance, "state")) {
+      problem(r, "实例状态 " + str_of(instance, "state") + " 与事件所至状态 " + last_state +
+                     " 不符（the instance's state is not where its events lead）");
+    }
+  }
+  const Json head = dossier.value("log_head", Json());
+  if (!head.is_object() || !head.value("seq", Json()).is_number_unsigned() || !is_hash(head.value("hash", Json()))) {
+    problem(r, "档案缺少 log_head（the dossier has no log_head）");
+  } else {
+    const uint64_t head_seq = head["seq"].get<uint64_t>();
+    if (head_seq < prev_seq) problem(r, "log_head 早于最后事件（log_head precedes the last event）");
+    if (head_seq == prev_seq && head["hash"].get<std::string>() != prev_hash) {
+      problem(r, "log_head 的哈希与最后事件不符（log_head's hash is not the last event's）");
+    }
   }
   return r;
+}
+
+Result<VerifyReport> verify_dossier_against_store(const Json& dossier, const storage::Store& store) {
+  VerifyReport r = verify_dossier(dossier);
+  if (!dossier.is_object() || !dossier.value("events", Json()).is_array()) return r;
+  auto algorithm = store.get(Space::kMeta, "hash_algorithm");
+  if (!algorithm) return fail(algorithm.error());
+  if (algorithm->value_or("sha256") != str_of(dossier, "hash_algorithm")) {
+    problem(r, "哈希算法与数据库不符（hash_algorithm differs from the database's）");
+  }
+  const std::string id = str_of(dossier.value("instance", Json()), "id");
+  std::vector<uint64_t> stored_seqs;
+  for (auto c = store.scan_prefix(Space::kInstanceEvents, KeyBuilder().text(id).prefix()); c->valid(); c->next()) {
+    stored_seqs.push_back(storage::get_u64(c->value()).value_or(0));
+  }
+  std::vector<uint64_t> dossier_seqs;
+  const Json& events = dossier["events"];
+  for (size_t i = 0; i < events.size(); ++i) {
+    const Json& j = events[i];
+    if (!j.is_object() || !j.value("seq", Json()).is_number_unsigned()) continue;
+    const uint64_t seq = j["seq"].get<uint64_t>();
+    dossier_seqs.push_back(seq);
+    auto bytes = store.get(Space::kEvents, storage::u64_key(seq));
+    if (!bytes) return fail(bytes.error());
+    if (!*bytes || **bytes != j.dump()) {
+      if (r.first_bad_seq == 0) r.first_bad_seq = seq;
+      problem(r, event_name(j, i) + "：与数据库中的记录不同（differs from the event stored in the database）");
+    }
+  }
+  if (stored_seqs != dossier_seqs) {
+    problem(r, "档案的事件与数据库中此实例的历史不符（the dossier's events are not the instance's stored history: " +
+                   std::to_string(dossier_seqs.size()) + " in the dossier, " + std::to_string(stored_seqs.size()) +
+                   " stored）");
+  }
+  const Json head = dossier.value("log_head", Json());
+  if (head.is_object() && head.value("seq", Json()).is_number_unsigned() && head["seq"].get<uint64_t>() > 0) {
+    auto bytes = store.get(Space::kEvents, storage::u64_key(head["seq"].get<uint64_t>()));
+    if (!bytes) return fail(bytes.error());
+    auto e = *bytes ? decode_event(**bytes) : Result<Event>(fail(Code::kNotFound, ""));
+    if (!e || e->hash != str_of(head, "hash")) {
+      problem(r, "log_head 与数据库的日志不符（log_head is not in the database's log）");
+    }
+  }
+  return r;
+}
+
+Json BackupReport::to_json() const { return Json{{"attempts", attempts}, {"verified", verified.to_json()}}; }
+
+Result<BackupReport> backup_store(const std::string& data_dir, const std::string& dest, const RoleCatalog& roles,
+                                  int max_attempts, const std::function<void(const std::string&)>& log) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  // RocksDB builds the checkpoint in DEST.tmp and renames it; both are ours to delete after a
+  // failed attempt only because neither existed before.
+  const std::string tmp = dest + ".tmp";
+  if (fs::exists(dest, ec) || fs::exists(tmp, ec)) {
+    return fail(Code::kBadRequest, "备份目标已存在（the backup destination exists）: " + dest);
+  }
+  if (!fs::is_directory(data_dir, ec)) {
+    return fail(Code::kNotFound, "数据目录不存在（no data folder）: " + data_dir);
+  }
+  storage::StoreOptions options;
+  options.read_only = true;
+  options.create_if_missing = false;
+  Error last = Error::make(Code::kInternal, "no attempt made");
+  for (int attempt = 1; attempt <= std::max(1, max_attempts); ++attempt) {
+    auto failed = [&](Error e) {
+      if (log) log("attempt " + std::to_string(attempt) + " failed: " + e.message);
+      last = std::move(e);
+      fs::remove_all(dest, ec);
+      fs::remove_all(tmp, ec);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100 * attempt));
+    };
+    {
+      auto source = storage::Store::open(data_dir, options);
+      if (!source) {
+        failed(source.error());
+        continue;
+      }
+      if (auto st = (*source)->checkpoint(dest); !st) {
+        failed(st.error());
+        continue;
+      }
+    }
+    auto copy = storage::Store::open(dest, options);
+    if (!copy) {
+      failed(copy.error());
+      continue;
+    }
+    auto report = verify_store(**copy, roles);
+    copy->reset();
+    if (!report) {
+      failed(report.error());
+      continue;
+    }
+    if (!report->ok) {
+      failed(Error::make(Code::kCorruption,
+                         "备份副本未通过校验（the copy does not verify）: " +
+                             (report->problems.empty() ? std::string() : report->problems.front()),
+                         report->to_json()));
+      continue;
+    }
+    return BackupReport{attempt, *report};
+  }
+  return fail(last);
 }
 
 }  // namespace pioneer::engine

@@ -82,8 +82,9 @@ TEST(Durability, EveryAcknowledgedCommandSurvivesSigkill) {
     char line[256];
     size_t seen = 0;
     const size_t kill_after = 300 + round * 150;
-    while (seen < kill_after && fgets(line, sizeof line, in) != nullptr) {
-      std::istringstream parts(line);
+    // Records one acknowledgement line ("ID VERSION").
+    auto take = [&](const char* text) {
+      std::istringstream parts(text);
       std::string id;
       int64_t version = 0;
       parts >> id >> version;
@@ -91,22 +92,14 @@ TEST(Durability, EveryAcknowledgedCommandSurvivesSigkill) {
         acknowledged[id] = std::max(acknowledged[id], version);
         ++seen;
       }
-    }
+    };
+    while (seen < kill_after && fgets(line, sizeof line, in) != nullptr) take(line);
     // Kill it while writes are still in flight, then collect the lines already written:
     // every one of them was acknowledged before the kill.
     kill(pid, SIGKILL);
     int status = 0;
     waitpid(pid, &status, 0);
-    while (fgets(line, sizeof line, in) != nullptr) {
-      std::istringstream parts(line);
-      std::string id;
-      int64_t version = 0;
-      parts >> id >> version;
-      if (!id.empty()) {
-        acknowledged[id] = std::max(acknowledged[id], version);
-        ++seen;
-      }
-    }
+    while (fgets(line, sizeof line, in) != nullptr) take(line);
     fclose(in);
     ASSERT_TRUE(WIFSIGNALED(status)) << "the child ended on its own (exit " << WEXITSTATUS(status) << ")";
     ASSERT_GE(seen, kill_after);
