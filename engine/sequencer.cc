@@ -71,6 +71,7 @@ struct Sequencer::BatchState {
   std::string hash;
   std::vector<Event> events;
   std::vector<std::function<void()>> after_commit;  // cache updates, run once durable
+  std::string lowest_armed;  // the smallest timer key armed in this batch ("" = none)
 };
 
 Sequencer::Sequencer(Deps deps) : deps_(std::move(deps)) {}
@@ -159,7 +160,7 @@ EngineMetrics Sequencer::metrics() const {
 }
 
 std::optional<int64_t> Sequencer::next_timer_due() const {
-  auto c = deps_.store.scan(Space::kTimers, "", "");
+  auto c = deps_.store.scan(Space::kTimers, timer_floor_, "");
   if (!c->valid()) return std::nullopt;
   auto due = storage::get_u64(c->key());
   if (!due) return std::nullopt;
@@ -169,7 +170,7 @@ std::optional<int64_t> Sequencer::next_timer_due() const {
 std::vector<Sequencer::Pending> Sequencer::due_timers(int64_t now, size_t room) {
   std::vector<Pending> out;
   if (now < 0) return out;
-  auto c = deps_.store.scan(Space::kTimers, "", storage::u64_key(static_cast<uint64_t>(now) + 1));
+  auto c = deps_.store.scan(Space::kTimers, timer_floor_, storage::u64_key(static_cast<uint64_t>(now) + 1));
   for (; c->valid() && out.size() < room; c->next()) {
     std::string_view key = c->key();
     auto due = storage::get_u64(key);
@@ -258,6 +259,7 @@ void Sequencer::process_batch(std::vector<Pending>& batch) {
     }
   }
   for (auto& f : bs.after_commit) f();
+  advance_timer_floor(batch, replies, bs.lowest_armed);
   head_hash_ = bs.hash;
   head_seq_ = bs.seq;
   batches_++;
@@ -276,6 +278,24 @@ void Sequencer::process_batch(std::vector<Pending>& batch) {
     }
     if (publisher) publisher(bs.events);
   }
+}
+
+// Fired timers are deleted from the head of the timer space, and RocksDB keeps their
+// tombstones until a compaction: scanning from the very start every time would step over all
+// of them. The floor is a key below which no live timer exists: past every timer this batch
+// fired (when all of them were settled), and never above a timer it armed.
+void Sequencer::advance_timer_floor(const std::vector<Pending>& batch, const std::vector<Result<Reply>>& replies,
+                                    const std::string& lowest_armed) {
+  std::string past_fired;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const auto* t = std::get_if<FireTimer>(&batch[i].command.body);
+    if (t == nullptr) continue;
+    if (!replies[i]) return;  // left in place to be tried again: the floor must stay below it
+    std::string key = timer_key(ArmedTimer{t->timer, t->due_ms}, t->instance_id) + '\0';
+    if (key > past_fired) past_fired = std::move(key);
+  }
+  if (past_fired > timer_floor_) timer_floor_ = std::move(past_fired);
+  if (!lowest_armed.empty() && lowest_armed < timer_floor_) timer_floor_ = lowest_armed;
 }
 
 Result<Reply> Sequencer::apply(BatchState& bs, const Command& command) {
@@ -371,7 +391,11 @@ void Sequencer::record(BatchState& bs, const Definition& def, const std::optiona
     out.add(new_counter, 1);
   }
   for (const ArmedTimer& t : d.disarmed) out.del(Space::kTimers, timer_key(t, after.id));
-  for (const ArmedTimer& t : d.armed) out.put(Space::kTimers, timer_key(t, after.id), "");
+  for (const ArmedTimer& t : d.armed) {
+    std::string key = timer_key(t, after.id);
+    if (bs.lowest_armed.empty() || key < bs.lowest_armed) bs.lowest_armed = key;
+    out.put(Space::kTimers, std::move(key), "");
+  }
   bs.instances[after.id] = after;
 }
 

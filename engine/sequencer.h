@@ -63,6 +63,8 @@ class Sequencer {
   void process_batch(std::vector<Pending>& batch);
   std::vector<Pending> due_timers(int64_t now, size_t room);
   std::optional<int64_t> next_timer_due() const;
+  void advance_timer_floor(const std::vector<Pending>& batch, const std::vector<Result<Reply>>& replies,
+                           const std::string& lowest_armed);
 
   Result<Reply> apply(BatchState& bs, const Command& command);
   Result<Reply> apply_instance_command(BatchState& bs, const Command& command);
@@ -85,6 +87,8 @@ class Sequencer {
   // Head of the log; written only by the writer thread, read by others.
   std::atomic<uint64_t> head_seq_{0};
   std::string head_hash_;
+  // Writer thread only: no live timer key sorts below this (see advance_timer_floor).
+  std::string timer_floor_;
 
   // Metrics.
   std::atomic<uint64_t> commands_{0}, batches_{0}, events_{0}, overloaded_{0};
