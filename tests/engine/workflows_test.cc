@@ -292,5 +292,35 @@ TEST(StarBranchRating, PublicNoticeEndsByItselfUnlessObjected) {
   for (const auto& a : (*view)["actions"]) EXPECT_NE(a["transition"], "conclude");
 }
 
+TEST(StarBranchRating, ManyNoticePeriodsEndingTogetherEachEndOnce) {
+  EngineHarness h;
+  std::vector<std::string> ids;
+  for (int i = 0; i < 40; ++i) {
+    auto created = h.create(i % 2 ? "zhang.min" : "liu.yang", "star-branch-rating",
+                            i % 2 ? "city/finance/b1" : "city/finance/b2",
+                            {{"title", "评定" + std::to_string(i)}, {"year", 2026}, {"self_assessment", "s"}});
+    ASSERT_OK(created);
+    const std::string id = id_of(created);
+    ASSERT_OK(h.fire(i % 2 ? "zhang.min" : "liu.yang", id, "submit"));
+    ASSERT_OK(h.fire("li.na", id, "score", {{"stars", 1 + i % 5}}));
+    ASSERT_OK(h.fire("wu.gang", id, "approve"));
+    ids.push_back(id);
+    if (i == 19) h.advance(kDayMs);  // two waves, a day apart
+  }
+  h.advance(4 * kDayMs);
+  size_t rated = 0;
+  for (const std::string& id : ids) rated += (*h.engine().instance_view(h.user("wu.gang"), id))["state"] == "rated";
+  EXPECT_EQ(rated, 20u) << "the first wave ends after five days, the second is still on notice";
+  h.reopen();
+  h.advance(kDayMs);
+  for (const std::string& id : ids) {
+    auto events = history(h, "wu.gang", id);
+    EXPECT_EQ(std::count_if(events.begin(), events.end(), [](const Event& e) { return e.type == "timer"; }), 1) << id;
+  }
+  auto report = engine::verify_store(h.engine().store(), h.engine().roles());
+  ASSERT_OK(report);
+  EXPECT_TRUE(report->ok) << report->to_json().dump(2);
+}
+
 }  // namespace
 }  // namespace pioneer::testing
