@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "common/crypto.h"
+
 namespace pioneer::engine {
 namespace {
 
@@ -237,6 +239,17 @@ Json event_json(const Event& e) {
 std::string event_hash_input(const Event& e) { return event_json_without_hash(e).dump(); }
 
 std::string encode_event(const Event& e) { return event_json(e).dump(); }
+
+std::string seal_event(Event& e, std::string_view algorithm) {
+  std::string body = event_hash_input(e);
+  e.hash = digest_hex(algorithm, body).value_or("");
+  // Keys are sorted: "hash" comes right before "instance_id". Every key after "instance_id"
+  // holds engine-made identifiers, never client text, so the last occurrence is the top-level key.
+  static constexpr std::string_view kNext = ",\"instance_id\":";
+  const size_t at = body.rfind(kNext);
+  body.insert(at, ",\"hash\":\"" + e.hash + "\"");
+  return body;
+}
 
 Result<Event> decode_event(std::string_view bytes) {
   Json j = Json::parse(bytes, nullptr, /*allow_exceptions=*/false);

@@ -31,6 +31,10 @@ Json event_json(const Event& event);
 // The bytes the event hash covers: event_json without "hash", dumped compactly.
 std::string event_hash_input(const Event& event);
 std::string encode_event(const Event& event);
+// Sets event.hash to the digest (sha256 or sm3) of event_hash_input(event) and returns the
+// stored bytes, equal to encode_event(event), building the JSON only once. The hash key is
+// spliced into the compact dump at the place sorted keys put it.
+std::string seal_event(Event& event, std::string_view algorithm);
 Result<Event> decode_event(std::string_view bytes);
 
 std::string encode_org(const Org& org);

@@ -62,7 +62,9 @@ Error forbidden_admin() {
 struct Sequencer::BatchState {
   int64_t now = 0;
   storage::Batch batch;
-  std::map<std::string, Instance, std::less<>> instances;  // changed in this batch
+  std::map<std::string, Known, std::less<>> instances;  // changed in this batch, or read for it
+  std::set<std::string> changed;                        // ids written in this batch
+  std::optional<Deferred> deferred;                     // the body the current command owes
   std::map<std::string, std::string> idempotency;          // written in this batch
   std::map<std::string, DefinitionPtr> definitions;        // registered in this batch
   std::map<std::string, Org> orgs;                         // created in this batch
@@ -90,6 +92,7 @@ Result<std::unique_ptr<Sequencer>> Sequencer::start(Deps deps) {
   } else {
     s->head_hash_ = std::string(64, '0');
   }
+  s->replier_ = std::thread([p = s.get()] { p->run_replier(); });
   s->thread_ = std::thread([p = s.get()] { p->run(); });
   return s;
 }
@@ -102,6 +105,12 @@ Sequencer::~Sequencer() {
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
+  {
+    std::lock_guard lock(reply_mu_);
+    replier_stopping_ = true;
+  }
+  reply_wake_.notify_all();
+  if (replier_.joinable()) replier_.join();
 }
 
 void Sequencer::set_publisher(Publisher publisher) {
@@ -139,8 +148,64 @@ void Sequencer::poke() {
 }
 
 void Sequencer::drain() {
-  std::unique_lock lock(mu_);
-  idle_.wait(lock, [&] { return queue_.empty() && !busy_; });
+  {
+    std::unique_lock lock(mu_);
+    idle_.wait(lock, [&] { return queue_.empty() && !busy_; });
+  }
+  std::unique_lock lock(reply_mu_);
+  reply_idle_.wait(lock, [&] { return replies_.empty() && !replier_busy_; });
+}
+
+Json Sequencer::deferred_body(const Deferred& d) {
+  Json body = instance_json(d.instance, d.def.get());
+  body["actions"] = actions_json(*d.def, d.instance, d.who);
+  return body;
+}
+
+void Sequencer::run_replier() {
+  for (;;) {
+    Completed completed;
+    {
+      std::unique_lock lock(reply_mu_);
+      reply_wake_.wait(lock, [&] { return !replies_.empty() || replier_stopping_; });
+      if (replies_.empty()) break;  // stopping, and everything answered
+      completed = std::move(replies_.front());
+      replies_.pop_front();
+      replier_busy_ = true;
+    }
+    for (Answer& a : completed.answers) {
+      if (a.reply && a.deferred) a.reply->body = deferred_body(*a.deferred);
+      if (a.done) a.done(std::move(a.reply));
+    }
+    if (!completed.events.empty()) {
+      Publisher publisher;
+      {
+        std::lock_guard lock(mu_);
+        publisher = publisher_;
+      }
+      if (publisher) publisher(completed.events);
+    }
+    {
+      std::lock_guard lock(reply_mu_);
+      replier_busy_ = false;
+    }
+    reply_idle_.notify_all();
+  }
+  reply_idle_.notify_all();
+}
+
+void Sequencer::remember(const std::string& id, Known known) {
+  if (auto it = cache_index_.find(id); it != cache_index_.end()) {
+    it->second->second = std::move(known);
+    cache_.splice(cache_.begin(), cache_, it->second);
+    return;
+  }
+  cache_.emplace_front(id, std::move(known));
+  cache_index_[id] = cache_.begin();
+  if (cache_.size() > kCacheCapacity) {
+    cache_index_.erase(cache_.back().first);
+    cache_.pop_back();
+  }
 }
 
 uint64_t Sequencer::head_seq() const { return head_seq_.load(); }
@@ -239,9 +304,13 @@ void Sequencer::process_batch(std::vector<Pending>& batch) {
   bs.seq = head_seq_.load();
   bs.hash = head_hash_;
   std::vector<Result<Reply>> replies;
+  std::vector<std::optional<Deferred>> deferred;
   replies.reserve(batch.size());
+  deferred.reserve(batch.size());
   for (Pending& p : batch) {
+    bs.deferred.reset();
     replies.push_back(apply(bs, p.command));
+    deferred.push_back(replies.back() ? std::move(bs.deferred) : std::nullopt);
   }
   if (!bs.batch.empty()) {
     std::string head;
@@ -259,6 +328,7 @@ void Sequencer::process_batch(std::vector<Pending>& batch) {
     }
   }
   for (auto& f : bs.after_commit) f();
+  for (const std::string& id : bs.changed) remember(id, std::move(bs.instances[id]));
   advance_timer_floor(batch, replies, bs.lowest_armed);
   head_hash_ = bs.hash;
   head_seq_ = bs.seq;
@@ -267,17 +337,17 @@ void Sequencer::process_batch(std::vector<Pending>& batch) {
   events_ += bs.events.size();
   const size_t n = batch.size();
   batch_buckets_[n <= 1 ? 0 : n <= 4 ? 1 : n <= 16 ? 2 : n <= 64 ? 3 : n <= 256 ? 4 : 5]++;
+  Completed completed;
+  completed.answers.reserve(batch.size());
   for (size_t i = 0; i < batch.size(); ++i) {
-    if (batch[i].done) batch[i].done(std::move(replies[i]));
+    completed.answers.push_back(Answer{std::move(batch[i].done), std::move(replies[i]), std::move(deferred[i])});
   }
-  if (!bs.events.empty()) {
-    Publisher publisher;
-    {
-      std::lock_guard lock(mu_);
-      publisher = publisher_;
-    }
-    if (publisher) publisher(bs.events);
+  completed.events = std::move(bs.events);
+  {
+    std::lock_guard lock(reply_mu_);
+    replies_.push_back(std::move(completed));
   }
+  reply_wake_.notify_one();
 }
 
 // Fired timers are deleted from the head of the timer space, and RocksDB keeps their
@@ -328,6 +398,10 @@ Result<Reply> Sequencer::apply(BatchState& bs, const Command& command) {
   inner.idempotency_key.clear();
   auto reply = apply(bs, inner);
   if (reply) {
+    if (bs.deferred) {  // the stored reply must hold the body itself
+      reply->body = deferred_body(*bs.deferred);
+      bs.deferred.reset();
+    }
     std::string record =
         Json{{"digest", command.request_digest}, {"status", reply->status}, {"body", reply->body}, {"at", bs.now}}.dump();
     bs.batch.put(Space::kIdempotency, key, record);
@@ -336,38 +410,41 @@ Result<Reply> Sequencer::apply(BatchState& bs, const Command& command) {
   return reply;
 }
 
-Result<std::optional<Instance>> Sequencer::load_instance(BatchState& bs, const std::string& id) {
-  if (auto it = bs.instances.find(id); it != bs.instances.end()) return std::optional<Instance>(it->second);
+Result<const Sequencer::Known*> Sequencer::lookup(BatchState& bs, const std::string& id) {
+  if (auto it = bs.instances.find(id); it != bs.instances.end()) return &it->second;
+  if (auto it = cache_index_.find(id); it != cache_index_.end()) {
+    return &bs.instances.emplace(id, it->second->second).first->second;
+  }
   auto got = deps_.store.get(Space::kInstances, id);
   if (!got) return fail(got.error());
-  if (!*got) return std::optional<Instance>();
+  if (!*got) return static_cast<const Known*>(nullptr);
   auto in = decode_instance(**got);
   if (!in) return fail(in.error());
-  return std::optional<Instance>(std::move(*in));
+  DefinitionPtr def = deps_.registry.get(in->workflow, in->workflow_version);
+  if (!def) return fail(Code::kCorruption, "实例的工作流定义缺失（the instance's workflow definition is missing）");
+  Known known{std::move(*in), {}};
+  known.entries = index::entries(*def, known.instance);
+  return &bs.instances.emplace(id, std::move(known)).first->second;
 }
 
 // Writes a decision into `out`: the record, its events (numbered and hash-chained), the
 // per-instance history, the index and counter differences, and the timer changes.
-void Sequencer::record(BatchState& bs, const Definition& def, const std::optional<Instance>& before, Decision& d,
-                       storage::Batch& out) {
+void Sequencer::record(BatchState& bs, const Definition& def, const Known* before_known, Decision& d) {
+  storage::Batch& out = bs.batch;
   const Instance& after = d.instance;
+  const Instance* before = before_known ? &before_known->instance : nullptr;
   out.put(Space::kInstances, after.id, encode_instance(after));
   for (Event& e : d.events) {
     e.seq = ++bs.seq;
     e.prev_hash = bs.hash;
-    e.hash = *digest_hex(deps_.hash_algorithm, event_hash_input(e));
+    std::string bytes = seal_event(e, deps_.hash_algorithm);
     bs.hash = e.hash;
-    std::string seq_bytes;
-    storage::put_u64(seq_bytes, e.seq);
-    out.put(Space::kEvents, storage::u64_key(e.seq), encode_event(e));
-    out.put(Space::kInstanceEvents, instance_event_key(after.id, e.instance_seq), seq_bytes);
+    out.put(Space::kEvents, storage::u64_key(e.seq), std::move(bytes));
+    out.put(Space::kInstanceEvents, instance_event_key(after.id, e.instance_seq), storage::u64_key(e.seq));
     bs.events.push_back(e);
   }
-  std::vector<index::Entry> old_entries;
-  if (before) {
-    DefinitionPtr before_def = deps_.registry.get(before->workflow, before->workflow_version);
-    old_entries = index::entries(before_def ? *before_def : def, *before);
-  }
+  static const std::vector<index::Entry> kNone;
+  const std::vector<index::Entry>& old_entries = before_known ? before_known->entries : kNone;
   std::vector<index::Entry> new_entries = index::entries(def, after);
   // Both lists are sorted: one merge pass finds what to delete and what to put.
   size_t i = 0, j = 0;
@@ -396,13 +473,14 @@ void Sequencer::record(BatchState& bs, const Definition& def, const std::optiona
     if (bs.lowest_armed.empty() || key < bs.lowest_armed) bs.lowest_armed = key;
     out.put(Space::kTimers, std::move(key), "");
   }
-  bs.instances[after.id] = after;
+  bs.changed.insert(after.id);
+  bs.instances[after.id] = Known{after, std::move(new_entries)};
 }
 
 Result<Reply> Sequencer::apply_instance_command(BatchState& bs, const Command& command) {
   const Principal& who = command.principal;
   DefinitionPtr def;
-  std::optional<Instance> before;
+  const Known* before = nullptr;
   Result<Decision> decision = fail(Code::kInternal, "unreachable");
   int status = 200;
 
@@ -423,9 +501,9 @@ Result<Reply> Sequencer::apply_instance_command(BatchState& bs, const Command& c
     if (const auto* t = std::get_if<FireTransition>(&command.body)) id = t->instance_id;
     if (const auto* c = std::get_if<AddComment>(&command.body)) id = c->instance_id;
     if (const auto* f = std::get_if<FireTimer>(&command.body)) id = f->instance_id;
-    auto loaded = load_instance(bs, id);
+    auto loaded = lookup(bs, id);
     if (!loaded) return fail(loaded.error());
-    before = std::move(*loaded);
+    before = *loaded;
     const auto* timer = std::get_if<FireTimer>(&command.body);
     if (!before) {
       if (timer) {  // the instance is gone: drop the orphaned timer
@@ -434,18 +512,18 @@ Result<Reply> Sequencer::apply_instance_command(BatchState& bs, const Command& c
       }
       return fail(Code::kNotFound, "找不到实例 '" + id + "'（instance not found）");
     }
-    def = deps_.registry.get(before->workflow, before->workflow_version);
+    def = deps_.registry.get(before->instance.workflow, before->instance.workflow_version);
     if (!def) return fail(Code::kCorruption, "实例的工作流定义缺失（the instance's workflow definition is missing）");
     DecideEnv env{*def, deps_.directory, bs.now, deps_.utc_offset_minutes};
     if (const auto* t = std::get_if<FireTransition>(&command.body)) {
       if (who.system) return fail(forbidden_admin());
-      decision = decide_transition(env, *before, *t, who);
+      decision = decide_transition(env, before->instance, *t, who);
     } else if (const auto* c = std::get_if<AddComment>(&command.body)) {
       if (who.system) return fail(forbidden_admin());
-      decision = decide_comment(env, *before, *c, who);
+      decision = decide_comment(env, before->instance, *c, who);
       status = 201;
     } else {
-      auto fired = decide_timer(env, *before, *timer);
+      auto fired = decide_timer(env, before->instance, *timer);
       if (!fired) {  // stale: the state it was armed for has been left
         bs.batch.del(Space::kTimers, timer_key(ArmedTimer{timer->timer, timer->due_ms}, id));
         return Reply{};
@@ -454,12 +532,9 @@ Result<Reply> Sequencer::apply_instance_command(BatchState& bs, const Command& c
     }
   }
   if (!decision) return fail(decision.error());
-  storage::Batch out;
-  record(bs, *def, before, *decision, out);
-  bs.batch.append(out);
-  Json body = instance_json(decision->instance, def.get());
-  body["actions"] = actions_json(*def, decision->instance, who);
-  return Reply{status, std::move(body), false};
+  record(bs, *def, before, *decision);
+  bs.deferred = Deferred{std::move(decision->instance), def, who};
+  return Reply{status, Json::object(), false};
 }
 
 Result<Reply> Sequencer::apply_admin_command(BatchState& bs, const Command& command) {

@@ -7,12 +7,18 @@
 // callers and hand the events to the publisher. A command that is refused adds nothing to the
 // batch. If the commit itself fails every command of the batch is answered with kInternal and
 // nothing in memory changes.
+//
+// Answering is a second thread's work (the replier): it builds each reply's JSON body, calls
+// the callbacks and hands events to the publisher, in commit order, so the writer spends its
+// time only on deciding and writing.
 #pragma once
 
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <list>
 #include <mutex>
+#include <unordered_map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -20,6 +26,7 @@
 #include "common/clock.h"
 #include "engine/directory.h"
 #include "engine/engine.h"
+#include "engine/indexer.h"
 #include "engine/registry.h"
 #include "storage/store.h"
 
@@ -57,9 +64,31 @@ class Sequencer {
     ReplyCallback done;
   };
   struct BatchState;
+  // An instance record as the writer knows it, with the index entries it implies.
+  struct Known {
+    Instance instance;
+    std::vector<index::Entry> entries;
+  };
+  // A reply whose body is built on the replier thread.
+  struct Deferred {
+    Instance instance;
+    DefinitionPtr def;
+    Principal who;
+  };
+  struct Answer {
+    ReplyCallback done;
+    Result<Reply> reply;
+    std::optional<Deferred> deferred;
+  };
+  struct Completed {
+    std::vector<Answer> answers;
+    std::vector<Event> events;
+  };
 
   explicit Sequencer(Deps deps);
   void run();
+  void run_replier();
+  static Json deferred_body(const Deferred& d);
   void process_batch(std::vector<Pending>& batch);
   std::vector<Pending> due_timers(int64_t now, size_t room);
   std::optional<int64_t> next_timer_due() const;
@@ -69,9 +98,10 @@ class Sequencer {
   Result<Reply> apply(BatchState& bs, const Command& command);
   Result<Reply> apply_instance_command(BatchState& bs, const Command& command);
   Result<Reply> apply_admin_command(BatchState& bs, const Command& command);
-  Result<std::optional<Instance>> load_instance(BatchState& bs, const std::string& id);
-  void record(BatchState& bs, const Definition& def, const std::optional<Instance>& before, struct Decision& d,
-              storage::Batch& out);
+  // The instance as of this point of the batch; nullptr when there is none.
+  Result<const Known*> lookup(BatchState& bs, const std::string& id);
+  void record(BatchState& bs, const Definition& def, const Known* before, struct Decision& d);
+  void remember(const std::string& id, Known known);  // writer thread, after commit
 
   Deps deps_;
   mutable std::mutex mu_;
@@ -89,6 +119,20 @@ class Sequencer {
   std::string head_hash_;
   // Writer thread only: no live timer key sorts below this (see advance_timer_floor).
   std::string timer_floor_;
+
+  // Recently written instances (writer thread only): skips a read and a JSON parse per command.
+  static constexpr size_t kCacheCapacity = 20000;
+  std::list<std::pair<std::string, Known>> cache_;  // most recent first
+  std::unordered_map<std::string, decltype(cache_)::iterator> cache_index_;
+
+  // The replier's queue.
+  std::mutex reply_mu_;
+  std::condition_variable reply_wake_;
+  std::condition_variable reply_idle_;
+  std::deque<Completed> replies_;
+  bool replier_busy_ = false;
+  bool replier_stopping_ = false;
+  std::thread replier_;
 
   // Metrics.
   std::atomic<uint64_t> commands_{0}, batches_{0}, events_{0}, overloaded_{0};

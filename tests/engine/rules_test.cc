@@ -3,6 +3,7 @@
 
 #include <map>
 
+#include "common/crypto.h"
 #include "engine/codec.h"
 #include "engine/rules.h"
 
@@ -319,6 +320,14 @@ TEST(Codec, EventsRoundTripAndTheHashInputExcludesOnlyTheHash) {
   other.comment = "改过";
   EXPECT_NE(event_hash_input(e), event_hash_input(other));
   EXPECT_FALSE(decode_event("{not json").has_value());
+  // Sealing builds the same bytes encode_event would, with the hash of the content; even when
+  // client text looks like the key it is spliced before.
+  Event sealed = e;
+  sealed.changes = {{"instance_id", "x"}, {"note", ",\"instance_id\":"}};
+  sealed.hash.clear();
+  const std::string bytes = seal_event(sealed, "sha256");
+  EXPECT_EQ(bytes, encode_event(sealed));
+  EXPECT_EQ(sealed.hash, sha256_hex(event_hash_input(sealed)));
 }
 
 }  // namespace
