@@ -5,7 +5,7 @@
 # missing, runs every workload and every baseline in this one invocation, prints the table and
 # writes bench/results/<timestamp>.json. --short (default) takes under 2 minutes once the scale
 # database is cached; --full uses 10,000 WebSocket clients and 1,000,000 instances.
-# --profile also records `perf record -g` of the server under the 64-client write load.
+# --profile also records `perf record --call-graph dwarf` of the server under the 64-client write load.
 # Traffic goes to 127.0.0.1 only. See bench/README.md.
 set -euo pipefail
 
@@ -159,12 +159,15 @@ lg --scenario me --conns 64 >"$R/ceiling_c64.json"
 for c in 1 16 64; do
   log "durable transitions through the API, $c keep-alive clients"
   if [ "$PROFILE" = 1 ] && [ "$c" = 64 ] && command -v perf >/dev/null; then
-    perf record -g -o "$WORK/perf.data" -p "$SERVER_PID" -- sleep $((WARM + DUR)) >/dev/null 2>&1 &
+    # DWARF call graphs: the Release build has no frame pointers. Reporting takes a minute.
+    perf record -F 400 --call-graph dwarf,16384 -o "$WORK/perf.data" -p "$SERVER_PID" -- sleep $((WARM + DUR)) \
+      >/dev/null 2>&1 &
     PERF=$!
     lg --scenario transitions --conns "$c" >"$R/api_c$c.json"
     wait "$PERF" || true
-    perf report -i "$WORK/perf.data" --no-children --percent-limit 1 --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -40 \
-      >"$R/perf_top.txt" || true
+    timeout 600 perf report -i "$WORK/perf.data" --children --percent-limit 2 --stdio -g none 2>/dev/null \
+      | grep -E '^ +[0-9]' | grep -E 'pioneer::|rocksdb::DBImpl::Write|fdatasync' | cut -c1-180 | head -40 \
+      >"$WORK/perf_top.txt" || true
   else
     lg --scenario transitions --conns "$c" >"$R/api_c$c.json"
   fi
@@ -237,5 +240,5 @@ echo "{\"seconds\":$((T_END - T_START))}" >"$R/run.json"
 mkdir -p "$ROOT/bench/results"
 OUT=$ROOT/bench/results/$(date -u +%Y%m%dT%H%M%SZ)-$MODE.json
 python3 "$ROOT/bench/report.py" "$R" "$OUT"
-[ -f "$R/perf_top.txt" ] && { echo; echo "perf (server, 64 writers):"; cat "$R/perf_top.txt"; }
+if [ -f "$WORK/perf_top.txt" ]; then echo; echo "perf (server, 64 writers; children %):"; cat "$WORK/perf_top.txt"; fi
 log "results: $OUT ($((T_END - T_START)) s)"

@@ -1,0 +1,711 @@
+// pioneer_bench: the load generator. Speaks real HTTP/1.1 keep-alive and WebSocket (Boost.Beast,
+// C++20 coroutines on one Asio io_context) to a running `pioneer serve` on 127.0.0.1 only.
+//
+//   pioneer_bench http --port P --tokens demo-tokens.json --scenario S [options]
+//     S = me           the HTTP ceiling: an authenticated GET /api/v1/me
+//         transitions  durable writes: yizhi-yixiang lifecycles (create, issue, assign, claim,
+//                      report_progress, urge, apply_completion, send_back, approve, evaluate)
+//         reads        GET instance, filtered list page, to-do list, history (no writes)
+//         mixed        --conns writers running `transitions` plus --readers running `reads`
+//     --conns N        keep-alive connections (one request in flight each)
+//     --readers N      read connections in `mixed`
+//     --seconds S      measured time; --warmup S before it (not measured)
+//     --rate R         total write requests per second, paced per connection (0: closed loop);
+//                      latency is then measured from the scheduled send time
+//   pioneer_bench ws --port P --tokens F --clients N --events K [--interval-ms I] [--server-pid PID]
+//     N WebSocket clients on /api/v1/stream, the server's VmRSS before and after they connect
+//     (idle), then K creates, one every I ms; delivery latency = the client's receive time minus
+//     the event's `at` (the writer's decision time, before the fsync: so commit→client at most).
+//
+// Output: one JSON object on stdout. Progress and errors on stderr. Every loop is bounded by a
+// deadline, after which the io_context is stopped.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <boost/asio.hpp>
+#include <boost/beast.hpp>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = net::ip::tcp;
+using net::awaitable;
+using net::use_awaitable;
+using Json = nlohmann::json;
+using SteadyClock = std::chrono::steady_clock;
+
+namespace {
+
+// ------------------------------------------------------------------ options
+
+struct Options {
+  std::map<std::string, std::string> kv;
+  std::string get(const std::string& k, const std::string& d = "") const {
+    auto it = kv.find(k);
+    return it == kv.end() ? d : it->second;
+  }
+  double num(const std::string& k, double d) const {
+    auto it = kv.find(k);
+    return it == kv.end() ? d : std::stod(it->second);
+  }
+};
+
+double now_s() { return std::chrono::duration<double>(SteadyClock::now().time_since_epoch()).count(); }
+
+// ------------------------------------------------------------------ shared state
+
+struct Samples {
+  std::vector<uint32_t> us;  // latencies in microseconds
+  std::map<int, uint64_t> status;
+  uint64_t io_errors = 0;
+};
+
+struct Ctx {
+  net::io_context ioc{1};
+  tcp::endpoint ep;
+  std::string host;
+  std::map<std::string, std::string> tokens;  // user id -> bearer token
+  bool measuring = false;
+  bool stopping = false;
+  std::map<std::string, Samples> kinds;  // by request kind
+  // Instance ids known to the readers: (id, reader token that may see it).
+  std::vector<std::pair<std::string, std::string>> known;
+  size_t known_next = 0;
+  std::mt19937_64 rng{7};
+  double rate = 0;  // writes per second in total (0: closed loop)
+  int conns = 1;
+
+  const std::string& token(const std::string& user) const {
+    auto it = tokens.find(user);
+    if (it == tokens.end()) throw std::runtime_error("no demo token for " + user);
+    return it->second;
+  }
+  void remember(const std::string& id, const std::string& tok) {
+    if (known.size() < 20000) known.emplace_back(id, tok);
+    else known[known_next++ % known.size()] = {id, tok};
+  }
+  void record(const std::string& kind, double started, int status) {
+    if (!measuring) return;
+    Samples& s = kinds[kind];
+    s.us.push_back(static_cast<uint32_t>(std::max(0.0, (now_s() - started) * 1e6)));
+    s.status[status]++;
+  }
+};
+
+// One HTTP/1.1 keep-alive connection.
+struct Conn {
+  Ctx& ctx;
+  std::unique_ptr<beast::tcp_stream> s;
+  beast::flat_buffer buf;
+  http::response<http::string_body> res;
+  explicit Conn(Ctx& c) : ctx(c), s(std::make_unique<beast::tcp_stream>(c.ioc.get_executor())) {}
+
+  awaitable<void> connect() {
+    beast::error_code ec;
+    s->socket().close(ec);
+    s = std::make_unique<beast::tcp_stream>(ctx.ioc.get_executor());
+    beast::tcp_stream& stream = *s;
+    buf.clear();
+    co_await stream.async_connect(ctx.ep, use_awaitable);
+    stream.socket().set_option(tcp::no_delay(true));
+  }
+
+  // Sends one request and reads the answer into res; reconnects once on a broken connection.
+  awaitable<int> call(http::verb verb, const std::string& target, const std::string& token, const std::string& body) {
+    http::request<http::string_body> req{verb, target, 11};
+    req.set(http::field::host, ctx.host);
+    req.set(http::field::user_agent, "pioneer_bench");
+    if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
+    if (!body.empty()) {
+      req.set(http::field::content_type, "application/json");
+      req.body() = body;
+    }
+    req.keep_alive(true);
+    req.prepare_payload();
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      try {
+        if (!s->socket().is_open()) co_await connect();
+        beast::tcp_stream& stream = *s;
+        stream.expires_after(std::chrono::seconds(30));
+        co_await http::async_write(stream, req, use_awaitable);
+        res = {};
+        co_await http::async_read(stream, buf, res, use_awaitable);
+        stream.expires_never();
+        if (!res.keep_alive()) {
+          beast::error_code ec;
+          stream.socket().close(ec);
+        }
+        co_return res.result_int();
+      } catch (const std::exception& e) {
+        beast::error_code ec;
+        s->socket().close(ec);
+        if (ctx.measuring) ctx.kinds["io_error"].io_errors++;
+        if (ctx.stopping) co_return 0;
+      }
+    }
+    co_return 0;
+  }
+};
+
+awaitable<void> sleep_for(Ctx& ctx, double seconds) {
+  net::steady_timer t(ctx.ioc);
+  t.expires_after(std::chrono::duration_cast<SteadyClock::duration>(std::chrono::duration<double>(seconds)));
+  co_await t.async_wait(use_awaitable);
+}
+
+// Pulls `"key":"value"` or `"key":number` (the first one) out of a JSON text without parsing it.
+std::string find_string(const std::string& text, const std::string& key) {
+  const std::string pat = "\"" + key + "\":\"";
+  size_t p = text.find(pat);
+  if (p == std::string::npos) return {};
+  p += pat.size();
+  size_t e = text.find('"', p);
+  return e == std::string::npos ? std::string() : text.substr(p, e - p);
+}
+long long find_number(const std::string& text, const std::string& key) {
+  const std::string pat = "\"" + key + "\":";
+  size_t p = 0;
+  while ((p = text.find(pat, p)) != std::string::npos) {
+    // Skip matches that are the tail of a longer key ("workflow_version" for "version").
+    if (p > 0 && text[p - 1] != '{' && text[p - 1] != ',') {
+      p += pat.size();
+      continue;
+    }
+    return std::atoll(text.c_str() + p + pat.size());
+  }
+  return -1;
+}
+
+// ------------------------------------------------------------------ the write workload
+
+struct Team {
+  std::string org, pg, oc;
+  struct Branch {
+    std::string org, secretary, member;
+  };
+  std::vector<Branch> branches;
+};
+
+const std::vector<Team>& teams() {
+  static const std::vector<Team> t = {
+      {"city/finance", "wang.wei", "li.na", {{"city/finance/b1", "zhang.min", "zheng.xin"}, {"city/finance/b2", "liu.yang", "liu.yang"}}},
+      {"city/education", "chen.jie", "zhao.lei", {{"city/education/b1", "sun.li", "sun.li"}}},
+  };
+  return t;
+}
+
+std::string due_date(int days) {
+  std::time_t t = std::time(nullptr) + static_cast<std::time_t>(days) * 86400;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char b[16];
+  std::strftime(b, sizeof b, "%Y-%m-%d", &tm);
+  return b;
+}
+
+struct Life {
+  std::string id;
+  int step = 0;
+  long long version = 0;
+  const Team* team = nullptr;
+  const Team::Branch* branch = nullptr;
+};
+
+// The steps of one yizhi-yixiang instance, from creation to closing.
+const char* kSteps[] = {"create", "issue", "assign", "claim", "report_progress", "urge", "report_progress",
+                        "apply_completion", "send_back", "apply_completion", "approve_completion", "evaluate"};
+constexpr int kStepCount = 12;
+
+awaitable<void> writer(Ctx& ctx, int index) {
+  Conn conn(ctx);
+  std::mt19937_64 rng(1000 + index);
+  std::vector<Life> lives(3);
+  const std::string due = due_date(180);
+  size_t turn = 0;
+  uint64_t serial = 0;
+  double next = now_s();
+  const double interval = ctx.rate > 0 ? ctx.conns / ctx.rate : 0;
+  if (interval > 0) next += interval * index / ctx.conns;
+  while (!ctx.stopping) {
+    Life& l = lives[turn++ % lives.size()];
+    if (l.step == 0 || l.id.empty()) {
+      l = Life{};
+      l.team = &teams()[rng() % 10 < 6 ? 0 : 1];
+      l.branch = &l.team->branches[rng() % l.team->branches.size()];
+    }
+    const Team& t = *l.team;
+    const Team::Branch& b = *l.branch;
+    std::string user, target, body;
+    Json fields = Json::object();
+    std::string comment;
+    const std::string name = kSteps[l.step];
+    if (l.step == 0) {
+      user = t.pg;
+      target = "/api/v1/instances";
+      const std::string title = "先锋项目 " + std::to_string(index) + "-" + std::to_string(++serial);
+      body = Json{{"workflow", "yizhi-yixiang"},
+                  {"org", t.org},
+                  {"fields", {{"title", title}, {"goal", "推动党建与业务深度融合，服务群众，提升效能。"}, {"area", "service"}, {"due_date", due}}}}
+                 .dump();
+    } else {
+      if (name == "issue") user = t.pg;
+      if (name == "assign") user = t.oc, fields = {{"branch", b.org}, {"due_date", due}};
+      if (name == "claim") user = b.secretary;
+      if (name == "report_progress") {
+        user = l.step == 4 ? b.secretary : b.member;
+        fields = {{"progress", "本阶段工作已完成，正在推进下一阶段。"}, {"percent", l.step == 4 ? 30 : 60}};
+      }
+      if (name == "urge") user = t.oc, comment = "请加快进度，按期完成。";
+      if (name == "apply_completion") user = b.secretary, fields = {{"results", "项目已按计划完成，形成工作报告一份。"}};
+      if (name == "send_back") user = t.oc, comment = "成果材料不完整，请补充后再申请。";
+      if (name == "approve_completion") user = t.oc;
+      if (name == "evaluate") user = t.pg, fields = {{"rating", "good"}, {"brand", false}};
+      target = "/api/v1/instances/" + l.id + "/transitions";
+      Json j = {{"transition", name}, {"expected_version", l.version}};
+      if (!fields.empty()) j["fields"] = fields;
+      if (!comment.empty()) j["comment"] = comment;
+      body = j.dump();
+    }
+    double started = now_s();
+    if (interval > 0) {
+      if (next > started) co_await sleep_for(ctx, next - started);
+      started = next;  // measured from the scheduled time: no coordinated omission
+      next += interval;
+      if (ctx.stopping) break;
+    }
+    const int status = co_await conn.call(http::verb::post, target, ctx.token(user), body);
+    ctx.record("write", started, status);
+    ctx.record(l.step == 0 ? "write:create" : "write:" + name, started, status);
+    if (status == 200 || status == 201) {
+      if (l.step == 0) {
+        l.id = find_string(conn.res.body(), "id");
+        ctx.remember(l.id, ctx.token(t.pg));
+      }
+      l.version = find_number(conn.res.body(), "version");
+      l.step = (l.step + 1) % kStepCount;
+      if (l.id.empty() || l.version < 0) l.step = 0;
+    } else {
+      if (status != 0 && ctx.measuring && ctx.kinds["write"].status[status] <= 3) {
+        std::fprintf(stderr, "write %s -> %d %s\n", name.c_str(), status, conn.res.body().substr(0, 300).c_str());
+      }
+      l.step = 0;  // start a fresh instance
+      if (status == 429 || status == 503) co_await sleep_for(ctx, 0.01);
+    }
+  }
+}
+
+// ------------------------------------------------------------------ the read workload
+
+void harvest(Ctx& ctx, const std::string& body, const std::string& tok) {
+  const std::string pat = "\"id\":\"";
+  for (size_t p = body.find(pat); p != std::string::npos; p = body.find(pat, p + 1)) {
+    size_t s = p + pat.size(), e = body.find('"', s);
+    if (e != std::string::npos && e - s == 26) ctx.remember(body.substr(s, e - s), tok);
+  }
+}
+
+awaitable<void> reader(Ctx& ctx, int index) {
+  Conn conn(ctx);
+  std::mt19937_64 rng(5000 + index);
+  const std::string list_tok = ctx.token("li.na");
+  const std::string boss_tok = ctx.token("wang.wei");
+  const std::vector<std::string> todo_users = {"li.na", "zhang.min", "wang.wei", "zhao.lei"};
+  // Prime the id pool from a list page (the scale run has no writers).
+  int status = co_await conn.call(http::verb::get, "/api/v1/instances?workflow=yizhi-yixiang&limit=200", boss_tok, "");
+  if (status == 200) harvest(ctx, conn.res.body(), boss_tok);
+  uint64_t turn = index;
+  while (!ctx.stopping) {
+    const int kind = static_cast<int>(turn++ % 5);
+    double started = now_s();
+    if (kind == 0 || kind == 4) {  // one instance, with its actions
+      if (ctx.known.empty()) {
+        co_await sleep_for(ctx, 0.01);
+        continue;
+      }
+      auto& [id, tok] = ctx.known[rng() % ctx.known.size()];
+      std::string target = "/api/v1/instances/" + id + (kind == 4 ? "/events" : "");
+      std::string t = tok;
+      started = now_s();
+      status = co_await conn.call(http::verb::get, target, t, "");
+      ctx.record(kind == 0 ? "read:instance" : "read:history", started, status);
+    } else if (kind == 1) {  // a filtered page of 50
+      status = co_await conn.call(http::verb::get,
+                                  "/api/v1/instances?workflow=yizhi-yixiang&state=in_progress&org=city/finance&limit=50",
+                                  list_tok, "");
+      ctx.record("read:list", started, status);
+    } else if (kind == 2) {  // the to-do list
+      status = co_await conn.call(http::verb::get, "/api/v1/tasks?limit=50",
+                                  ctx.token(todo_users[rng() % todo_users.size()]), "");
+      ctx.record("read:tasks", started, status);
+    } else {  // an unfiltered page, the next page of it
+      status = co_await conn.call(http::verb::get, "/api/v1/instances?limit=50", boss_tok, "");
+      ctx.record("read:list", started, status);
+      std::string cursor = find_string(conn.res.body(), "next_cursor");
+      if (status == 200 && !cursor.empty() && !ctx.stopping) {
+        started = now_s();
+        status = co_await conn.call(http::verb::get, "/api/v1/instances?limit=50&cursor=" + cursor, boss_tok, "");
+        ctx.record("read:list", started, status);
+      }
+    }
+    if (status != 200 && status != 0 && ctx.measuring && ctx.kinds["read"].status[status]++ < 3) {
+      std::fprintf(stderr, "read kind %d -> %d %s\n", kind, status, conn.res.body().substr(0, 200).c_str());
+    }
+  }
+}
+
+awaitable<void> me_client(Ctx& ctx, int index) {
+  Conn conn(ctx);
+  std::vector<std::string> toks;
+  for (auto& [u, t] : ctx.tokens) toks.push_back(t);
+  uint64_t turn = index;
+  while (!ctx.stopping) {
+    double started = now_s();
+    int status = co_await conn.call(http::verb::get, "/api/v1/me", toks[turn++ % toks.size()], "");
+    ctx.record("me", started, status);
+  }
+}
+
+// ------------------------------------------------------------------ /metrics
+
+struct EngineCounters {
+  double commands = 0, batches = 0, events = 0, head = 0;
+  std::map<std::string, double> buckets;  // cumulative, by le
+};
+
+awaitable<EngineCounters> scrape(Ctx& ctx) {
+  Conn conn(ctx);
+  EngineCounters m;
+  int status = co_await conn.call(http::verb::get, "/metrics", "", "");
+  if (status != 200) co_return m;
+  std::istringstream in(conn.res.body());
+  std::string line;
+  while (std::getline(in, line)) {
+    auto val = [&] { return std::atof(line.c_str() + line.rfind(' ') + 1); };
+    if (line.rfind("pioneer_engine_commands_total ", 0) == 0) m.commands = val();
+    if (line.rfind("pioneer_engine_batches_total ", 0) == 0) m.batches = val();
+    if (line.rfind("pioneer_engine_events_total ", 0) == 0) m.events = val();
+    if (line.rfind("pioneer_event_head ", 0) == 0) m.head = val();
+    if (line.rfind("pioneer_engine_batch_size_bucket{le=\"", 0) == 0) {
+      size_t s = line.find('"') + 1, e = line.find('"', s);
+      m.buckets[line.substr(s, e - s)] = val();
+    }
+  }
+  co_return m;
+}
+
+// ------------------------------------------------------------------ summaries
+
+Json summarize(std::vector<uint32_t>& us, double seconds) {
+  std::sort(us.begin(), us.end());
+  auto pct = [&](double p) {
+    if (us.empty()) return 0.0;
+    return us[std::min(us.size() - 1, static_cast<size_t>(p * static_cast<double>(us.size())))] / 1000.0;
+  };
+  return Json{{"count", us.size()},
+              {"per_s", seconds > 0 ? static_cast<double>(us.size()) / seconds : 0.0},
+              {"p50_ms", pct(0.50)},
+              {"p90_ms", pct(0.90)},
+              {"p99_ms", pct(0.99)},
+              {"p999_ms", pct(0.999)},
+              {"max_ms", us.empty() ? 0.0 : us.back() / 1000.0}};
+}
+
+void load_tokens(Ctx& ctx, const std::string& path) {
+  std::ifstream f(path);
+  if (!f) throw std::runtime_error("cannot read " + path);
+  Json j = Json::parse(f);
+  for (const Json& u : j.at("users")) ctx.tokens[u.at("id").get<std::string>()] = u.at("token").get<std::string>();
+}
+
+void raise_nofile() {
+  rlimit r{};
+  if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
+    r.rlim_cur = r.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &r);
+  }
+}
+
+// ------------------------------------------------------------------ http mode
+
+int run_http(const Options& o) {
+  Ctx ctx;
+  ctx.ep = tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(o.num("port", 0)));
+  ctx.host = "127.0.0.1:" + o.get("port");
+  load_tokens(ctx, o.get("tokens"));
+  const std::string scenario = o.get("scenario", "me");
+  const int conns = static_cast<int>(o.num("conns", 1));
+  const int readers = static_cast<int>(o.num("readers", 0));
+  const double warmup = o.num("warmup", 1), seconds = o.num("seconds", 5);
+  ctx.rate = o.num("rate", 0);
+  ctx.conns = conns;
+  Json out;
+  out["scenario"] = scenario;
+  out["conns"] = conns;
+  out["readers"] = readers;
+  out["rate"] = ctx.rate;
+
+  auto spawn = [&](auto fn, int n) {
+    for (int i = 0; i < n; ++i) {
+      net::co_spawn(ctx.ioc, fn(ctx, i), [](std::exception_ptr e) {
+        if (e) {
+          try {
+            std::rethrow_exception(e);
+          } catch (const std::exception& x) {
+            std::fprintf(stderr, "client failed: %s\n", x.what());
+          }
+        }
+      });
+    }
+  };
+  if (scenario == "me") spawn(me_client, conns);
+  else if (scenario == "transitions") spawn(writer, conns);
+  else if (scenario == "reads") spawn(reader, conns);
+  else if (scenario == "mixed") {
+    spawn(writer, conns);
+    spawn(reader, readers);
+  } else {
+    std::fprintf(stderr, "unknown scenario %s\n", scenario.c_str());
+    return 2;
+  }
+  double measured = 0;
+  // A named closure: a coroutine lambda's captures live in the closure object, which must
+  // outlive the coroutine (it does: ioc.run() returns before this scope ends).
+  auto controller = [&]() -> awaitable<void> {
+        co_await sleep_for(ctx, warmup);
+        EngineCounters m0 = co_await scrape(ctx);
+        ctx.measuring = true;
+        const double t0 = now_s();
+        co_await sleep_for(ctx, seconds);
+        ctx.measuring = false;
+        measured = now_s() - t0;
+        EngineCounters m1 = co_await scrape(ctx);
+        ctx.stopping = true;
+        const double cmds = m1.commands - m0.commands, batches = m1.batches - m0.batches;
+        Json eng{{"commands", cmds}, {"batches", batches}, {"avg_batch", batches > 0 ? cmds / batches : 0.0},
+                 {"events", m1.events - m0.events}};
+        Json buckets = Json::object();
+        double prev = 0;
+        for (const char* le : {"1", "4", "16", "64", "256", "+Inf"}) {
+          double c = m1.buckets[le] - m0.buckets[le];
+          buckets[std::string("le_") + le] = c - prev;  // per bucket, not cumulative
+          prev = c;
+        }
+        eng["batch_buckets"] = buckets;
+        out["engine"] = eng;
+        co_await sleep_for(ctx, 3);  // let the clients finish their request in flight
+        ctx.ioc.stop();
+      };
+  net::co_spawn(ctx.ioc, controller(), net::detached);
+  net::steady_timer watchdog(ctx.ioc);
+  watchdog.expires_after(std::chrono::duration_cast<SteadyClock::duration>(std::chrono::duration<double>(warmup + seconds + 20)));
+  watchdog.async_wait([&](beast::error_code) { ctx.ioc.stop(); });
+  ctx.ioc.run();
+  out["seconds"] = measured;
+  Json kinds = Json::object();
+  std::vector<uint32_t> all_reads;
+  for (auto& [k, s] : ctx.kinds) {
+    if (k == "read" || k == "io_error") continue;
+    if (k.rfind("read:", 0) == 0) all_reads.insert(all_reads.end(), s.us.begin(), s.us.end());
+    Json j = summarize(s.us, measured);
+    Json st = Json::object();
+    uint64_t ok = 0, bad = 0;
+    for (auto& [code, n] : s.status) {
+      st[std::to_string(code)] = n;
+      (code >= 200 && code < 300 ? ok : bad) += n;
+    }
+    j["status"] = st;
+    j["ok_per_s"] = measured > 0 ? ok / measured : 0.0;
+    j["errors"] = bad;
+    kinds[k] = j;
+  }
+  if (!all_reads.empty()) kinds["read"] = summarize(all_reads, measured);
+  out["io_errors"] = ctx.kinds["io_error"].io_errors;
+  out["kinds"] = kinds;
+  std::printf("%s\n", out.dump().c_str());
+  return 0;
+}
+
+// ------------------------------------------------------------------ ws mode
+
+long rss_kb(int pid) {
+  if (pid <= 0) return 0;
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
+  }
+  return 0;
+}
+
+// "2026-05-01T08:00:00.123Z" -> ms since the epoch (UTC); -1 when malformed.
+int64_t parse_at(const char* s, size_t n) {
+  if (n < 20) return -1;
+  std::tm tm{};
+  tm.tm_year = std::atoi(s) - 1900;
+  tm.tm_mon = std::atoi(s + 5) - 1;
+  tm.tm_mday = std::atoi(s + 8);
+  tm.tm_hour = std::atoi(s + 11);
+  tm.tm_min = std::atoi(s + 14);
+  tm.tm_sec = std::atoi(s + 17);
+  int64_t ms = static_cast<int64_t>(timegm(&tm)) * 1000;
+  if (s[19] == '.') ms += std::atoi(s + 20);  // "sss"
+  return ms;
+}
+
+struct WsStats {
+  int connected = 0, failed = 0, in_flight = 0;
+  uint64_t deliveries = 0, heartbeats = 0, closed = 0;
+  std::vector<uint32_t> us;
+  bool recording = false;
+};
+
+awaitable<void> ws_client(Ctx& ctx, WsStats& st, std::string target) {
+  websocket::stream<beast::tcp_stream> ws(ctx.ioc.get_executor());
+  try {
+    beast::get_lowest_layer(ws).expires_after(std::chrono::seconds(30));
+    co_await beast::get_lowest_layer(ws).async_connect(ctx.ep, use_awaitable);
+    beast::get_lowest_layer(ws).expires_never();
+    ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
+    co_await ws.async_handshake(ctx.host, target, use_awaitable);
+  } catch (const std::exception& e) {
+    if (st.failed++ < 3) std::fprintf(stderr, "ws connect failed: %s\n", e.what());
+    st.in_flight--;
+    co_return;
+  }
+  st.in_flight--;
+  st.connected++;
+  beast::flat_buffer buf;
+  try {
+    while (!ctx.stopping) {
+      co_await ws.async_read(buf, use_awaitable);
+      const auto recv = std::chrono::system_clock::now();
+      auto data = buf.data();
+      std::string_view text(static_cast<const char*>(data.data()), data.size());
+      if (text.find("\"type\":\"event\"") != std::string_view::npos) {
+        size_t p = text.find("\"at\":\"");
+        if (p != std::string_view::npos && st.recording) {
+          int64_t at = parse_at(text.data() + p + 6, text.size() - p - 6);
+          double lat_us = std::chrono::duration<double, std::micro>(recv.time_since_epoch()).count() - at * 1000.0;
+          st.us.push_back(static_cast<uint32_t>(std::max(0.0, lat_us)));
+          st.deliveries++;
+        }
+      } else {
+        st.heartbeats++;
+      }
+      buf.consume(buf.size());
+    }
+  } catch (const std::exception&) {
+    st.closed++;
+  }
+}
+
+int run_ws(const Options& o) {
+  raise_nofile();
+  Ctx ctx;
+  ctx.ep = tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(o.num("port", 0)));
+  ctx.host = "127.0.0.1:" + o.get("port");
+  load_tokens(ctx, o.get("tokens"));
+  const int clients = static_cast<int>(o.num("clients", 1000));
+  const int events = static_cast<int>(o.num("events", 10));
+  const double interval = o.num("interval-ms", 200) / 1000.0;
+  const int pid = static_cast<int>(o.num("server-pid", 0));
+  WsStats st;
+  Json out;
+  out["clients"] = clients;
+  auto controller = [&]() -> awaitable<void> {
+        EngineCounters m = co_await scrape(ctx);
+        const std::string since = std::to_string(static_cast<uint64_t>(m.head));
+        co_await sleep_for(ctx, 0.3);
+        const long rss0 = rss_kb(pid);
+        const double t0 = now_s();
+        const std::vector<std::string> users = {"wang.wei", "li.na"};
+        for (int i = 0; i < clients; ++i) {
+          while (st.in_flight >= 128) co_await sleep_for(ctx, 0.001);
+          st.in_flight++;
+          net::co_spawn(ctx.ioc, ws_client(ctx, st, "/api/v1/stream?since=" + since + "&access_token=" + ctx.token(users[i % 2])),
+                        net::detached);
+        }
+        const double deadline = now_s() + 60;
+        while (st.connected + st.failed < clients && now_s() < deadline) co_await sleep_for(ctx, 0.01);
+        out["connect_seconds"] = now_s() - t0;
+        co_await sleep_for(ctx, 1.0);  // idle
+        const long rss1 = rss_kb(pid);
+        out["connected"] = st.connected;
+        out["failed"] = st.failed;
+        out["rss_before_kb"] = rss0;
+        out["rss_after_kb"] = rss1;
+        out["bytes_per_client"] = st.connected > 0 ? (rss1 - rss0) * 1024.0 / st.connected : 0.0;
+        // The driver: one create every `interval`; every client that may see it gets the event.
+        Conn driver(ctx);
+        st.recording = true;
+        int ok = 0;
+        std::vector<uint32_t> write_us;
+        for (int k = 0; k < events; ++k) {
+          const std::string body =
+              Json{{"workflow", "yizhi-yixiang"}, {"org", "city/finance"},
+                   {"fields", {{"title", "扇出测试 " + std::to_string(k)}, {"area", "service"}}}}
+                  .dump();
+          const double s = now_s();
+          int status = co_await driver.call(http::verb::post, "/api/v1/instances", ctx.token("wang.wei"), body);
+          write_us.push_back(static_cast<uint32_t>((now_s() - s) * 1e6));
+          ok += status == 201;
+          co_await sleep_for(ctx, interval);
+        }
+        const uint64_t want = static_cast<uint64_t>(ok) * st.connected;
+        const double wait_deadline = now_s() + 5;
+        while (st.deliveries < want && now_s() < wait_deadline) co_await sleep_for(ctx, 0.01);
+        out["events"] = ok;
+        out["deliveries_expected"] = want;
+        out["deliveries"] = st.deliveries;
+        out["closed_by_server"] = st.closed;
+        out["delivery"] = summarize(st.us, 0);
+        out["write"] = summarize(write_us, 0);
+        out["rss_end_kb"] = rss_kb(pid);
+        ctx.stopping = true;
+        ctx.ioc.stop();
+      };
+  net::co_spawn(ctx.ioc, controller(), net::detached);
+  net::steady_timer watchdog(ctx.ioc);
+  watchdog.expires_after(std::chrono::seconds(120) + std::chrono::milliseconds(static_cast<int>(events * interval * 1000)));
+  watchdog.async_wait([&](beast::error_code) {
+    std::fprintf(stderr, "ws: watchdog fired\n");
+    ctx.ioc.stop();
+  });
+  ctx.ioc.run();
+  std::printf("%s\n", out.dump().c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: pioneer_bench http|ws --port P --tokens FILE [--key value]...\n");
+    return 2;
+  }
+  Options o;
+  for (int i = 2; i + 1 < argc; i += 2) {
+    std::string k = argv[i];
+    if (k.rfind("--", 0) == 0) o.kv[k.substr(2)] = argv[i + 1];
+  }
+  try {
+    const std::string mode = argv[1];
+    if (mode == "http") return run_http(o);
+    if (mode == "ws") return run_ws(o);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "pioneer_bench: %s\n", e.what());
+    return 1;
+  }
+  std::fprintf(stderr, "pioneer_bench: unknown mode %s\n", argv[1]);
+  return 2;
+}
