@@ -122,7 +122,13 @@ std::optional<int64_t> parse_time(std::string_view s) {
     return std::nullopt;
   }
   if (pos != s.size()) return std::nullopt;
-  return *days * 86400000 + hh * 3600000LL + mm * 60000LL + ss * 1000LL + milli - offset_min * 60000;
+  const int64_t ms = *days * 86400000 + hh * 3600000LL + mm * 60000LL + ss * 1000LL + milli - offset_min * 60000;
+  // An offset can push a time outside the years format_time writes (0000-9999 UTC): refuse it,
+  // so every accepted time reads back the same.
+  static const int64_t kFirst = days_from_civil(0, 1, 1) * 86400000;
+  static const int64_t kEnd = days_from_civil(10000, 1, 1) * 86400000;
+  if (ms < kFirst || ms >= kEnd) return std::nullopt;
+  return ms;
 }
 
 Json label_json(const Label& label) { return Json{{"zh", label.zh}, {"en", label.en}}; }

@@ -289,6 +289,10 @@ TEST(Codec, TimesRoundTrip) {
   EXPECT_TRUE(parse_date_days("2028-02-29").has_value());
   EXPECT_FALSE(parse_date_days("2027-02-29").has_value());
   EXPECT_FALSE(parse_date_days("2027-1-01").has_value());
+  // Regression (fuzz): an offset pushing the time outside 0000..9999 UTC would not read back.
+  EXPECT_FALSE(parse_time("9999-12-31T23:59:59.999-23:59").has_value());
+  EXPECT_FALSE(parse_time("0000-01-01T00:00:00+00:01").has_value());
+  EXPECT_EQ(format_time(*parse_time("9999-12-31T23:59:59.999Z")), "9999-12-31T23:59:59.999Z");
 }
 
 TEST(Codec, EventsRoundTripAndTheHashInputExcludesOnlyTheHash) {
