@@ -38,6 +38,19 @@ const std::string* query(const Request& req, const std::string& key) {
   return it == req.query.end() ? nullptr : &it->second;
 }
 
+// Cursors the server issues are short; a longer one is refused before the engine decodes it
+// (it holds JSON, and a client-made one could nest deeply).
+constexpr size_t kMaxCursor = 1024;
+
+Result<std::string> parse_cursor(const Request& req) {
+  const std::string* text = query(req, "cursor");
+  if (!text) return std::string();
+  if (text->size() > kMaxCursor) {
+    return fail(Code::kBadRequest, "分页游标无效 (invalid cursor)", Json{{"parameter", "cursor"}});
+  }
+  return *text;
+}
+
 // A positive decimal integer without sign or spaces, at most `max`.
 std::optional<uint64_t> parse_count(std::string_view text, uint64_t max) {
   uint64_t value = 0;
@@ -73,10 +86,9 @@ Json events_json(const std::vector<engine::Event>& events) {
 // The body as a JSON object whose keys all appear in `allowed`: malformed JSON is
 // invalid_json; another JSON type or an unknown key is bad_request naming the keys.
 Result<Json> body_object(const Request& req, std::initializer_list<std::string_view> allowed) {
-  Json body = Json::parse(req.body, nullptr, /*allow_exceptions=*/false);
-  if (body.is_discarded()) {
-    return fail(Code::kInvalidJson, "请求体不是合法的 JSON (request body is not valid JSON)");
-  }
+  auto parsed = parse_client_json(req.body);  // depth-guarded, never throws
+  if (!parsed) return fail(parsed.error());
+  Json body = std::move(*parsed);
   if (!body.is_object()) {
     return fail(Code::kBadRequest, "请求体须为 JSON 对象 (request body must be a JSON object)");
   }
@@ -121,8 +133,10 @@ Result<Json> fields_member(const Json& body) {
   return *it;
 }
 
-// Queues the command; the reply (or refusal) becomes the HTTP answer.
-void submit(ServerState& state, const Request& req, engine::CommandBody body, Respond respond) {
+// Queues the command; the reply (or refusal) becomes the HTTP answer. `after` (optional) runs
+// on the writer thread once the command has committed successfully, before the answer.
+void submit(ServerState& state, const Request& req, engine::CommandBody body, Respond respond,
+            std::function<void()> after = nullptr) {
   engine::Command command;
   command.body = std::move(body);
   command.principal = *req.principal;
@@ -132,8 +146,10 @@ void submit(ServerState& state, const Request& req, engine::CommandBody body, Re
     command.request_digest = sha256_hex(req.method + "\n" + req.path + "\n" + req.body);
   }
   // Runs on the writer thread: only builds the response; the session posts it to its strand.
-  state.engine.submit(std::move(command), [respond = std::move(respond)](Result<engine::Reply> reply) {
+  state.engine.submit(std::move(command), [respond = std::move(respond),
+                                            after = std::move(after)](Result<engine::Reply> reply) {
     if (!reply) return respond(error_response(reply.error()));
+    if (after) after();
     Response res = json_response(reply->status, reply->body);
     if (reply->replayed) res.headers.emplace_back("Idempotent-Replayed", "true");
     respond(std::move(res));
@@ -142,11 +158,16 @@ void submit(ServerState& state, const Request& req, engine::CommandBody body, Re
 
 }  // namespace
 
-Result<engine::Principal> authenticate(ServerState& state, const Request& req, bool allow_query_token) {
+std::string request_token(const Request& req, bool allow_query_token) {
   std::string_view token = bearer_token(req.authorization);
   if (token.empty() && allow_query_token) {
     if (const std::string* q = query(req, "access_token")) token = *q;
   }
+  return std::string(token);
+}
+
+Result<engine::Principal> authenticate(ServerState& state, const Request& req, bool allow_query_token) {
+  std::string token = request_token(req, allow_query_token);
   if (token.empty()) {
     return fail(Code::kUnauthenticated, "缺少访问令牌 (missing bearer token)");
   }
@@ -274,8 +295,9 @@ Response list_instances(ServerState& state, const Request& req) {
     }
     filter.overdue_only = *overdue == "true";
   }
-  const std::string* cursor = query(req, "cursor");
-  auto page = state.engine.list_instances(*req.principal, filter, *limit, cursor ? *cursor : "");
+  auto cursor = parse_cursor(req);
+  if (!cursor) return error_response(cursor.error());
+  auto page = state.engine.list_instances(*req.principal, filter, *limit, *cursor);
   if (!page) return error_response(page.error());
   return ok(200, page_json(*page));
 }
@@ -293,8 +315,9 @@ Response instance_events(ServerState& state, const Request& req) {
 Response list_tasks(ServerState& state, const Request& req) {
   auto limit = parse_limit(req, 50);
   if (!limit) return error_response(limit.error());
-  const std::string* cursor = query(req, "cursor");
-  auto page = state.engine.tasks(*req.principal, *limit, cursor ? *cursor : "");
+  auto cursor = parse_cursor(req);
+  if (!cursor) return error_response(cursor.error());
+  auto page = state.engine.tasks(*req.principal, *limit, *cursor);
   if (!page) return error_response(page.error());
   return ok(200, page_json(*page));
 }
@@ -377,6 +400,21 @@ void add_comment(ServerState& state, const Request& req, Respond respond) {
   auto comment = string_member(*body, "comment", true);
   if (!comment) return respond(error_response(comment.error()));
   submit(state, req, engine::AddComment{req.params[0], std::move(**comment)}, std::move(respond));
+}
+
+// Admin only (the engine decides: 403 for anyone else, then 404 for an unknown user). Every
+// token of the user stops authenticating as soon as the command commits; open streams are
+// asked to authenticate again at once, so theirs close within moments.
+void revoke_tokens(ServerState& state, const Request& req, Respond respond) {
+  if (!req.body.empty()) {
+    auto body = body_object(req, {});
+    if (!body) return respond(error_response(body.error()));
+    if (!body->empty()) {
+      return respond(error_response(Error::make(Code::kBadRequest, "请求体须为空对象 (the body must be empty or {})")));
+    }
+  }
+  Hub* hub = &state.hub;
+  submit(state, req, engine::RevokeTokens{req.params[0]}, std::move(respond), [hub] { hub->recheck_all(); });
 }
 
 }  // namespace pioneer::api::handlers

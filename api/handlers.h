@@ -18,6 +18,8 @@ namespace pioneer::api::handlers {
 // query parameter (the stream: browsers cannot set headers on a WebSocket). kUnauthenticated
 // when missing or unknown. The token is never logged.
 Result<engine::Principal> authenticate(ServerState& state, const Request& req, bool allow_query_token);
+// The bearer token of the request (as authenticate() finds it), "" when none.
+std::string request_token(const Request& req, bool allow_query_token);
 
 // ?since=SEQ of the stream and the event feed: absent → `fallback`; not a non-negative
 // integer → bad_request.
@@ -43,5 +45,6 @@ void register_workflow(ServerState&, const Request&, Respond);
 void create_instance(ServerState&, const Request&, Respond);
 void fire_transition(ServerState&, const Request&, Respond);
 void add_comment(ServerState&, const Request&, Respond);
+void revoke_tokens(ServerState&, const Request&, Respond);
 
 }  // namespace pioneer::api::handlers

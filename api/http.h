@@ -65,6 +65,20 @@ std::string percent_decode(std::string_view text, bool form);
 // Parses "a=1&b=x%20y" (form decoding).
 std::map<std::string, std::string> parse_query(std::string_view query);
 
+// The deepest nesting of arrays and objects a client's JSON may have. nlohmann's value
+// operations (copy, compare, dump) recurse per level, so a body of 100,000 '[' must be
+// refused before it is parsed, not after.
+inline constexpr size_t kMaxJsonDepth = 64;
+
+// True when `text` nests arrays/objects at most `max_depth` deep (brackets inside strings do
+// not count). A linear scan that never recurses; it does not validate the JSON otherwise.
+bool json_depth_within(std::string_view text, size_t max_depth = kMaxJsonDepth);
+
+// THE parser for JSON that comes from a client (request bodies, WebSocket messages): refuses
+// nesting over kMaxJsonDepth and malformed JSON (including invalid UTF-8) with
+// Code::kInvalidJson; never throws.
+Result<Json> parse_client_json(std::string_view text);
+
 // The token of "Bearer <token>" (case-insensitive scheme), "" when absent or another scheme.
 std::string_view bearer_token(std::string_view authorization);
 

@@ -2,6 +2,7 @@
 // router, write its Response, and hand WebSocket upgrades of the stream route to ws_session.
 #include <chrono>
 #include <optional>
+#include <type_traits>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
@@ -28,6 +29,7 @@ using std::chrono::seconds;
 // sending an oversized body) reads the answer instead of a connection reset.
 constexpr size_t kLingerBytes = 4u << 20;
 constexpr auto kLingerTime = seconds(2);
+constexpr auto kTlsShutdownTime = seconds(2);  // for the peer's close_notify, then plain close
 
 Request to_request(HttpRequest& req) {
   Request out;
@@ -58,9 +60,34 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   }
 
  private:
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
   auto& lowest() { return beast::get_lowest_layer(stream_); }
 
   void start() {
+    if constexpr (kTls) {
+      // The handshake counts as the start of the first request: same deadline, so a client
+      // that connects and sends nothing (or plain HTTP) cannot hold the connection.
+      lowest().expires_after(seconds(state_.config.request_timeout_s));
+      stream_.async_handshake(net::ssl::stream_base::server,
+                              beast::bind_front_handler(&HttpSession::on_handshake, this->shared_from_this()));
+    } else {
+      serve_first();
+    }
+  }
+
+  void on_handshake(beast::error_code ec) {
+    // Not TLS (plain HTTP on the TLS port), a bad version or cipher, or a timeout: there is no
+    // channel to answer on, so close. Nothing else is affected.
+    if (ec) {
+      state_.metrics.tls_handshake_failed();
+      return close_socket();
+    }
+    tls_up_ = true;
+    serve_first();
+  }
+
+  void serve_first() {
     if (refuse_) {
       // Over max_connections: one short answer, then close. No request is read.
       keep_alive_ = false;
@@ -121,6 +148,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
 
   void handle() {
     HttpRequest& req = parser_->get();
+    // Beast frames a body only by Content-Length or a final "chunked"; any other
+    // Transfer-Encoding would leave the body to be read as the next request (smuggling).
+    // RFC 9112 §6.3: answer 400 and close. (Content-Length together with Transfer-Encoding, and
+    // differing Content-Lengths, are already refused by the parser.)
+    if (req.find(http::field::transfer_encoding) != req.end() && !parser_->chunked()) {
+      return answer_error(Error::make(Code::kBadRequest,
+                                      "不支持的 Transfer-Encoding (unsupported Transfer-Encoding)"),
+                          400);
+    }
     started_ = Clock::now();
     keep_alive_ = req.keep_alive();
     version_ = req.version();
@@ -158,6 +194,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     // Bad tokens are refused before the upgrade, with a plain 401.
     auto who = handlers::authenticate(state_, request, /*allow_query_token=*/true);
     if (!who) return refuse(who.error());
+    std::string token = handlers::request_token(request, /*allow_query_token=*/true);
     // Without since, the stream starts at the head: only what happens from now on.
     auto since = handlers::parse_since(request, state_.engine.head_seq());
     if (!since) return refuse(since.error());
@@ -165,8 +202,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     state_.metrics.record_request(method_, kStreamRoute, 101, elapsed_us(), who->id);
     finish_request();
     lowest().expires_never();  // the WebSocket session sets its own timeouts
-    run_ws_session(std::move(stream_), parser_->release(), std::move(*who), *since, state_,
-                   std::move(slot_));
+    run_ws_session(std::move(stream_), parser_->release(), std::move(*who), std::move(token), *since,
+                   state_, std::move(slot_));
   }
 
   void answer_error(const Error& error, int status) {
@@ -214,7 +251,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   // time) so that it sees our answer rather than a reset caused by unread data.
   void linger_close() {
     beast::error_code ignored;
-    lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+    // Under TLS a TCP half-close would cut the TLS session; reading and discarding suffices.
+    if constexpr (!kTls) lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
     lowest().expires_after(kLingerTime);
     do_linger();
   }
@@ -229,7 +267,20 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
                             });
   }
 
+  // Ends the connection: over TLS with a close_notify first (bounded in time).
   void close_now() {
+    if constexpr (kTls) {
+      if (tls_up_ && !tls_closing_ && lowest().socket().is_open()) {
+        tls_closing_ = true;
+        lowest().expires_after(kTlsShutdownTime);
+        stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) { self->close_socket(); });
+        return;
+      }
+    }
+    close_socket();
+  }
+
+  void close_socket() {
     beast::error_code ignored;
     lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
     lowest().close();
@@ -253,6 +304,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   bool counted_ = false;
   Clock::time_point started_ = Clock::now();
   size_t lingered_ = 0;
+  bool tls_up_ = false;       // the TLS handshake completed
+  bool tls_closing_ = false;  // a TLS shutdown is under way
   std::array<char, 16384> discard_{};
 };
 
@@ -261,6 +314,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
 void run_http_session(tcp::socket socket, ServerState& state, ConnectionSlot slot, bool refuse) {
   std::make_shared<HttpSession<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)), state,
                                                    std::move(slot), refuse)
+      ->run();
+}
+
+void run_https_session(tcp::socket socket, net::ssl::context& tls, ServerState& state,
+                       ConnectionSlot slot, bool refuse) {
+  std::make_shared<HttpSession<TlsStream>>(TlsStream(beast::tcp_stream(std::move(socket)), tls), state,
+                                           std::move(slot), refuse)
       ->run();
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "api/http.h"
 #include "engine/codec.h"
 
 namespace pioneer::api {
@@ -56,6 +57,13 @@ void Hub::publish(const std::vector<engine::Event>& events) {
   });
 }
 
+void Hub::recheck_all() {
+  std::lock_guard lock(mu_);
+  for (const auto& w : subscribers_) {
+    if (auto s = w.lock()) s->recheck_credentials();
+  }
+}
+
 void Hub::close_all() {
   std::vector<std::weak_ptr<Subscriber>> subscribers;
   {
@@ -97,10 +105,11 @@ bool StreamFilter::admits(const engine::Event& event) const {
 }
 
 Result<StreamFilter> parse_client_message(std::string_view text) {
-  Json message = Json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (message.is_discarded()) {
-    return fail(Code::kInvalidJson, "消息不是合法的 JSON (message is not valid JSON)");
+  auto parsed = parse_client_json(text);  // depth-guarded: a client's message
+  if (!parsed) {
+    return fail(Code::kInvalidJson, "消息不是合法的 JSON (message is not valid JSON)", parsed.error().details);
   }
+  Json& message = *parsed;
   if (!message.is_object() || !message.contains("type") || !message["type"].is_string()) {
     return fail(Code::kBadRequest, "消息须为带 type 的 JSON 对象 (message must be an object with a type)");
   }

@@ -38,6 +38,9 @@ class Subscriber {
   virtual void deliver(StreamBatch batch) = 0;
   // The server is stopping: close with 1001 (going away). Must not block.
   virtual void going_away() = 0;
+  // Credentials may have changed (tokens revoked): authenticate again now and close if the
+  // token no longer does. Must not block.
+  virtual void recheck_credentials() = 0;
 };
 
 class Hub {
@@ -47,6 +50,8 @@ class Hub {
   void unsubscribe(const Subscriber* subscriber);
   // Called by the engine with each committed batch.
   void publish(const std::vector<engine::Event>& events);
+  // Asks every subscriber to authenticate again (after a token revocation commits).
+  void recheck_all();
   // Tells every subscriber to go away and refuses new ones and further batches.
   void close_all();
   size_t size() const;

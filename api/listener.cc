@@ -8,8 +8,8 @@
 
 namespace pioneer::api {
 
-Listener::Listener(net::io_context& ioc, ServerState& state)
-    : ioc_(ioc), acceptor_(net::make_strand(ioc)), retry_(acceptor_.get_executor()), state_(state) {}
+Listener::Listener(net::io_context& ioc, ServerState& state, net::ssl::context* tls)
+    : ioc_(ioc), acceptor_(net::make_strand(ioc)), retry_(acceptor_.get_executor()), state_(state), tls_(tls) {}
 
 beast::error_code Listener::open(const tcp::endpoint& endpoint) {
   beast::error_code ec;
@@ -66,7 +66,11 @@ void Listener::on_accept(beast::error_code ec, tcp::socket socket) {
   ConnectionSlot slot(&state_.connections);
   bool refuse = open > state_.config.max_connections;
   if (refuse) state_.metrics.connection_refused();
-  run_http_session(std::move(socket), state_, std::move(slot), refuse);
+  if (tls_) {
+    run_https_session(std::move(socket), *tls_, state_, std::move(slot), refuse);
+  } else {
+    run_http_session(std::move(socket), state_, std::move(slot), refuse);
+  }
   do_accept();
 }
 

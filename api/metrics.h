@@ -27,6 +27,8 @@ class Metrics {
   void stream_lagging() { ws_lagging_total_.fetch_add(1); }
   void events_published(uint64_t n) { events_published_.fetch_add(n); }
   void connection_refused() { connections_refused_.fetch_add(1); }
+  void tls_handshake_failed() { tls_handshake_failed_.fetch_add(1); }
+  void stream_unauthenticated() { ws_unauthenticated_total_.fetch_add(1); }
   int64_t stream_sessions() const { return ws_sessions_.load(); }
 
   // The /metrics body. `connections` is the number of open connections now.
@@ -46,6 +48,8 @@ class Metrics {
   std::atomic<uint64_t> ws_lagging_total_{0};
   std::atomic<uint64_t> events_published_{0};
   std::atomic<uint64_t> connections_refused_{0};
+  std::atomic<uint64_t> tls_handshake_failed_{0};
+  std::atomic<uint64_t> ws_unauthenticated_total_{0};
 };
 
 }  // namespace pioneer::api

@@ -26,6 +26,7 @@ static const std::vector<Route> kRoutes = {
     {"GET", "/api/v1/tasks", true, h::list_tasks, nullptr},
     {"GET", "/api/v1/events", true, h::list_events, nullptr},
     {"GET", "/api/v1/stats", true, h::get_stats, nullptr},
+    {"POST", "/api/v1/users/{id}/revoke-tokens", true, nullptr, h::revoke_tokens},
     {"GET", kStreamRoute, true, h::stream_without_upgrade, nullptr},
 };
 

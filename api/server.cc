@@ -11,6 +11,8 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <openssl/ssl.h>
 
 #include "api/router.h"
 #include "api/sessions.h"
@@ -85,6 +87,28 @@ bool parse_listen(const std::string& listen, std::string& host, tcp::endpoint& e
   return true;
 }
 
+// The TLS server context: TLS 1.2 and newer only, the certificate chain and key from PEM files.
+// Returns "" on success, else what is wrong (for the operator; no secrets in it).
+std::string make_tls_context(const ServerConfig& config, net::ssl::context& ctx) {
+  beast::error_code ec;
+  ctx.set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                      net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
+                      net::ssl::context::no_tlsv1_1 | net::ssl::context::single_dh_use,
+                  ec);
+  if (ec) return "TLS options: " + ec.message();
+  if (SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION) != 1) {
+    return "cannot require TLS 1.2";
+  }
+  ctx.use_certificate_chain_file(config.tls_cert, ec);
+  if (ec) return "cannot load --tls-cert " + config.tls_cert + ": " + ec.message();
+  ctx.use_private_key_file(config.tls_key, net::ssl::context::pem, ec);
+  if (ec) return "cannot load --tls-key " + config.tls_key + ": " + ec.message();
+  if (SSL_CTX_check_private_key(ctx.native_handle()) != 1) {
+    return "--tls-key does not match --tls-cert";
+  }
+  return "";
+}
+
 template <class Pred>
 void wait_until(Pred done, std::chrono::steady_clock::duration limit) {
   auto deadline = std::chrono::steady_clock::now() + limit;
@@ -100,9 +124,19 @@ int serve(const ServerConfig& config) {
     std::fprintf(stderr, "pioneer serve: --listen must be HOST:PORT, got '%s'\n", config.listen.c_str());
     return 2;
   }
-  if (!config.tls_cert.empty() || !config.tls_key.empty()) {
-    std::fprintf(stderr, "pioneer serve: TLS is not available yet (--tls-cert/--tls-key)\n");
-    return 2;
+  // TLS only when configured, and then both files are required.
+  const bool tls = !config.tls_cert.empty() || !config.tls_key.empty();
+  std::unique_ptr<net::ssl::context> tls_context;
+  if (tls) {
+    if (config.tls_cert.empty() || config.tls_key.empty()) {
+      std::fprintf(stderr, "pioneer serve: --tls-cert and --tls-key go together\n");
+      return 2;
+    }
+    tls_context = std::make_unique<net::ssl::context>(net::ssl::context::tls_server);
+    if (std::string problem = make_tls_context(config, *tls_context); !problem.empty()) {
+      std::fprintf(stderr, "pioneer serve: %s\n", problem.c_str());
+      return 1;
+    }
   }
 
   // Declared before the engine so that they outlive it: the writer thread publishes into the
@@ -157,7 +191,7 @@ int serve(const ServerConfig& config) {
   int threads = std::max(1, config.threads);
   net::io_context ioc(threads);
   auto work = net::make_work_guard(ioc);
-  auto listener = std::make_shared<Listener>(ioc, state);
+  auto listener = std::make_shared<Listener>(ioc, state, tls_context.get());
   if (auto ec = listener->open(endpoint)) {
     std::fprintf(stderr, "pioneer serve: cannot listen on %s: %s\n", config.listen.c_str(),
                  ec.message().c_str());
@@ -172,7 +206,7 @@ int serve(const ServerConfig& config) {
   listener->run();
 
   std::string shown_host = host.empty() ? "0.0.0.0" : host;
-  std::printf("listening on http://%s:%u\n", shown_host.c_str(),
+  std::printf("listening on %s://%s:%u\n", tls ? "https" : "http", shown_host.c_str(),
               static_cast<unsigned>(listener->local_endpoint().port()));
   std::fflush(stdout);
 

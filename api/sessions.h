@@ -6,9 +6,9 @@
 // touched only there. Every pending completion handler holds the session's shared_ptr, so a
 // session lives exactly as long as it has I/O in flight.
 //
-// TLS (issue 5) adds a second stream type: the sessions are written against `Stream` and get
-// the socket only through beast::get_lowest_layer(), so an ssl_stream<tcp_stream> instance
-// needs a handshake before run() and an ssl shutdown at close, nothing else.
+// TLS: the sessions are written against `Stream` and get the socket only through
+// beast::get_lowest_layer(); the ssl_stream<tcp_stream> instances add a handshake before the
+// first read and a bounded TLS shutdown at close, nothing else.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +21,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include "api/server_state.h"
 #include "engine/model.h"
@@ -32,20 +33,31 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = net::ip::tcp;
 using HttpRequest = http::request<http::string_body>;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 // Serves HTTP on an accepted socket (whose executor is a fresh strand). When `refuse`, answers
 // the first request 503 overloaded and closes (over max_connections).
 void run_http_session(tcp::socket socket, ServerState& state, ConnectionSlot slot, bool refuse);
+// The same over TLS: first the server handshake (bounded by request_timeout_s; a client that
+// does not speak TLS, such as plain HTTP, is simply disconnected), then HTTPS.
+void run_https_session(tcp::socket socket, net::ssl::context& tls, ServerState& state,
+                       ConnectionSlot slot, bool refuse);
 
 // Takes over a stream whose upgrade request was authenticated: completes the WebSocket
 // handshake and streams events with seq > since that `who` may see (API.md "The stream").
+// `token` is the bearer token the upgrade authenticated with: the session authenticates it
+// again periodically and when asked (revocation), and closes 4001 once it no longer does. It
+// is held in memory only and never logged.
 void run_ws_session(beast::tcp_stream stream, HttpRequest request, engine::Principal who,
-                    uint64_t since, ServerState& state, ConnectionSlot slot);
+                    std::string token, uint64_t since, ServerState& state, ConnectionSlot slot);
+void run_ws_session(TlsStream stream, HttpRequest request, engine::Principal who,
+                    std::string token, uint64_t since, ServerState& state, ConnectionSlot slot);
 
-// Accepts connections and starts an HTTP session for each.
+// Accepts connections and starts an HTTP (or, with `tls`, HTTPS) session for each.
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
-  Listener(net::io_context& ioc, ServerState& state);
+  // `tls`: nullptr serves plain HTTP; otherwise it must outlive the listener and every session.
+  Listener(net::io_context& ioc, ServerState& state, net::ssl::context* tls = nullptr);
   // Opens, binds and listens; on failure returns the error and leaves nothing open.
   beast::error_code open(const tcp::endpoint& endpoint);
   tcp::endpoint local_endpoint() const;
@@ -61,6 +73,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
   tcp::acceptor acceptor_;
   net::steady_timer retry_;  // pause after an accept error such as EMFILE instead of spinning
   ServerState& state_;
+  net::ssl::context* tls_;
 };
 
 }  // namespace pioneer::api

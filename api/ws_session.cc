@@ -9,6 +9,12 @@
 //     (we subscribed before reading) and no duplicate (the cursor only moves forward).
 // One async_write is in flight at a time; the rest wait in a bounded queue. A client whose
 // live queue reaches ws_queue_limit is closed 4008 "lagging" and resumes with since=last seq.
+//
+// Credentials: the token the upgrade authenticated with is authenticated again every
+// kAuthRecheck, before live events are delivered when the last check is older than
+// kAuthFresh, and at once when the hub asks (a revocation committed). When it no longer
+// authenticates (revoked, expired, user gone) the session closes 4001 "unauthenticated";
+// when the user's roles changed, the new ones apply from then on.
 #include <algorithm>
 #include <chrono>
 #include <deque>
@@ -18,6 +24,7 @@
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <boost/beast/websocket/stream.hpp>
 
 #include "api/sessions.h"
@@ -31,20 +38,25 @@ using std::chrono::seconds;
 
 constexpr size_t kMaxReplayPage = 200;
 constexpr uint16_t kLaggingCode = 4008;
+constexpr uint16_t kUnauthenticatedCode = 4001;
+constexpr auto kAuthRecheck = seconds(2);
+constexpr auto kAuthFresh = std::chrono::milliseconds(500);
 constexpr auto kCloseGrace = seconds(2);  // then the socket is closed without a handshake
 
 template <class Stream>
 class WsSession : public Subscriber, public std::enable_shared_from_this<WsSession<Stream>> {
  public:
-  WsSession(Stream stream, ServerState& state, engine::Principal who, uint64_t since,
-            ConnectionSlot slot)
+  WsSession(Stream stream, ServerState& state, engine::Principal who, std::string token,
+            uint64_t since, ConnectionSlot slot)
       : ws_(std::move(stream)),
         strand_(ws_.get_executor()),
         state_(state),
         who_(std::move(who)),
+        token_(std::move(token)),
         cursor_(since),
         slot_(std::move(slot)),
         heartbeat_(strand_),
+        auth_timer_(strand_),
         closer_(strand_),
         page_size_(std::clamp<size_t>(state.config.ws_queue_limit / 2, 1, kMaxReplayPage)) {
     // Counted from here, not from the end of the handshake, so that shutdown also waits for
@@ -84,12 +96,18 @@ class WsSession : public Subscriber, public std::enable_shared_from_this<WsSessi
       self->close(websocket::close_code::going_away, "server stopping");
     });
   }
+  void recheck_credentials() override {
+    net::post(strand_, [self = this->shared_from_this()] { self->check_credentials(); });
+  }
 
  private:
   void on_accept(beast::error_code ec) {
     if (ec) return;
     state_.hub.subscribe(std::weak_ptr<Subscriber>(this->shared_from_this()));
+    // A revocation may have committed between the upgrade's check and the subscription.
+    if (!check_credentials()) return;
     arm_heartbeat();
+    arm_auth_check();
     do_read();
     replay_page();
   }
@@ -128,6 +146,7 @@ class WsSession : public Subscriber, public std::enable_shared_from_this<WsSessi
   // ---- live ----
   void on_batch(const StreamBatch& batch) {
     if (closing_) return;
+    if (std::chrono::steady_clock::now() - checked_at_ >= kAuthFresh && !check_credentials()) return;
     if (replaying_) {
       pending_count_ += batch->size();
       if (pending_count_ > state_.config.ws_queue_limit) return lagging();
@@ -213,6 +232,29 @@ class WsSession : public Subscriber, public std::enable_shared_from_this<WsSessi
     });
   }
 
+  // ---- credentials ----
+  // Authenticates the token again; false (and the session closing 4001) when it fails.
+  bool check_credentials() {
+    if (closing_) return false;
+    checked_at_ = std::chrono::steady_clock::now();
+    auto who = state_.engine.authenticate(token_);
+    if (!who) {
+      state_.metrics.stream_unauthenticated();
+      close(kUnauthenticatedCode, "unauthenticated");
+      return false;
+    }
+    who_ = std::move(*who);
+    return true;
+  }
+
+  void arm_auth_check() {
+    auth_timer_.expires_after(kAuthRecheck);
+    auth_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+      if (ec || self->closing_) return;
+      if (self->check_credentials()) self->arm_auth_check();
+    });
+  }
+
   // ---- ending ----
   // Starts the closing handshake (it waits behind a write in flight); if the client does not
   // complete it within kCloseGrace, for instance because it never reads, the socket is closed.
@@ -239,15 +281,19 @@ class WsSession : public Subscriber, public std::enable_shared_from_this<WsSessi
     closing_ = true;
     state_.hub.unsubscribe(this);
     heartbeat_.cancel();
+    auth_timer_.cancel();
   }
 
   websocket::stream<Stream> ws_;
   net::any_io_executor strand_;  // fixed at construction, safe to read from any thread
   ServerState& state_;
   engine::Principal who_;
+  std::string token_;  // secret: held for check_credentials() only, never logged
+  std::chrono::steady_clock::time_point checked_at_ = std::chrono::steady_clock::now();
   uint64_t cursor_;  // every seq ≤ cursor_ has been sent or deliberately skipped
   ConnectionSlot slot_;
   net::steady_timer heartbeat_;
+  net::steady_timer auth_timer_;
   net::steady_timer closer_;
   size_t page_size_;
   StreamFilter filter_;
@@ -265,9 +311,16 @@ class WsSession : public Subscriber, public std::enable_shared_from_this<WsSessi
 }  // namespace
 
 void run_ws_session(beast::tcp_stream stream, HttpRequest request, engine::Principal who,
+                    std::string token, uint64_t since, ServerState& state, ConnectionSlot slot) {
+  std::make_shared<WsSession<beast::tcp_stream>>(std::move(stream), state, std::move(who),
+                                                 std::move(token), since, std::move(slot))
+      ->run(std::move(request));
+}
+
+void run_ws_session(TlsStream stream, HttpRequest request, engine::Principal who, std::string token,
                     uint64_t since, ServerState& state, ConnectionSlot slot) {
-  std::make_shared<WsSession<beast::tcp_stream>>(std::move(stream), state, std::move(who), since,
-                                                 std::move(slot))
+  std::make_shared<WsSession<TlsStream>>(std::move(stream), state, std::move(who), std::move(token),
+                                         since, std::move(slot))
       ->run(std::move(request));
 }
 

@@ -442,10 +442,15 @@ TEST_F(ApiTest, NobodySeesAnotherDepartment) {
   EXPECT_TRUE(ids_of(expect(api_->get("chen.jie", "/api/v1/tasks"), 200)["items"]).count(e));
 
   // The event feed.
-  for (const auto& ev : expect(api_->get("liu.yang", "/api/v1/events?since=0"), 200)["items"]) {
+  // (Named values: a range-for over a member of a temporary Json would dangle and check nothing.)
+  const Json liu_feed = expect(api_->get("liu.yang", "/api/v1/events?since=0"), 200);
+  EXPECT_EQ(liu_feed["items"].size(), 3u) << liu_feed;  // created, issued, assigned
+  for (const auto& ev : liu_feed["items"]) {
     EXPECT_EQ(ev["instance_id"], b2) << ev;
   }
-  for (const auto& ev : expect(api_->get("chen.jie", "/api/v1/events?since=0"), 200)["items"]) {
+  const Json chen_feed = expect(api_->get("chen.jie", "/api/v1/events?since=0"), 200);
+  EXPECT_EQ(chen_feed["items"].size(), 1u) << chen_feed;  // created
+  for (const auto& ev : chen_feed["items"]) {
     EXPECT_EQ(ev["instance_id"], e) << ev;
   }
   expect(api_->get("liu.yang", "/api/v1/instances/" + b1 + "/events"), 404, "not_found");

@@ -22,7 +22,10 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 
 namespace pioneer::test {
 
@@ -82,11 +85,13 @@ ServerProcess::ServerProcess(std::vector<std::string> extra, std::string reuse_d
       line.push_back(c);
       continue;
     }
-    const std::string prefix = "listening on http://";
-    if (line.rfind(prefix, 0) == 0) {
-      port_ = static_cast<uint16_t>(std::stoi(line.substr(line.rfind(':') + 1)));
-      break;
+    for (const std::string prefix : {"listening on http://", "listening on https://"}) {
+      if (line.rfind(prefix, 0) == 0) {
+        port_ = static_cast<uint16_t>(std::stoi(line.substr(line.rfind(':') + 1)));
+        tls_ = prefix.find("https") != std::string::npos;
+      }
     }
+    if (port_) break;
     line.clear();
   }
   if (!port_) return;
@@ -183,6 +188,65 @@ HttpResult http(uint16_t port, const std::string& method, const std::string& tar
   return result;
 }
 
+namespace {
+std::unique_ptr<net::ssl::context> client_context(const std::string& ca_file) {
+  auto ctx = std::make_unique<net::ssl::context>(net::ssl::context::tls_client);
+  if (ca_file.empty()) {
+    ctx->set_verify_mode(net::ssl::verify_none);
+  } else {
+    beast::error_code ec;
+    ctx->load_verify_file(ca_file, ec);
+    ctx->set_verify_mode(net::ssl::verify_peer);
+  }
+  return ctx;
+}
+}  // namespace
+
+HttpResult https(uint16_t port, const std::string& ca_file, const std::string& method,
+                 const std::string& target, const std::string& token, const std::string& body,
+                 std::chrono::milliseconds timeout) {
+  HttpResult result;
+  net::io_context ioc;
+  auto ctx = client_context(ca_file);
+  beast::ssl_stream<beast::tcp_stream> stream(ioc, *ctx);
+  beast::flat_buffer buffer;
+  bhttp::request<bhttp::string_body> req{bhttp::string_to_verb(method), target, 11};
+  req.set(bhttp::field::host, "127.0.0.1");
+  req.set(bhttp::field::connection, "close");
+  if (!token.empty()) req.set(bhttp::field::authorization, "Bearer " + token);
+  if (!body.empty() || method == "POST") {
+    req.set(bhttp::field::content_type, "application/json");
+    req.body() = body;
+  }
+  req.prepare_payload();
+  bhttp::response_parser<bhttp::string_body> parser;
+  parser.body_limit(64u << 20);
+  auto& lowest = beast::get_lowest_layer(stream);
+  lowest.expires_after(timeout);
+  lowest.async_connect(local(port), [&](beast::error_code ec) {
+    if (ec) return;
+    stream.async_handshake(net::ssl::stream_base::client, [&](beast::error_code ec) {
+      if (ec) return;
+      bhttp::async_write(stream, req, [&](beast::error_code ec, size_t) {
+        if (ec) return;
+        bhttp::async_read(stream, buffer, parser, [&](beast::error_code ec, size_t) {
+          if (ec) return;
+          auto& res = parser.get();
+          result.status = res.result_int();
+          for (const auto& f : res) {
+            std::string name(f.name_string());
+            for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            result.headers[name] = std::string(f.value());
+          }
+          result.body = res.body();
+        });
+      });
+    });
+  });
+  ioc.run();
+  return result;
+}
+
 std::string raw_exchange(uint16_t port, const std::string& bytes, std::chrono::milliseconds timeout) {
   net::io_context ioc;
   beast::tcp_stream stream(ioc);
@@ -253,36 +317,59 @@ HttpResult Api::fire(const std::string& user, const std::string& id, const std::
 
 // ---------------------------------------------------------------- WebSocket
 
+// Holds a plain or a TLS WebSocket; with() calls a generic function on the one in use.
 struct WsClient::Impl {
   net::io_context ioc;
-  websocket::stream<beast::tcp_stream> ws{ioc};
+  std::unique_ptr<net::ssl::context> tls;
+  std::optional<websocket::stream<beast::tcp_stream>> plain;
+  std::optional<websocket::stream<beast::ssl_stream<beast::tcp_stream>>> secure;
   beast::flat_buffer buffer;
   bool open = false;
   int close_code = 0;
+
+  template <class F>
+  auto with(F&& f) {
+    return secure ? f(*secure) : f(*plain);
+  }
 };
 
-WsClient::WsClient() : impl_(std::make_unique<Impl>()) {}
+WsClient::WsClient() : impl_(std::make_unique<Impl>()) { impl_->plain.emplace(impl_->ioc); }
+WsClient::WsClient(const std::string& tls_ca_file) : impl_(std::make_unique<Impl>()) {
+  impl_->tls = client_context(tls_ca_file);
+  impl_->secure.emplace(impl_->ioc, *impl_->tls);
+}
 WsClient::~WsClient() { close(); }
 
-int WsClient::connect(uint16_t port, const std::string& target, const std::string& token,
-                      int receive_buffer) {
-  auto& s = *impl_;
-  auto& lowest = beast::get_lowest_layer(s.ws);
+namespace {
+
+template <class Ws>
+int connect_ws(WsClient::Impl& s, Ws& ws, uint16_t port, const std::string& target, const std::string& token,
+               int receive_buffer) {
+  auto& lowest = beast::get_lowest_layer(ws);
   beast::error_code ec;
   lowest.socket().open(tcp::v4(), ec);
   if (receive_buffer > 0) lowest.socket().set_option(net::socket_base::receive_buffer_size(receive_buffer), ec);
   lowest.expires_after(10s);
   websocket::response_type res;
   int status = 0;
-  lowest.async_connect(local(port), [&](beast::error_code ec) {
-    if (ec) return;
-    s.ws.set_option(websocket::stream_base::decorator([token](websocket::request_type& req) {
+  auto upgrade = [&] {
+    ws.set_option(websocket::stream_base::decorator([token](websocket::request_type& req) {
       if (!token.empty()) req.set(bhttp::field::authorization, "Bearer " + token);
     }));
-    s.ws.async_handshake(res, "127.0.0.1", target, [&](beast::error_code ec) {
+    ws.async_handshake(res, "127.0.0.1", target, [&](beast::error_code ec) {
       status = res.result_int();
       if (!ec) s.open = true;
     });
+  };
+  lowest.async_connect(local(port), [&](beast::error_code ec) {
+    if (ec) return;
+    if constexpr (requires { ws.next_layer().async_handshake(net::ssl::stream_base::client, [](beast::error_code) {}); }) {
+      ws.next_layer().async_handshake(net::ssl::stream_base::client, [&](beast::error_code ec) {
+        if (!ec) upgrade();
+      });
+    } else {
+      upgrade();
+    }
   });
   s.ioc.run();
   s.ioc.restart();
@@ -290,24 +377,33 @@ int WsClient::connect(uint16_t port, const std::string& target, const std::strin
   return s.open ? 101 : status;
 }
 
+}  // namespace
+
+int WsClient::connect(uint16_t port, const std::string& target, const std::string& token,
+                      int receive_buffer) {
+  return impl_->with([&](auto& ws) { return connect_ws(*impl_, ws, port, target, token, receive_buffer); });
+}
+
 std::optional<Json> WsClient::read(std::chrono::milliseconds timeout) {
   auto& s = *impl_;
   if (!s.open) return std::nullopt;
   std::optional<Json> out;
-  beast::get_lowest_layer(s.ws).expires_after(timeout);
-  s.ws.async_read(s.buffer, [&](beast::error_code ec, size_t) {
-    if (ec) {
-      s.open = false;
-      // The close frame's code, whatever the teardown after it reported.
-      s.close_code = s.ws.reason().code;
-      return;
-    }
-    out = Json::parse(beast::buffers_to_string(s.buffer.data()), nullptr, false);
-    s.buffer.consume(s.buffer.size());
+  s.with([&](auto& ws) {
+    beast::get_lowest_layer(ws).expires_after(timeout);
+    ws.async_read(s.buffer, [&](beast::error_code ec, size_t) {
+      if (ec) {
+        s.open = false;
+        // The close frame's code, whatever the teardown after it reported.
+        s.close_code = ws.reason().code;
+        return;
+      }
+      out = Json::parse(beast::buffers_to_string(s.buffer.data()), nullptr, false);
+      s.buffer.consume(s.buffer.size());
+    });
+    s.ioc.run();
+    s.ioc.restart();
+    if (s.open) beast::get_lowest_layer(ws).expires_never();
   });
-  s.ioc.run();
-  s.ioc.restart();
-  if (s.open) beast::get_lowest_layer(s.ws).expires_never();
   return out;
 }
 
@@ -328,13 +424,15 @@ bool WsClient::send(const std::string& text) {
   auto& s = *impl_;
   if (!s.open) return false;
   bool ok = false;
-  beast::get_lowest_layer(s.ws).expires_after(10s);
-  s.ws.text(true);
-  s.ws.async_write(net::buffer(text), [&](beast::error_code ec, size_t) { ok = !ec; });
-  s.ioc.run();
-  s.ioc.restart();
-  if (!ok) s.open = false;
-  else beast::get_lowest_layer(s.ws).expires_never();
+  s.with([&](auto& ws) {
+    beast::get_lowest_layer(ws).expires_after(10s);
+    ws.text(true);
+    ws.async_write(net::buffer(text), [&](beast::error_code ec, size_t) { ok = !ec; });
+    s.ioc.run();
+    s.ioc.restart();
+    if (!ok) s.open = false;
+    else beast::get_lowest_layer(ws).expires_never();
+  });
   return ok;
 }
 
@@ -342,10 +440,12 @@ void WsClient::close() {
   auto& s = *impl_;
   if (!s.open) return;
   s.open = false;
-  beast::get_lowest_layer(s.ws).expires_after(2s);
-  s.ws.async_close(websocket::close_code::normal, [](beast::error_code) {});
-  s.ioc.run();
-  s.ioc.restart();
+  s.with([&](auto& ws) {
+    beast::get_lowest_layer(ws).expires_after(2s);
+    ws.async_close(websocket::close_code::normal, [](beast::error_code) {});
+    s.ioc.run();
+    s.ioc.restart();
+  });
 }
 
 int WsClient::close_code() const { return impl_->close_code; }

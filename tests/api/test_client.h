@@ -41,6 +41,7 @@ class ServerProcess {
   ServerProcess& operator=(const ServerProcess&) = delete;
 
   bool started() const { return port_ != 0; }
+  bool tls() const { return tls_; }  // it printed "listening on https://..."
   uint16_t port() const { return port_; }
   const std::string& dir() const { return dir_; }
   std::string data_dir() const { return dir_ + "/data"; }
@@ -56,6 +57,7 @@ class ServerProcess {
   int exit_code_ = -1;
   int stdout_fd_ = -1;
   uint16_t port_ = 0;
+  bool tls_ = false;
   std::string dir_;
   bool owns_dir_ = false;
   std::map<std::string, std::string> tokens_;
@@ -66,6 +68,12 @@ HttpResult http(uint16_t port, const std::string& method, const std::string& tar
                 const std::string& token = "", const std::string& body = "",
                 const std::map<std::string, std::string>& headers = {},
                 std::chrono::milliseconds timeout = 15s);
+
+// The same over TLS. The server's certificate is verified against `ca_file` (the self-signed
+// certificate itself in the tests); status 0 when the handshake or anything after it fails.
+HttpResult https(uint16_t port, const std::string& ca_file, const std::string& method,
+                 const std::string& target, const std::string& token = "", const std::string& body = "",
+                 std::chrono::milliseconds timeout = 15s);
 
 // Writes raw bytes, then reads until the server closes or `timeout`; returns what was read.
 // For requests no ordinary client would send (oversized, malformed, slow).
@@ -95,6 +103,8 @@ class Api {
 class WsClient {
  public:
   WsClient();
+  // A WSS client verifying the server against `ca_file`.
+  explicit WsClient(const std::string& tls_ca_file);
   ~WsClient();
   // Handshake on `target`; `token` goes into the Authorization header when not empty.
   // Returns 101 on success, else the HTTP status of the refusal (0 when no answer).
@@ -113,8 +123,9 @@ class WsClient {
   int close_code() const;
   bool is_open() const;
 
+ struct Impl;  // public so that the .cc's helpers can name it; opaque here
+
  private:
-  struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 

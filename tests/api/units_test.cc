@@ -153,6 +153,31 @@ TEST(Stream, ClientMessages) {
   EXPECT_EQ(Json::parse(heartbeat_frame(42)), (Json{{"type", "heartbeat"}, {"head", 42}}));
 }
 
+TEST(ClientJson, DepthIsCountedOutsideStringsOnly) {
+  EXPECT_TRUE(json_depth_within("", 64));
+  EXPECT_TRUE(json_depth_within(std::string(64, '[') + std::string(64, ']'), 64));
+  EXPECT_FALSE(json_depth_within(std::string(65, '[') + std::string(65, ']'), 64));
+  EXPECT_FALSE(json_depth_within(std::string(1000000, '['), 64));
+  EXPECT_TRUE(json_depth_within(R"({"a":[1,{"b":[]}],"c":{}})", 4));
+  EXPECT_FALSE(json_depth_within(R"({"a":[1,{"b":[]}]})", 3));
+  // Brackets inside strings, also after escaped quotes and backslashes, do not count.
+  EXPECT_TRUE(json_depth_within("[\"" + std::string(500, '[') + "\"]", 1));
+  EXPECT_TRUE(json_depth_within(R"(["\"[[[[", "\\", "{{{{"])", 1));
+  EXPECT_FALSE(json_depth_within(R"(["\\", [[]]])", 2));  // that string is one escaped backslash
+  // Closing more than was opened never underflows into "allowed deeper later".
+  EXPECT_FALSE(json_depth_within("]]]]" + std::string(65, '['), 64));
+}
+
+TEST(ClientJson, ParseRefusesDeepAndMalformedAsInvalidJson) {
+  EXPECT_EQ(parse_client_json(std::string(100000, '[') + std::string(100000, ']')).error().code, Code::kInvalidJson);
+  EXPECT_EQ(parse_client_json("{\"a\":\"\xff\"}").error().code, Code::kInvalidJson);
+  EXPECT_EQ(parse_client_json("{").error().code, Code::kInvalidJson);
+  auto ok = parse_client_json(R"({"a":[[1]]})");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ((*ok)["a"][0][0], 1);
+  EXPECT_EQ(parse_client_message(std::string(70, '[')).error().code, Code::kInvalidJson);
+}
+
 TEST(Stream, EventFramesAreSerialisedOnceAndDifferOnlyInMine) {
   auto shared = StreamEvent::make(event("w", "city/finance", ""));
   Json mine = Json::parse(*shared->frame(true));

@@ -1,0 +1,260 @@
+// Security end-to-end tests against the real binary (issue 5): TLS (HTTPS and WSS), token
+// revocation effective at once (also for open streams), and the admin client the CLI uses.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "api/admin_client.h"
+#include "tests/api/test_client.h"
+
+namespace pioneer::test {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+bool is_event(const Json& m) { return m.is_object() && m.value("type", "") == "event"; }
+
+std::string error_code(const HttpResult& r) {
+  Json j = r.json();
+  return j.is_object() && j.contains("error") ? j["error"].value("code", "") : "";
+}
+
+// A temp folder, removed at the end.
+struct TempDir {
+  TempDir() {
+    char tmpl[] = "/tmp/pioneer-sec-XXXXXX";
+    path = mkdtemp(tmpl) ? tmpl : "";
+  }
+  ~TempDir() {
+    if (!path.empty()) std::filesystem::remove_all(path);
+  }
+  std::string path;
+};
+
+// A self-signed certificate for 127.0.0.1 made with the openssl command-line tool.
+bool make_self_signed(const std::string& dir, std::string& cert, std::string& key) {
+  cert = dir + "/cert.pem";
+  key = dir + "/key.pem";
+  std::string command = "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -days 1 "
+                        "-addext subjectAltName=IP:127.0.0.1 -keyout " + key + " -out " + cert +
+                        " >" + dir + "/openssl.log 2>&1";
+  int rc = std::system(command.c_str());
+  return rc != -1 && WIFEXITED(rc) && WEXITSTATUS(rc) == 0 && std::filesystem::exists(cert);
+}
+
+class TlsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(make_self_signed(dir_.path, cert_, key_)) << "openssl req failed; see " << dir_.path;
+    config_ = dir_.path + "/config.json";
+    std::ofstream(config_) << R"({"request_timeout_s": 2})";
+  }
+  TempDir dir_;
+  std::string cert_, key_, config_;
+};
+
+TEST_F(TlsTest, ServesHttpsAndWssAndRefusesPlainHttpCleanly) {
+  ServerProcess server({"--tls-cert", cert_, "--tls-key", key_, "--config", config_});
+  ASSERT_TRUE(server.started()) << server.log();
+  EXPECT_TRUE(server.tls()) << "expected 'listening on https://...'";
+  const uint16_t port = server.port();
+
+  // HTTPS, with the certificate verified.
+  auto me = https(port, cert_, "GET", "/api/v1/me", server.token("wang.wei"));
+  ASSERT_EQ(me.status, 200) << me.body;
+  EXPECT_EQ(me.json()["id"], "wang.wei");
+  EXPECT_EQ(https(port, cert_, "GET", "/api/v1/me", "pio_wrong").status, 401);
+  EXPECT_EQ(https(port, cert_, "GET", "/healthz").status, 200);
+
+  // A plain-HTTP client on the TLS port gets no HTTP answer and is disconnected promptly.
+  auto t0 = Clock::now();
+  std::string plain = raw_exchange(port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 6s);
+  EXPECT_FALSE(plain.starts_with("HTTP/")) << plain.substr(0, 100);
+  EXPECT_LT(Clock::now() - t0, 5s) << "the server kept a non-TLS client";
+  EXPECT_EQ(http(port, "GET", "/healthz").status, 0);
+  // A client that connects and never starts the handshake is dropped after request_timeout_s.
+  t0 = Clock::now();
+  EXPECT_TRUE(closed_by_server(port, "", 6s));
+  EXPECT_LT(Clock::now() - t0, 5s);
+
+  // WSS: an event created over HTTPS arrives on the stream.
+  WsClient ws(cert_);
+  ASSERT_EQ(ws.connect(port, "/api/v1/stream", server.token("li.na")), 101);
+  auto created = https(port, cert_, "POST", "/api/v1/instances", server.token("wang.wei"),
+                       Json{{"workflow", "yizhi-yixiang"}, {"org", "city/finance"},
+                            {"fields", {{"title", "加密传输"}}}}
+                           .dump());
+  ASSERT_EQ(created.status, 201) << created.body;
+  auto event = ws.read_until(is_event, nullptr, 10s);
+  ASSERT_TRUE(event.has_value()) << "no event over WSS (close code " << ws.close_code() << ")";
+  EXPECT_EQ((*event)["event"]["instance_id"], created.json()["id"]);
+  // A bad token is still refused before the upgrade.
+  WsClient bad(cert_);
+  EXPECT_EQ(bad.connect(port, "/api/v1/stream", "pio_wrong"), 401);
+
+  // Everything else kept working, and failed handshakes were counted.
+  auto metrics = https(port, cert_, "GET", "/metrics");
+  ASSERT_EQ(metrics.status, 200);
+  EXPECT_EQ(metrics.body.find("pioneer_tls_handshake_failures_total 0\n"), std::string::npos) << metrics.body;
+  ws.close();
+  EXPECT_EQ(server.stop(), 0) << server.log();
+}
+
+TEST_F(TlsTest, OnlyWhenConfiguredAndBothFilesAreNeeded) {
+  // Without TLS options: plain HTTP, as before.
+  ServerProcess plain;
+  ASSERT_TRUE(plain.started()) << plain.log();
+  EXPECT_FALSE(plain.tls());
+  EXPECT_EQ(http(plain.port(), "GET", "/healthz").status, 200);
+  EXPECT_EQ(https(plain.port(), cert_, "GET", "/healthz").status, 0);
+  EXPECT_EQ(plain.stop(), 0);
+  // A certificate without its key, or a key that does not exist: the server refuses to start.
+  ServerProcess half({"--tls-cert", cert_});
+  EXPECT_FALSE(half.started());
+  ServerProcess missing({"--tls-cert", cert_, "--tls-key", dir_.path + "/nope.pem"});
+  EXPECT_FALSE(missing.started());
+  EXPECT_NE(missing.log().find("tls-key"), std::string::npos) << missing.log();
+}
+
+class RevocationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = std::make_unique<ServerProcess>();
+    ASSERT_TRUE(server_->started()) << server_->log();
+    url_ = "http://127.0.0.1:" + std::to_string(server_->port());
+  }
+  void TearDown() override {
+    if (server_ && server_->started()) {
+      EXPECT_EQ(server_->stop(), 0) << server_->log();
+    }
+  }
+  std::unique_ptr<ServerProcess> server_;
+  std::string url_;
+};
+
+TEST_F(RevocationTest, AdminRouteRefusesEveryoneElse) {
+  Api api(*server_);
+  const std::string target = "/api/v1/users/zheng.xin/revoke-tokens";
+  auto anonymous = api.post("", target, Json::object());
+  EXPECT_EQ(anonymous.status, 401) << anonymous.body;
+  for (const char* user : {"wang.wei", "zhou.hua", "wu.gang", "zheng.xin"}) {
+    auto r = api.post(user, target, Json::object());
+    EXPECT_EQ(r.status, 403) << user << ": " << r.body;
+    EXPECT_EQ(error_code(r), "forbidden");
+  }
+  auto unknown = api.post("admin", "/api/v1/users/no.such.user/revoke-tokens", Json::object());
+  EXPECT_EQ(unknown.status, 404) << unknown.body;
+  auto extra = api.post("admin", target, Json{{"colour", "red"}});
+  EXPECT_EQ(extra.status, 400) << extra.body;
+  EXPECT_EQ(http(server_->port(), "GET", target, server_->token("admin")).status, 405);
+  // None of that revoked anything.
+  EXPECT_EQ(api.get("zheng.xin", "/api/v1/me").status, 200);
+}
+
+TEST_F(RevocationTest, RevokedTokenFailsAtOnceAndItsStreamsCloseWhileOthersStayOpen) {
+  Api api(*server_);
+  const std::string victim = server_->token("zheng.xin");
+  WsClient victim_header, victim_query, other;
+  ASSERT_EQ(victim_header.connect(server_->port(), "/api/v1/stream", victim), 101);
+  ASSERT_EQ(victim_query.connect(server_->port(), "/api/v1/stream?access_token=" + victim), 101);
+  ASSERT_EQ(other.connect(server_->port(), "/api/v1/stream", server_->token("li.na")), 101);
+  ASSERT_EQ(api.get("zheng.xin", "/api/v1/me").status, 200);
+
+  // Revoked through the admin client the CLI uses (`pioneer user revoke --server`).
+  auto t0 = Clock::now();
+  api::ClientReply reply = api::revoke_user_tokens(url_, server_->token("admin"), "zheng.xin");
+  ASSERT_EQ(reply.status, 200) << reply.error << reply.body;
+  Json body = Json::parse(reply.body, nullptr, false);
+  EXPECT_EQ(body["user"], "zheng.xin") << reply.body;
+  EXPECT_EQ(body["revoked"], 1) << reply.body;
+
+  // At once: the very next request is 401, and so is a new stream.
+  auto me = api.get("zheng.xin", "/api/v1/me");
+  EXPECT_EQ(me.status, 401) << me.body;
+  WsClient again;
+  EXPECT_EQ(again.connect(server_->port(), "/api/v1/stream", victim), 401);
+
+  // The open streams of that user close with 4001 within a few seconds.
+  for (WsClient* ws : {&victim_header, &victim_query}) {
+    EXPECT_FALSE(ws->read_until([](const Json&) { return false; }, nullptr, 5s).has_value());
+    EXPECT_FALSE(ws->is_open());
+    EXPECT_EQ(ws->close_code(), 4001);
+  }
+  EXPECT_LT(Clock::now() - t0, 4s);
+
+  // Another user's stream stays open and still receives events.
+  auto created = api.post("wang.wei", "/api/v1/instances",
+                          {{"workflow", "yizhi-yixiang"}, {"org", "city/finance"}, {"fields", {{"title", "吊销之后"}}}});
+  ASSERT_EQ(created.status, 201) << created.body;
+  auto event = other.read_until(is_event, nullptr, 10s);
+  ASSERT_TRUE(event.has_value()) << "close code " << other.close_code();
+  EXPECT_EQ((*event)["event"]["instance_id"], created.json()["id"]);
+  EXPECT_TRUE(other.is_open());
+  auto metrics = http(server_->port(), "GET", "/metrics").body;
+  EXPECT_NE(metrics.find("pioneer_stream_unauthenticated_total 2\n"), std::string::npos) << metrics;
+
+  // The revocation is durable: still refused after a restart. Others' tokens still work.
+  std::string dir = server_->dir();
+  ASSERT_EQ(server_->stop(), 0) << server_->log();
+  ServerProcess restarted({}, dir);
+  ASSERT_TRUE(restarted.started()) << restarted.log();
+  EXPECT_EQ(http(restarted.port(), "GET", "/api/v1/me", victim).status, 401);
+  EXPECT_EQ(http(restarted.port(), "GET", "/api/v1/me", server_->token("li.na")).status, 200);
+  EXPECT_EQ(restarted.stop(), 0);
+}
+
+TEST_F(RevocationTest, TheTokenIsNeverLogged) {
+  const std::string victim = server_->token("zheng.xin");
+  {
+    WsClient ws;
+    ASSERT_EQ(ws.connect(server_->port(), "/api/v1/stream?access_token=" + victim), 101);
+    ASSERT_EQ(api::revoke_user_tokens(url_, server_->token("admin"), "zheng.xin").status, 200);
+    EXPECT_FALSE(ws.read_until([](const Json&) { return false; }, nullptr, 5s).has_value());
+    EXPECT_EQ(ws.close_code(), 4001);
+  }
+  EXPECT_EQ(http(server_->port(), "GET", "/api/v1/me", victim).status, 401);
+  ASSERT_EQ(server_->stop(), 0);
+  std::string log = server_->log();
+  EXPECT_FALSE(log.empty());
+  EXPECT_EQ(log.find(victim), std::string::npos) << "a token appears in the server log";
+  EXPECT_EQ(log.find(server_->token("admin")), std::string::npos) << "a token appears in the server log";
+}
+
+TEST_F(RevocationTest, AdminClientAnswersAndFailsCleanly) {
+  // Every answer comes back with its status and body.
+  auto me = api::http_call(url_, "GET", "/api/v1/me", server_->token("li.na"), "");
+  EXPECT_EQ(me.status, 200) << me.error;
+  EXPECT_EQ(Json::parse(me.body, nullptr, false)["id"], "li.na") << me.body;
+  auto forbidden = api::revoke_user_tokens(url_, server_->token("wang.wei"), "li.na");
+  EXPECT_EQ(forbidden.status, 403) << forbidden.error;
+  EXPECT_NE(forbidden.body.find("forbidden"), std::string::npos) << forbidden.body;
+  EXPECT_EQ(api::revoke_user_tokens(url_, server_->token("admin"), "no.such.user").status, 404);
+  EXPECT_EQ(api::revoke_user_tokens(url_, "pio_wrong", "li.na").status, 401);
+  EXPECT_EQ(api::revoke_user_tokens(url_ + "/", server_->token("admin"), "nobody/../x").status, 404);
+  EXPECT_EQ(api::http_call("http://localhost:" + std::to_string(server_->port()), "GET", "/healthz", "", "").status, 200);
+
+  // No answer: error set, status 0, never a hang.
+  for (const std::string& bad : {std::string("https://127.0.0.1:1"), std::string("ftp://x"), std::string("http://"),
+                                 std::string("http://127.0.0.1:notaport")}) {
+    auto r = api::http_call(bad, "GET", "/healthz", "", "");
+    EXPECT_EQ(r.status, 0) << bad;
+    EXPECT_FALSE(r.error.empty()) << bad;
+  }
+  auto refused = api::http_call("http://127.0.0.1:1", "GET", "/healthz", "", "", 2s);
+  EXPECT_EQ(refused.status, 0);
+  EXPECT_FALSE(refused.error.empty());
+  // A header injection attempt through the token is refused before anything is sent.
+  auto injected = api::http_call(url_, "GET", "/api/v1/me", "x\r\nX-Evil: 1", "");
+  EXPECT_EQ(injected.status, 0);
+  // li.na was not revoked by any of this.
+  EXPECT_EQ(api::http_call(url_, "GET", "/api/v1/me", server_->token("li.na"), "").status, 200);
+}
+
+}  // namespace
+}  // namespace pioneer::test
