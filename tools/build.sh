@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir="${PIONEER_BUILD_DIR:-build}"
+# ccache: hash paths relative to the checkout, so another clone of the same tree (CI's) hits the
+# same cache entries.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}" CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-1}"
 generator=()
 if command -v ninja >/dev/null 2>&1 && [ ! -f "$build_dir/Makefile" ]; then generator=(-G Ninja); fi
 cmake -S . -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE="${PIONEER_BUILD_TYPE:-RelWithDebInfo}" \

@@ -12,6 +12,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "api/admin_client.h"
 #include "api/server.h"
 #include "common/crypto.h"
 #include "engine/codec.h"
@@ -208,6 +209,8 @@ int main(int argc, char** argv) {
   serve->add_option("--tls-key", server.tls_key, "PEM private key");
   serve->add_option("--threads", server.threads, "I/O threads");
   serve->add_option("--hash", server.hash_algorithm, "event hash for a new database: sha256 or sm3");
+  serve->add_option("--ws-send-buffer", server.ws_send_buffer,
+                    "kernel send buffer per WebSocket, bytes (0: the kernel's default)");
 
   std::vector<std::string> files;
   auto* validate = app.add_subcommand("validate", "检查工作流定义 (check workflow definition files)");
@@ -263,8 +266,13 @@ int main(int argc, char** argv) {
   user_token->add_option("--data", data, "data folder")->required();
   user_token->add_option("--id", user_id, "user id")->required();
   user_token->add_option("--ttl-days", ttl_days, "token lifetime in days (0: no expiry)");
-  auto* user_revoke = user->add_subcommand("revoke", "revoke every token of a user");
-  user_revoke->add_option("--data", data, "data folder")->required();
+  auto* user_revoke = user->add_subcommand(
+      "revoke", "revoke every token of a user: --data with the server stopped, or --server while it runs");
+  std::string server_url, admin_token;
+  auto* revoke_data = user_revoke->add_option("--data", data, "data folder (server stopped)");
+  auto* revoke_server = user_revoke->add_option("--server", server_url, "running server, http://HOST:PORT");
+  user_revoke->add_option("--token", admin_token, "an administrator's token (with --server)");
+  revoke_data->excludes(revoke_server);
   user_revoke->add_option("--id", user_id, "user id")->required();
   auto* user_list = user->add_subcommand("list", "list users and their roles");
   user_list->add_option("--data", data, "data folder")->required();
@@ -290,11 +298,22 @@ int main(int argc, char** argv) {
       if (serve->count("--tls-key")) merged.tls_key = server.tls_key;
       if (serve->count("--threads")) merged.threads = server.threads;
       if (serve->count("--hash")) merged.hash_algorithm = server.hash_algorithm;
+      if (serve->count("--ws-send-buffer")) merged.ws_send_buffer = server.ws_send_buffer;
       server = merged;
     }
     return api::serve(server);
   }
   if (*validate) return cmd_validate(files, roles_file);
+  if (*user_revoke && !server_url.empty()) {
+    // The server holds the database: ask it, so open streams of that user close at once.
+    auto reply = api::revoke_user_tokens(server_url, admin_token, user_id);
+    if (!reply.error.empty()) {
+      std::cerr << "pioneer: " << reply.error << "\n";
+      return 1;
+    }
+    std::cout << reply.body << "\n";
+    return reply.status == 200 ? 0 : 1;
+  }
   if (*verify) {
     if (verify_dossier_opt->count()) return cmd_verify_dossier(dossier_file, verify_data->count() ? data : "");
     if (!verify_data->count()) {
