@@ -47,7 +47,8 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   if (auto st = s.registry.load(*s.store, s.options.roles); !st) return fail(st.error());
   auto seq = Sequencer::start(Sequencer::Deps{*s.store, s.directory, s.registry, *s.clock, s.options.roles,
                                               s.options.queue_limit, s.options.max_batch,
-                                              s.options.utc_offset_minutes, s.options.hash_algorithm});
+                                              s.options.utc_offset_minutes, s.options.hash_algorithm,
+                                              &s.read_cache});
   if (!seq) return fail(seq.error());
   s.sequencer = std::move(*seq);
   return engine;
@@ -142,24 +143,34 @@ Result<std::vector<std::pair<std::string, int>>> Engine::load_workflows_dir(cons
 // ---- reads ----
 
 Result<std::optional<Instance>> Engine::State::read_instance(std::string_view id) const {
-  auto got = store->get(Space::kInstances, id);
+  auto got = read_instances({std::string(id)});
   if (!got) return fail(got.error());
-  if (!*got) return std::optional<Instance>();
-  auto in = decode_instance(**got);
-  if (!in) return fail(in.error());
-  return std::optional<Instance>(std::move(*in));
+  if (!(*got)[0]) return std::optional<Instance>();
+  return std::optional<Instance>(*(*got)[0]);
 }
 
-Result<std::vector<Instance>> Engine::State::read_instances(const std::vector<std::string>& ids) const {
-  auto got = store->multi_get(Space::kInstances, ids);
+Result<std::vector<InstanceCache::Ptr>> Engine::State::read_instances(const std::vector<std::string>& ids) const {
+  std::vector<InstanceCache::Ptr> out(ids.size());
+  std::vector<std::string> missing;
+  std::vector<size_t> where;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    out[i] = read_cache.get(ids[i]);
+    if (!out[i]) {
+      missing.push_back(ids[i]);
+      where.push_back(i);
+    }
+  }
+  if (missing.empty()) return out;
+  const uint64_t epoch = read_cache.epoch();  // before reading the store: see InstanceCache
+  auto got = store->multi_get(Space::kInstances, missing);
   if (!got) return fail(got.error());
-  std::vector<Instance> out;
-  out.reserve(ids.size());
-  for (auto& value : *got) {
-    if (!value) continue;
-    auto in = decode_instance(*value);
+  for (size_t j = 0; j < missing.size(); ++j) {
+    if (!(*got)[j]) continue;
+    auto in = decode_instance(*(*got)[j]);
     if (!in) return fail(in.error());
-    out.push_back(std::move(*in));
+    auto ptr = std::make_shared<const Instance>(std::move(*in));
+    read_cache.insert_if_current(ptr, epoch);
+    out[where[j]] = std::move(ptr);
   }
   return out;
 }

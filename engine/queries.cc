@@ -113,12 +113,11 @@ Result<InstancePage> walk(const Engine::State& s, const std::vector<std::string>
         tags.emplace_back(cursor->value());
         ids.emplace_back(index::id_of(cursor->key()));
       }
-      auto got = s.store->multi_get(Space::kInstances, ids);
+      auto got = s.read_instances(ids);
       if (!got) return fail(got.error());
       for (size_t i = 0; i < keys.size(); ++i) {
-        if (!(*got)[i]) continue;
-        auto in = decode_instance(*(*got)[i]);
-        if (!in) return fail(in.error());
+        const InstanceCache::Ptr& in = (*got)[i];
+        if (!in) continue;
         if (!who.can_see(in->org, in->assignee_org) || !accept(*in, r, tags[i])) continue;
         page.items.push_back(s.view(*in, who));
         if (page.items.size() == limit) {

@@ -328,6 +328,12 @@ void Sequencer::process_batch(std::vector<Pending>& batch) {
     }
   }
   for (auto& f : bs.after_commit) f();
+  if (deps_.read_cache != nullptr && !bs.changed.empty()) {
+    std::vector<InstanceCache::Ptr> committed;
+    committed.reserve(bs.changed.size());
+    for (const std::string& id : bs.changed) committed.push_back(std::make_shared<const Instance>(bs.instances[id].instance));
+    deps_.read_cache->committed(committed);
+  }
   for (const std::string& id : bs.changed) remember(id, std::move(bs.instances[id]));
   advance_timer_floor(batch, replies, bs.lowest_armed);
   head_hash_ = bs.hash;

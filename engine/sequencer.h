@@ -27,6 +27,7 @@
 #include "engine/directory.h"
 #include "engine/engine.h"
 #include "engine/indexer.h"
+#include "engine/instance_cache.h"
 #include "engine/registry.h"
 #include "storage/store.h"
 
@@ -44,6 +45,7 @@ class Sequencer {
     size_t max_batch;
     int utc_offset_minutes;
     std::string hash_algorithm;
+    InstanceCache* read_cache = nullptr;  // told about every committed instance
   };
 
   // Reads the head of the log from the store; fails on a store that cannot be read.
