@@ -14,20 +14,8 @@ all=(definition records time dossier query ws_message api_request)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
 
-bash tools/setup.sh
 # clang and its runtime (libFuzzer, sanitizers) are needed only here, not by the normal build.
-need=()
-command -v clang++ >/dev/null 2>&1 || need+=(clang)
-for p in clang libclang-rt-14-dev; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
-done
-if [ ${#need[@]} -gt 0 ]; then
-  echo "fuzz: installing ${need[*]}"
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -q
-  $SUDO apt-get install -y -q --no-install-recommends clang libclang-rt-14-dev
-fi
+bash tools/setup.sh clang libclang-rt-14-dev
 
 build_dir="${PIONEER_FUZZ_BUILD_DIR:-build-fuzz}"
 generator=()

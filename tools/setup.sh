@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Installs every Debian package Pioneer needs to build and test. Idempotent: when everything
-# is already installed it does nothing and needs no network.
+# Installs every Debian package Pioneer needs to build and test, plus any package names given
+# as arguments (tools/fuzz.sh asks for clang this way). Idempotent: when everything is already
+# installed it does nothing and needs no network.
 set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-url1.81-dev
   librocksdb-dev nlohmann-json3-dev libgtest-dev libssl-dev libcli11-dev
+  "$@"
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -144,16 +144,10 @@ std::string ServerProcess::log() const {
 
 namespace {
 tcp::endpoint local(uint16_t port) { return {net::ip::make_address("127.0.0.1"), port}; }
-}  // namespace
 
-HttpResult http(uint16_t port, const std::string& method, const std::string& target,
-                const std::string& token, const std::string& body,
-                const std::map<std::string, std::string>& headers,
-                std::chrono::milliseconds timeout) {
-  HttpResult result;
-  net::io_context ioc;
-  beast::tcp_stream stream(ioc);
-  beast::flat_buffer buffer;
+bhttp::request<bhttp::string_body> make_request(const std::string& method, const std::string& target,
+                                                const std::string& token, const std::string& body,
+                                                const std::map<std::string, std::string>& headers) {
   bhttp::request<bhttp::string_body> req{bhttp::string_to_verb(method), target, 11};
   req.set(bhttp::field::host, "127.0.0.1");
   req.set(bhttp::field::connection, "close");
@@ -164,6 +158,31 @@ HttpResult http(uint16_t port, const std::string& method, const std::string& tar
     req.body() = body;
   }
   req.prepare_payload();
+  return req;
+}
+
+// Copies status, headers (names lowercased) and body of a parsed response.
+void take_response(bhttp::response_parser<bhttp::string_body>& parser, HttpResult& result) {
+  auto& res = parser.get();
+  result.status = res.result_int();
+  for (const auto& f : res) {
+    std::string name(f.name_string());
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    result.headers[name] = std::string(f.value());
+  }
+  result.body = res.body();
+}
+}  // namespace
+
+HttpResult http(uint16_t port, const std::string& method, const std::string& target,
+                const std::string& token, const std::string& body,
+                const std::map<std::string, std::string>& headers,
+                std::chrono::milliseconds timeout) {
+  HttpResult result;
+  net::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  beast::flat_buffer buffer;
+  auto req = make_request(method, target, token, body, headers);
   bhttp::response_parser<bhttp::string_body> parser;
   parser.body_limit(64u << 20);
   stream.expires_after(timeout);
@@ -172,15 +191,7 @@ HttpResult http(uint16_t port, const std::string& method, const std::string& tar
     bhttp::async_write(stream, req, [&](beast::error_code ec, size_t) {
       if (ec) return;
       bhttp::async_read(stream, buffer, parser, [&](beast::error_code ec, size_t) {
-        if (ec) return;
-        auto& res = parser.get();
-        result.status = res.result_int();
-        for (const auto& f : res) {
-          std::string name(f.name_string());
-          for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-          result.headers[name] = std::string(f.value());
-        }
-        result.body = res.body();
+        if (!ec) take_response(parser, result);
       });
     });
   });
@@ -210,15 +221,7 @@ HttpResult https(uint16_t port, const std::string& ca_file, const std::string& m
   auto ctx = client_context(ca_file);
   beast::ssl_stream<beast::tcp_stream> stream(ioc, *ctx);
   beast::flat_buffer buffer;
-  bhttp::request<bhttp::string_body> req{bhttp::string_to_verb(method), target, 11};
-  req.set(bhttp::field::host, "127.0.0.1");
-  req.set(bhttp::field::connection, "close");
-  if (!token.empty()) req.set(bhttp::field::authorization, "Bearer " + token);
-  if (!body.empty() || method == "POST") {
-    req.set(bhttp::field::content_type, "application/json");
-    req.body() = body;
-  }
-  req.prepare_payload();
+  auto req = make_request(method, target, token, body, {});
   bhttp::response_parser<bhttp::string_body> parser;
   parser.body_limit(64u << 20);
   auto& lowest = beast::get_lowest_layer(stream);
@@ -230,15 +233,7 @@ HttpResult https(uint16_t port, const std::string& ca_file, const std::string& m
       bhttp::async_write(stream, req, [&](beast::error_code ec, size_t) {
         if (ec) return;
         bhttp::async_read(stream, buffer, parser, [&](beast::error_code ec, size_t) {
-          if (ec) return;
-          auto& res = parser.get();
-          result.status = res.result_int();
-          for (const auto& f : res) {
-            std::string name(f.name_string());
-            for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-            result.headers[name] = std::string(f.value());
-          }
-          result.body = res.body();
+          if (!ec) take_response(parser, result);
         });
       });
     });
