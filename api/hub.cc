@@ -38,6 +38,15 @@ void Hub::unsubscribe(const Subscriber* subscriber) {
 
 void Hub::publish(const std::vector<engine::Event>& events) {
   if (events.empty()) return;
+  {
+    // Nobody listening: count the events, serialise nothing. A stream that connects later
+    // reads them from the log (it registers before it reads, so none falls in between).
+    std::lock_guard lock(mu_);
+    if (subscribers_.empty()) {
+      published_ += events.size();
+      return;
+    }
+  }
   // Serialise outside the lock: the I/O threads subscribe and unsubscribe meanwhile.
   auto batch = std::make_shared<std::vector<std::shared_ptr<const StreamEvent>>>();
   batch->reserve(events.size());
