@@ -57,18 +57,6 @@ int connect_to(uint16_t port) {
   return fd;
 }
 
-// A temp --config file.
-struct ConfigFile {
-  explicit ConfigFile(const std::string& json) {
-    char tmpl[] = "/tmp/pioneer-abuse-XXXXXX";
-    dir = mkdtemp(tmpl) ? tmpl : "/tmp";
-    path = dir + "/config.json";
-    std::ofstream(path) << json;
-  }
-  ~ConfigFile() { std::filesystem::remove_all(dir); }
-  std::string dir, path;
-};
-
 class AbuseTest : public ::testing::Test {
  protected:
   void start(std::vector<std::string> extra = {}) {

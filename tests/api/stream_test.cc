@@ -16,18 +16,6 @@ namespace {
 bool is_event(const Json& m) { return m.is_object() && m.value("type", "") == "event"; }
 uint64_t seq_of(const Json& m) { return m["event"]["seq"].get<uint64_t>(); }
 
-// A temp folder with a config.json for `--config`.
-struct ConfigFile {
-  explicit ConfigFile(const std::string& json) {
-    char tmpl[] = "/tmp/pioneer-cfg-XXXXXX";
-    dir = mkdtemp(tmpl) ? tmpl : "/tmp";
-    path = dir + "/config.json";
-    std::ofstream(path) << json;
-  }
-  ~ConfigFile() { std::filesystem::remove_all(dir); }
-  std::string dir, path;
-};
-
 class StreamTest : public ::testing::Test {
  protected:
   void start(std::vector<std::string> extra = {}) {

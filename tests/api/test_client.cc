@@ -446,4 +446,15 @@ void WsClient::close() {
 int WsClient::close_code() const { return impl_->close_code; }
 bool WsClient::is_open() const { return impl_->open; }
 
+ConfigFile::ConfigFile(const std::string& json) {
+  char tmpl[] = "/tmp/pioneer-cfg-XXXXXX";
+  dir = mkdtemp(tmpl) ? tmpl : "/tmp";
+  path = dir + "/config.json";
+  std::ofstream(path) << json;
+}
+
+ConfigFile::~ConfigFile() {
+  if (dir != "/tmp") std::filesystem::remove_all(dir);
+}
+
 }  // namespace pioneer::test

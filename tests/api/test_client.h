@@ -129,4 +129,13 @@ class WsClient {
   std::unique_ptr<Impl> impl_;
 };
 
+// A temporary folder holding a config.json for `pioneer serve --config`; removed on destruction.
+struct ConfigFile {
+  explicit ConfigFile(const std::string& json);
+  ~ConfigFile();
+  ConfigFile(const ConfigFile&) = delete;
+  ConfigFile& operator=(const ConfigFile&) = delete;
+  std::string dir, path;
+};
+
 }  // namespace pioneer::test
