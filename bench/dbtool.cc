@@ -30,6 +30,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/args.h"
 #include "common/crypto.h"
 #include "engine/codec.h"
 #include "engine/demo.h"
@@ -48,26 +49,7 @@ using BClock = std::chrono::steady_clock;
 
 namespace {
 
-struct Args {
-  std::map<std::string, std::string> kv;
-  std::string get(const std::string& k, const std::string& d = "") const {
-    auto it = kv.find(k);
-    return it == kv.end() ? d : it->second;
-  }
-  long num(const std::string& k, long d) const {
-    auto it = kv.find(k);
-    return it == kv.end() ? d : std::stol(it->second);
-  }
-};
-
-Args parse(int argc, char** argv, int from) {
-  Args a;
-  for (int i = from; i < argc; ++i) {
-    std::string k = argv[i];
-    if (k.rfind("--", 0) == 0 && i + 1 < argc) a.kv[k.substr(2)] = argv[++i];
-  }
-  return a;
-}
+using Args = pioneer::bench::Args;
 
 double secs_since(BClock::time_point t) { return std::chrono::duration<double>(BClock::now() - t).count(); }
 
@@ -379,7 +361,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string cmd = argv[1];
-  Args a = parse(argc, argv, 2);
+  Args a = Args::parse(argc, argv, 2);
   if (cmd == "rocks") return cmd_rocks(a);
   if (cmd == "bulk") return cmd_bulk(a);
   if (cmd == "open") return cmd_open(a);

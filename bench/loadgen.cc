@@ -34,6 +34,8 @@
 #include <string>
 #include <vector>
 
+#include "bench/args.h"
+
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
@@ -48,17 +50,7 @@ namespace {
 
 // ------------------------------------------------------------------ options
 
-struct Options {
-  std::map<std::string, std::string> kv;
-  std::string get(const std::string& k, const std::string& d = "") const {
-    auto it = kv.find(k);
-    return it == kv.end() ? d : it->second;
-  }
-  double num(const std::string& k, double d) const {
-    auto it = kv.find(k);
-    return it == kv.end() ? d : std::stod(it->second);
-  }
-};
+using Options = pioneer::bench::Args;
 
 double now_s() { return std::chrono::duration<double>(SteadyClock::now().time_since_epoch()).count(); }
 
@@ -693,11 +685,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: pioneer_bench http|ws --port P --tokens FILE [--key value]...\n");
     return 2;
   }
-  Options o;
-  for (int i = 2; i + 1 < argc; i += 2) {
-    std::string k = argv[i];
-    if (k.rfind("--", 0) == 0) o.kv[k.substr(2)] = argv[i + 1];
-  }
+  const Options o = Options::parse(argc, argv, 2);
   try {
     const std::string mode = argv[1];
     if (mode == "http") return run_http(o);
