@@ -16,6 +16,7 @@
 
 #include "api/router.h"
 #include "api/sessions.h"
+#include "common/thread_name.h"
 #include "engine/demo.h"
 #include "engine/engine.h"
 
@@ -213,6 +214,7 @@ int serve(const ServerConfig& config) {
   std::vector<std::thread> pool;
   for (int i = 0; i < threads; ++i) {
     pool.emplace_back([&ioc] {
+      name_this_thread("pioneer-io");
       for (;;) {
         try {
           ioc.run();

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "common/crypto.h"
+#include "engine/json_text.h"
 
 namespace pioneer::engine {
 namespace {
@@ -135,21 +136,76 @@ Json label_json(const Label& label) { return Json{{"zh", label.zh}, {"en", label
 
 // ---- instances ----
 
+// Written by hand in the key order std::map gives (see json_text.h); equal to the canonical
+// dump of the same record as a Json object.
 std::string encode_instance(const Instance& in) {
-  Json approvals = Json::array();
-  for (const Approval& a : in.approvals) approvals.push_back({{"role", a.role}, {"user", a.user}});
-  Json timers = Json::array();
-  for (const ArmedTimer& t : in.timers) timers.push_back({{"name", t.name}, {"due", t.due_ms}});
-  Json j = {
-      {"id", in.id}, {"workflow", in.workflow}, {"wv", in.workflow_version}, {"state", in.state},
-      {"org", in.org}, {"assignee_org", in.assignee_org}, {"fields", in.fields}, {"version", in.version},
-      {"created_at", in.created_at_ms}, {"updated_at", in.updated_at_ms}, {"overdue", in.overdue},
-      {"created_by", in.created_by}, {"approvals_for", in.approvals_for}, {"approvals", approvals},
-      {"fired_by", in.fired_by}, {"timers", timers},
-  };
-  if (in.due_at_ms) j["due_at"] = *in.due_at_ms;
-  if (in.closed_at_ms) j["closed_at"] = *in.closed_at_ms;
-  return j.dump();
+  namespace jt = json_text;
+  std::string out;
+  out.reserve(512);
+  out.append("{\"approvals\":[");
+  for (size_t i = 0; i < in.approvals.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    out.append("{\"role\":");
+    jt::string(out, in.approvals[i].role);
+    out.append(",\"user\":");
+    jt::string(out, in.approvals[i].user);
+    out.push_back('}');
+  }
+  out.append("],\"approvals_for\":");
+  jt::string(out, in.approvals_for);
+  out.append(",\"assignee_org\":");
+  jt::string(out, in.assignee_org);
+  if (in.closed_at_ms) {
+    out.append(",\"closed_at\":");
+    jt::integer(out, *in.closed_at_ms);
+  }
+  out.append(",\"created_at\":");
+  jt::integer(out, in.created_at_ms);
+  out.append(",\"created_by\":");
+  jt::string(out, in.created_by);
+  if (in.due_at_ms) {
+    out.append(",\"due_at\":");
+    jt::integer(out, *in.due_at_ms);
+  }
+  out.append(",\"fields\":");
+  jt::value(out, in.fields);
+  out.append(",\"fired_by\":{");
+  bool first = true;
+  for (const auto& [transition, users] : in.fired_by) {
+    jt::key(out, transition, first);
+    out.push_back('[');
+    for (size_t i = 0; i < users.size(); ++i) {
+      if (i > 0) out.push_back(',');
+      jt::string(out, users[i]);
+    }
+    out.push_back(']');
+  }
+  out.append("},\"id\":");
+  jt::string(out, in.id);
+  out.append(",\"org\":");
+  jt::string(out, in.org);
+  out.append(in.overdue ? ",\"overdue\":true" : ",\"overdue\":false");
+  out.append(",\"state\":");
+  jt::string(out, in.state);
+  out.append(",\"timers\":[");
+  for (size_t i = 0; i < in.timers.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    out.append("{\"due\":");
+    jt::integer(out, in.timers[i].due_ms);
+    out.append(",\"name\":");
+    jt::string(out, in.timers[i].name);
+    out.push_back('}');
+  }
+  out.append("],\"updated_at\":");
+  jt::integer(out, in.updated_at_ms);
+  out.append(",\"version\":");
+  jt::integer(out, in.version);
+  out.append(",\"workflow\":");
+  jt::string(out, in.workflow);
+  out.append(",\"wv\":");
+  jt::integer(out, in.workflow_version);
+  out.push_back('}');
+  return out;
 }
 
 Result<Instance> decode_instance(std::string_view bytes) {
@@ -242,19 +298,78 @@ Json event_json(const Event& e) {
   return j;
 }
 
-std::string event_hash_input(const Event& e) { return event_json_without_hash(e).dump(); }
+namespace {
+// The event as compact JSON with sorted keys, written directly (the writer seals one per
+// event); `hash` is left out for the hash input. Equal to event_json(e).dump() (minus "hash").
+std::string event_text(const Event& e, bool with_hash) {
+  namespace jt = json_text;
+  std::string out;
+  out.reserve(384);
+  out.append("{\"actor\":{\"id\":");
+  jt::string(out, e.actor_id);
+  out.append(",\"name\":");
+  jt::string(out, e.actor_name);
+  out.append("},\"assignee_org\":");
+  jt::string_or_null(out, e.assignee_org);
+  out.append(",\"at\":");
+  jt::string(out, format_time(e.at_ms));
+  out.append(",\"audience\":[");
+  for (size_t i = 0; i < e.audience.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    out.append("{\"org\":");
+    jt::string(out, e.audience[i].org);
+    out.append(",\"role\":");
+    jt::string(out, e.audience[i].role);
+    out.push_back('}');
+  }
+  out.append("],\"changes\":");
+  jt::value(out, e.changes);
+  out.append(",\"comment\":");
+  jt::string_or_null(out, e.comment);
+  out.append(",\"from\":");
+  if (e.from) {
+    jt::string(out, *e.from);
+  } else {
+    out.append("null");
+  }
+  if (with_hash) {
+    out.append(",\"hash\":");
+    jt::string(out, e.hash);
+  }
+  out.append(",\"instance_id\":");
+  jt::string(out, e.instance_id);
+  out.append(",\"instance_seq\":");
+  jt::integer(out, e.instance_seq);
+  out.append(",\"org\":");
+  jt::string(out, e.org);
+  out.append(",\"prev_hash\":");
+  jt::string(out, e.prev_hash);
+  out.append(",\"seq\":");
+  jt::integer(out, e.seq);
+  out.append(",\"to\":");
+  if (e.to) {
+    jt::string(out, *e.to);
+  } else {
+    out.append("null");
+  }
+  out.append(",\"transition\":");
+  jt::string_or_null(out, e.transition);
+  out.append(",\"type\":");
+  jt::string(out, e.type);
+  out.append(",\"workflow\":");
+  jt::string(out, e.workflow);
+  out.push_back('}');
+  return out;
+}
+}  // namespace
 
-std::string encode_event(const Event& e) { return event_json(e).dump(); }
+std::string event_hash_input(const Event& e) { return event_text(e, false); }
+
+std::string encode_event(const Event& e) { return event_text(e, true); }
 
 std::string seal_event(Event& e, std::string_view algorithm) {
-  std::string body = event_hash_input(e);
-  e.hash = digest_hex(algorithm, body).value_or("");
-  // Keys are sorted: "hash" comes right before "instance_id". Every key after "instance_id"
-  // holds engine-made identifiers, never client text, so the last occurrence is the top-level key.
-  static constexpr std::string_view kNext = ",\"instance_id\":";
-  const size_t at = body.rfind(kNext);
-  body.insert(at, ",\"hash\":\"" + e.hash + "\"");
-  return body;
+  e.hash = digest_hex(algorithm, event_text(e, false)).value_or("");
+  return event_text(e, true);
 }
 
 Result<Event> decode_event(std::string_view bytes) {

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "common/crypto.h"
+#include "common/thread_name.h"
 #include "engine/codec.h"
 #include "engine/indexer.h"
 #include "engine/rules.h"
@@ -62,7 +63,7 @@ Error forbidden_admin() {
 struct Sequencer::BatchState {
   int64_t now = 0;
   storage::Batch batch;
-  std::map<std::string, Known, std::less<>> instances;  // changed in this batch, or read for it
+  std::map<std::string, KnownPtr, std::less<>> instances;  // changed in this batch, or read for it
   std::set<std::string> changed;                        // ids written in this batch
   std::optional<Deferred> deferred;                     // the body the current command owes
   std::map<std::string, std::string> idempotency;          // written in this batch
@@ -74,6 +75,7 @@ struct Sequencer::BatchState {
   std::vector<Event> events;
   std::vector<std::function<void()>> after_commit;  // cache updates, run once durable
   std::string lowest_armed;  // the smallest timer key armed in this batch ("" = none)
+  bool timers_changed = false;  // a timer key was put or deleted
 };
 
 Sequencer::Sequencer(Deps deps) : deps_(std::move(deps)) {}
@@ -92,8 +94,14 @@ Result<std::unique_ptr<Sequencer>> Sequencer::start(Deps deps) {
   } else {
     s->head_hash_ = std::string(64, '0');
   }
-  s->replier_ = std::thread([p = s.get()] { p->run_replier(); });
-  s->thread_ = std::thread([p = s.get()] { p->run(); });
+  s->replier_ = std::thread([p = s.get()] {
+    name_this_thread("pioneer-reply");
+    p->run_replier();
+  });
+  s->thread_ = std::thread([p = s.get()] {
+    name_this_thread("pioneer-writer");
+    p->run();
+  });
   return s;
 }
 
@@ -157,8 +165,8 @@ void Sequencer::drain() {
 }
 
 Json Sequencer::deferred_body(const Deferred& d) {
-  Json body = instance_json(d.instance, d.def.get());
-  body["actions"] = actions_json(*d.def, d.instance, d.who);
+  Json body = instance_json(*d.instance, d.def.get());
+  body["actions"] = actions_json(*d.def, *d.instance, d.who);
   return body;
 }
 
@@ -194,7 +202,7 @@ void Sequencer::run_replier() {
   reply_idle_.notify_all();
 }
 
-void Sequencer::remember(const std::string& id, Known known) {
+void Sequencer::remember(const std::string& id, KnownPtr known) {
   if (auto it = cache_index_.find(id); it != cache_index_.end()) {
     it->second->second = std::move(known);
     cache_.splice(cache_.begin(), cache_, it->second);
@@ -224,12 +232,15 @@ EngineMetrics Sequencer::metrics() const {
   return m;
 }
 
-std::optional<int64_t> Sequencer::next_timer_due() const {
+std::optional<int64_t> Sequencer::next_timer_due() {
+  if (!timers_dirty_) return next_due_;
+  next_due_.reset();
   auto c = deps_.store.scan(Space::kTimers, timer_floor_, "");
-  if (!c->valid()) return std::nullopt;
-  auto due = storage::get_u64(c->key());
-  if (!due) return std::nullopt;
-  return static_cast<int64_t>(*due);
+  if (c->valid()) {
+    if (auto due = storage::get_u64(c->key())) next_due_ = static_cast<int64_t>(*due);
+  }
+  timers_dirty_ = false;
+  return next_due_;
 }
 
 std::vector<Sequencer::Pending> Sequencer::due_timers(int64_t now, size_t room) {
@@ -282,7 +293,9 @@ void Sequencer::run() {
       busy_ = true;
     }
     const size_t room = deps_.max_batch > batch.size() ? deps_.max_batch - batch.size() : 0;
-    std::vector<Pending> timers = due_timers(deps_.clock.now_ms(), std::max<size_t>(room, 16));
+    const int64_t now = deps_.clock.now_ms();
+    std::vector<Pending> timers;
+    if (auto due = next_timer_due(); due && *due <= now) timers = due_timers(now, std::max<size_t>(room, 16));
     if (!timers.empty()) {
       // Due timers go first: they fell due before the commands now waiting were decided.
       timers.insert(timers.end(), std::make_move_iterator(batch.begin()), std::make_move_iterator(batch.end()));
@@ -331,11 +344,12 @@ void Sequencer::process_batch(std::vector<Pending>& batch) {
   if (deps_.read_cache != nullptr && !bs.changed.empty()) {
     std::vector<InstanceCache::Ptr> committed;
     committed.reserve(bs.changed.size());
-    for (const std::string& id : bs.changed) committed.push_back(std::make_shared<const Instance>(bs.instances[id].instance));
+    for (const std::string& id : bs.changed) committed.push_back(instance_of(bs.instances[id]));
     deps_.read_cache->committed(committed);
   }
   for (const std::string& id : bs.changed) remember(id, std::move(bs.instances[id]));
   advance_timer_floor(batch, replies, bs.lowest_armed);
+  if (bs.timers_changed) timers_dirty_ = true;
   head_hash_ = bs.hash;
   head_seq_ = bs.seq;
   batches_++;
@@ -416,26 +430,26 @@ Result<Reply> Sequencer::apply(BatchState& bs, const Command& command) {
   return reply;
 }
 
-Result<const Sequencer::Known*> Sequencer::lookup(BatchState& bs, const std::string& id) {
-  if (auto it = bs.instances.find(id); it != bs.instances.end()) return &it->second;
+Result<Sequencer::KnownPtr> Sequencer::lookup(BatchState& bs, const std::string& id) {
+  if (auto it = bs.instances.find(id); it != bs.instances.end()) return it->second;
   if (auto it = cache_index_.find(id); it != cache_index_.end()) {
-    return &bs.instances.emplace(id, it->second->second).first->second;
+    return bs.instances.emplace(id, it->second->second).first->second;
   }
   auto got = deps_.store.get(Space::kInstances, id);
   if (!got) return fail(got.error());
-  if (!*got) return static_cast<const Known*>(nullptr);
+  if (!*got) return KnownPtr();
   auto in = decode_instance(**got);
   if (!in) return fail(in.error());
   DefinitionPtr def = deps_.registry.get(in->workflow, in->workflow_version);
   if (!def) return fail(Code::kCorruption, "实例的工作流定义缺失（the instance's workflow definition is missing）");
-  Known known{std::move(*in), {}};
-  known.entries = index::entries(*def, known.instance);
-  return &bs.instances.emplace(id, std::move(known)).first->second;
+  auto known = std::make_shared<Known>(Known{std::move(*in), {}});
+  known->entries = index::entries(*def, known->instance);
+  return bs.instances.emplace(id, std::move(known)).first->second;
 }
 
 // Writes a decision into `out`: the record, its events (numbered and hash-chained), the
 // per-instance history, the index and counter differences, and the timer changes.
-void Sequencer::record(BatchState& bs, const Definition& def, const Known* before_known, Decision& d) {
+Sequencer::KnownPtr Sequencer::record(BatchState& bs, const Definition& def, const Known* before_known, Decision& d) {
   storage::Batch& out = bs.batch;
   const Instance& after = d.instance;
   const Instance* before = before_known ? &before_known->instance : nullptr;
@@ -473,6 +487,7 @@ void Sequencer::record(BatchState& bs, const Definition& def, const Known* befor
     out.add(old_counter, -1);
     out.add(new_counter, 1);
   }
+  if (!d.disarmed.empty() || !d.armed.empty()) bs.timers_changed = true;
   for (const ArmedTimer& t : d.disarmed) out.del(Space::kTimers, timer_key(t, after.id));
   for (const ArmedTimer& t : d.armed) {
     std::string key = timer_key(t, after.id);
@@ -480,13 +495,15 @@ void Sequencer::record(BatchState& bs, const Definition& def, const Known* befor
     out.put(Space::kTimers, std::move(key), "");
   }
   bs.changed.insert(after.id);
-  bs.instances[after.id] = Known{after, std::move(new_entries)};
+  auto known = std::make_shared<const Known>(Known{std::move(d.instance), std::move(new_entries)});
+  bs.instances[known->instance.id] = known;
+  return known;
 }
 
 Result<Reply> Sequencer::apply_instance_command(BatchState& bs, const Command& command) {
   const Principal& who = command.principal;
   DefinitionPtr def;
-  const Known* before = nullptr;
+  KnownPtr before;
   Result<Decision> decision = fail(Code::kInternal, "unreachable");
   int status = 200;
 
@@ -513,6 +530,7 @@ Result<Reply> Sequencer::apply_instance_command(BatchState& bs, const Command& c
     const auto* timer = std::get_if<FireTimer>(&command.body);
     if (!before) {
       if (timer) {  // the instance is gone: drop the orphaned timer
+        bs.timers_changed = true;
         bs.batch.del(Space::kTimers, timer_key(ArmedTimer{timer->timer, timer->due_ms}, id));
         return Reply{};
       }
@@ -531,6 +549,7 @@ Result<Reply> Sequencer::apply_instance_command(BatchState& bs, const Command& c
     } else {
       auto fired = decide_timer(env, before->instance, *timer);
       if (!fired) {  // stale: the state it was armed for has been left
+        bs.timers_changed = true;
         bs.batch.del(Space::kTimers, timer_key(ArmedTimer{timer->timer, timer->due_ms}, id));
         return Reply{};
       }
@@ -538,8 +557,8 @@ Result<Reply> Sequencer::apply_instance_command(BatchState& bs, const Command& c
     }
   }
   if (!decision) return fail(decision.error());
-  record(bs, *def, before, *decision);
-  bs.deferred = Deferred{std::move(decision->instance), def, who};
+  KnownPtr after = record(bs, *def, before.get(), *decision);
+  bs.deferred = Deferred{instance_of(after), def, who};
   return Reply{status, Json::object(), false};
 }
 

@@ -67,13 +67,18 @@ class Sequencer {
   };
   struct BatchState;
   // An instance record as the writer knows it, with the index entries it implies.
+  // Immutable once made and shared (batch overlay, writer cache, read cache, reply), never copied.
   struct Known {
     Instance instance;
     std::vector<index::Entry> entries;
   };
+  using KnownPtr = std::shared_ptr<const Known>;
+  static InstanceCache::Ptr instance_of(const KnownPtr& known) {
+    return InstanceCache::Ptr(known, &known->instance);  // aliasing: shares ownership of `known`
+  }
   // A reply whose body is built on the replier thread.
   struct Deferred {
-    Instance instance;
+    InstanceCache::Ptr instance;
     DefinitionPtr def;
     Principal who;
   };
@@ -93,7 +98,7 @@ class Sequencer {
   static Json deferred_body(const Deferred& d);
   void process_batch(std::vector<Pending>& batch);
   std::vector<Pending> due_timers(int64_t now, size_t room);
-  std::optional<int64_t> next_timer_due() const;
+  std::optional<int64_t> next_timer_due();  // cached until a batch changes a timer
   void advance_timer_floor(const std::vector<Pending>& batch, const std::vector<Result<Reply>>& replies,
                            const std::string& lowest_armed);
 
@@ -101,9 +106,9 @@ class Sequencer {
   Result<Reply> apply_instance_command(BatchState& bs, const Command& command);
   Result<Reply> apply_admin_command(BatchState& bs, const Command& command);
   // The instance as of this point of the batch; nullptr when there is none.
-  Result<const Known*> lookup(BatchState& bs, const std::string& id);
-  void record(BatchState& bs, const Definition& def, const Known* before, struct Decision& d);
-  void remember(const std::string& id, Known known);  // writer thread, after commit
+  Result<KnownPtr> lookup(BatchState& bs, const std::string& id);
+  KnownPtr record(BatchState& bs, const Definition& def, const Known* before, struct Decision& d);
+  void remember(const std::string& id, KnownPtr known);  // writer thread, after commit
 
   Deps deps_;
   mutable std::mutex mu_;
@@ -121,10 +126,14 @@ class Sequencer {
   std::string head_hash_;
   // Writer thread only: no live timer key sorts below this (see advance_timer_floor).
   std::string timer_floor_;
+  // Writer thread only: the earliest armed timer, known without a scan until a batch arms,
+  // disarms or fires one (every timer change goes through this thread).
+  bool timers_dirty_ = true;
+  std::optional<int64_t> next_due_;
 
   // Recently written instances (writer thread only): skips a read and a JSON parse per command.
   static constexpr size_t kCacheCapacity = 20000;
-  std::list<std::pair<std::string, Known>> cache_;  // most recent first
+  std::list<std::pair<std::string, KnownPtr>> cache_;  // most recent first
   std::unordered_map<std::string, decltype(cache_)::iterator> cache_index_;
 
   // The replier's queue.
