@@ -75,7 +75,7 @@ struct Sequencer::BatchState {
   std::vector<Event> events;
   std::vector<std::function<void()>> after_commit;  // cache updates, run once durable
   std::string lowest_armed;  // the smallest timer key armed in this batch ("" = none)
-  bool timers_changed = false;  // a timer key was put or deleted
+  std::optional<int64_t> earliest_armed;  // the earliest due time armed in this batch
 };
 
 Sequencer::Sequencer(Deps deps) : deps_(std::move(deps)) {}
@@ -295,7 +295,10 @@ void Sequencer::run() {
     const size_t room = deps_.max_batch > batch.size() ? deps_.max_batch - batch.size() : 0;
     const int64_t now = deps_.clock.now_ms();
     std::vector<Pending> timers;
-    if (auto due = next_timer_due(); due && *due <= now) timers = due_timers(now, std::max<size_t>(room, 16));
+    if (auto due = next_timer_due(); due && *due <= now) {
+      timers = due_timers(now, std::max<size_t>(room, 16));
+      if (timers.empty()) timers_dirty_ = true;  // that timer was disarmed: find the next one
+    }
     if (!timers.empty()) {
       // Due timers go first: they fell due before the commands now waiting were decided.
       timers.insert(timers.end(), std::make_move_iterator(batch.begin()), std::make_move_iterator(batch.end()));
@@ -349,7 +352,13 @@ void Sequencer::process_batch(std::vector<Pending>& batch) {
   }
   for (const std::string& id : bs.changed) remember(id, std::move(bs.instances[id]));
   advance_timer_floor(batch, replies, bs.lowest_armed);
-  if (bs.timers_changed) timers_dirty_ = true;
+  // Arming can only bring the earliest timer forward; disarming leaves a floor that is too low,
+  // which costs one empty scan when it falls due (see run). Firing is rescanned after.
+  if (std::any_of(batch.begin(), batch.end(), [](const Pending& p) { return std::holds_alternative<FireTimer>(p.command.body); })) {
+    timers_dirty_ = true;
+  } else if (bs.earliest_armed && !timers_dirty_) {
+    next_due_ = next_due_ ? std::min(*next_due_, *bs.earliest_armed) : *bs.earliest_armed;
+  }
   head_hash_ = bs.hash;
   head_seq_ = bs.seq;
   batches_++;
@@ -487,11 +496,11 @@ Sequencer::KnownPtr Sequencer::record(BatchState& bs, const Definition& def, con
     out.add(old_counter, -1);
     out.add(new_counter, 1);
   }
-  if (!d.disarmed.empty() || !d.armed.empty()) bs.timers_changed = true;
   for (const ArmedTimer& t : d.disarmed) out.del(Space::kTimers, timer_key(t, after.id));
   for (const ArmedTimer& t : d.armed) {
     std::string key = timer_key(t, after.id);
     if (bs.lowest_armed.empty() || key < bs.lowest_armed) bs.lowest_armed = key;
+    if (!bs.earliest_armed || t.due_ms < *bs.earliest_armed) bs.earliest_armed = t.due_ms;
     out.put(Space::kTimers, std::move(key), "");
   }
   bs.changed.insert(after.id);
@@ -530,7 +539,6 @@ Result<Reply> Sequencer::apply_instance_command(BatchState& bs, const Command& c
     const auto* timer = std::get_if<FireTimer>(&command.body);
     if (!before) {
       if (timer) {  // the instance is gone: drop the orphaned timer
-        bs.timers_changed = true;
         bs.batch.del(Space::kTimers, timer_key(ArmedTimer{timer->timer, timer->due_ms}, id));
         return Reply{};
       }
@@ -549,7 +557,6 @@ Result<Reply> Sequencer::apply_instance_command(BatchState& bs, const Command& c
     } else {
       auto fired = decide_timer(env, before->instance, *timer);
       if (!fired) {  // stale: the state it was armed for has been left
-        bs.timers_changed = true;
         bs.batch.del(Space::kTimers, timer_key(ArmedTimer{timer->timer, timer->due_ms}, id));
         return Reply{};
       }
