@@ -27,7 +27,7 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   if (s.options.data_dir.empty()) return fail(Code::kBadRequest, "未指定数据目录（no data directory given）");
   auto store = storage::Store::open(s.options.data_dir);
   if (!store) return fail(store.error());
-  s.store = std::move(*store);
+  s.store = s.options.wrap_store ? s.options.wrap_store(std::move(*store)) : std::move(*store);
 
   // The hash algorithm is chosen when the database is created and never changes after.
   auto algorithm = s.store->get(Space::kMeta, "hash_algorithm");

@@ -46,6 +46,8 @@ struct EngineOptions {
   // Days count in this UTC offset when a date field becomes a moment (a due date ends at
   // midnight at the end of that day there). China Standard Time by default.
   int utc_offset_minutes = 8 * 60;
+  // Tests only: wraps the opened store (fault injection). Empty: the store as opened.
+  std::function<std::unique_ptr<storage::Store>(std::unique_ptr<storage::Store>)> wrap_store;
 };
 
 // Filters of GET /api/v1/instances; empty means "any".

@@ -78,6 +78,14 @@ struct Sequencer::BatchState {
   std::optional<int64_t> earliest_armed;  // the earliest due time armed in this batch
 };
 
+struct Sequencer::Flight {
+  BatchState bs;
+  std::vector<Pending> commands;  // in the order decided
+  std::vector<Result<Reply>> replies;
+  std::vector<std::optional<Deferred>> deferred;
+  bool barrier = false;  // holds administration commands
+};
+
 Sequencer::Sequencer(Deps deps) : deps_(std::move(deps)) {}
 
 Result<std::unique_ptr<Sequencer>> Sequencer::start(Deps deps) {
@@ -94,9 +102,15 @@ Result<std::unique_ptr<Sequencer>> Sequencer::start(Deps deps) {
   } else {
     s->head_hash_ = std::string(64, '0');
   }
+  s->decided_seq_ = s->head_seq_;
+  s->decided_hash_ = s->head_hash_;
   s->replier_ = std::thread([p = s.get()] {
     name_this_thread("pioneer-reply");
     p->run_replier();
+  });
+  s->committer_ = std::thread([p = s.get()] {
+    name_this_thread("pioneer-commit");
+    p->run_committer();
   });
   s->thread_ = std::thread([p = s.get()] {
     name_this_thread("pioneer-writer");
@@ -112,7 +126,13 @@ Sequencer::~Sequencer() {
     accepting_ = false;
   }
   wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  if (thread_.joinable()) thread_.join();  // returns once everything queued is committed
+  {
+    std::lock_guard lock(mu_);
+    committer_stopping_ = true;
+  }
+  commit_wake_.notify_all();
+  if (committer_.joinable()) committer_.join();
   {
     std::lock_guard lock(reply_mu_);
     replier_stopping_ = true;
@@ -158,7 +178,7 @@ void Sequencer::poke() {
 void Sequencer::drain() {
   {
     std::unique_lock lock(mu_);
-    idle_.wait(lock, [&] { return queue_.empty() && !busy_; });
+    idle_.wait(lock, [&] { return queue_.empty() && !busy_ && !committing_; });
   }
   std::unique_lock lock(reply_mu_);
   reply_idle_.wait(lock, [&] { return replies_.empty() && !replier_busy_; });
@@ -232,8 +252,9 @@ EngineMetrics Sequencer::metrics() const {
   return m;
 }
 
-std::optional<int64_t> Sequencer::next_timer_due() {
+std::optional<int64_t> Sequencer::next_timer_due(bool quiet, int64_t now) {
   if (!timers_dirty_) return next_due_;
+  if (!quiet) return now;  // unknown until the store holds everything decided
   next_due_.reset();
   auto c = deps_.store.scan(Space::kTimers, timer_floor_, "");
   if (c->valid()) {
@@ -260,74 +281,159 @@ std::vector<Sequencer::Pending> Sequencer::due_timers(int64_t now, size_t room) 
   return out;
 }
 
+// The writer. Timers are read from the store and fired only when it is quiet (nothing open,
+// nothing being committed), so that the store holds every timer decided so far; when one is
+// due the writer stops taking commands until the pipeline has drained — a pause only when a
+// timer falls due.
 void Sequencer::run() {
+  std::unique_ptr<Flight> open;
+  std::unique_lock lock(mu_);
   for (;;) {
-    std::vector<Pending> batch;
-    {
-      std::unique_lock lock(mu_);
-      if (queue_.empty() && !stopping_ && !poked_) {
-        // Sleep until a command arrives, or the earliest timer is due (bounded, so a clock that
-        // is moved by hand or a timer armed by another process is noticed soon enough).
-        auto wait = kMaxIdleWait;
-        lock.unlock();
-        auto due = next_timer_due();
-        int64_t now = deps_.clock.now_ms();
-        lock.lock();
-        if (due && *due <= now) {
-          wait = std::chrono::milliseconds(0);
-        } else if (due) {
-          wait = std::min(wait, std::chrono::milliseconds(*due - now));
-        }
-        if (wait.count() > 0) {
-          wake_.wait_for(lock, wait, [&] { return !queue_.empty() || stopping_ || poked_; });
-        }
+    if (commit_failed_ && !committing_) {
+      commit_failed_ = false;
+      lock.unlock();
+      forget_undurable(open, "之前的写入失败，请重试（an earlier write failed; retry）");
+      lock.lock();
+      continue;
+    }
+    poked_ = false;
+    const bool quiet = !open && !committing_;
+    const int64_t now = deps_.clock.now_ms();
+    if (quiet && timers_dirty_) {
+      lock.unlock();
+      next_timer_due(true, now);
+      lock.lock();
+      continue;
+    }
+    const std::optional<int64_t> due = next_timer_due(quiet, now);
+    const bool timers_due = due && *due <= now;
+    if (timers_due && quiet) {
+      busy_ = true;
+      lock.unlock();
+      std::vector<Pending> timers = due_timers(now, deps_.max_batch);
+      if (timers.empty()) {
+        timers_dirty_ = true;  // that timer was disarmed: find the next one
+      } else {
+        decide(open, std::move(timers));
       }
-      if (stopping_ && queue_.empty()) break;
-      poked_ = false;
-      size_t n = std::min(queue_.size(), deps_.max_batch);
-      batch.reserve(n);
-      for (size_t i = 0; i < n; ++i) {
-        batch.push_back(std::move(queue_.front()));
+      lock.lock();
+    }
+    if (open && !committing_) {  // the committer is free: hand the open batch over
+      std::unique_ptr<Flight> flight = std::move(open);
+      committing_ = true;
+      lock.unlock();
+      seal(*flight);
+      lock.lock();
+      committing_barrier_ = flight->barrier;
+      handed_ = std::move(flight);
+      commit_wake_.notify_one();
+      continue;
+    }
+    const bool blocked = timers_due || (committing_ && committing_barrier_) ||
+                         (open && open->commands.size() >= deps_.max_batch);
+    if (!blocked && !queue_.empty()) {
+      const size_t room = deps_.max_batch - (open ? open->commands.size() : 0);
+      std::vector<Pending> intake;
+      intake.reserve(std::min(queue_.size(), room));
+      while (!queue_.empty() && intake.size() < room) {
+        intake.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
       busy_ = true;
+      lock.unlock();
+      decide(open, std::move(intake));
+      lock.lock();
+      continue;
     }
-    const size_t room = deps_.max_batch > batch.size() ? deps_.max_batch - batch.size() : 0;
-    const int64_t now = deps_.clock.now_ms();
-    std::vector<Pending> timers;
-    if (auto due = next_timer_due(); due && *due <= now) {
-      timers = due_timers(now, std::max<size_t>(room, 16));
-      if (timers.empty()) timers_dirty_ = true;  // that timer was disarmed: find the next one
-    }
-    if (!timers.empty()) {
-      // Due timers go first: they fell due before the commands now waiting were decided.
-      timers.insert(timers.end(), std::make_move_iterator(batch.begin()), std::make_move_iterator(batch.end()));
-      batch = std::move(timers);
-    }
-    if (!batch.empty()) process_batch(batch);
-    {
-      std::lock_guard lock(mu_);
-      busy_ = false;
-    }
+    if (stopping_ && queue_.empty() && !open && !committing_) break;
+    busy_ = open != nullptr;
     idle_.notify_all();
+    // Sleep until a command arrives, the committer is done, or the earliest timer is due
+    // (bounded, so that a clock moved by hand is noticed soon enough).
+    auto wait = kMaxIdleWait;
+    if (due && !timers_due) wait = std::min(wait, std::chrono::milliseconds(*due - now));
+    wake_.wait_for(lock, wait);
   }
+  busy_ = false;
   idle_.notify_all();
 }
 
-void Sequencer::process_batch(std::vector<Pending>& batch) {
-  BatchState bs;
-  bs.now = deps_.clock.now_ms();
-  bs.seq = head_seq_.load();
-  bs.hash = head_hash_;
-  std::vector<Result<Reply>> replies;
-  std::vector<std::optional<Deferred>> deferred;
-  replies.reserve(batch.size());
-  deferred.reserve(batch.size());
-  for (Pending& p : batch) {
-    bs.deferred.reset();
-    replies.push_back(apply(bs, p.command));
-    deferred.push_back(replies.back() ? std::move(bs.deferred) : std::nullopt);
+void Sequencer::decide(std::unique_ptr<Flight>& open, std::vector<Pending> commands) {
+  if (!open) {
+    open = std::make_unique<Flight>();
+    open->bs.seq = decided_seq_;
+    open->bs.hash = decided_hash_;
   }
+  Flight& f = *open;
+  BatchState& bs = f.bs;
+  bs.now = deps_.clock.now_ms();
+  f.commands.reserve(f.commands.size() + commands.size());
+  for (Pending& p : commands) {
+    const Command& c = p.command;
+    if (!std::holds_alternative<CreateInstance>(c.body) && !std::holds_alternative<FireTransition>(c.body) &&
+        !std::holds_alternative<AddComment>(c.body) && !std::holds_alternative<FireTimer>(c.body)) {
+      f.barrier = true;
+    }
+    bs.deferred.reset();
+    f.replies.push_back(apply(bs, c));
+    f.deferred.push_back(f.replies.back() ? std::move(bs.deferred) : std::nullopt);
+    f.commands.push_back(std::move(p));
+  }
+  // Arming can only bring the earliest timer forward; disarming leaves next_due_ too early,
+  // which costs one empty scan when it falls due. After firing, it is found again.
+  if (bs.earliest_armed && !timers_dirty_) {
+    next_due_ = next_due_ ? std::min(*next_due_, *bs.earliest_armed) : *bs.earliest_armed;
+  }
+}
+
+void Sequencer::seal(Flight& f) {
+  BatchState& bs = f.bs;
+  for (const std::string& id : bs.changed) remember(id, bs.instances[id]);
+  advance_timer_floor(f.commands, f.replies, bs.lowest_armed);
+  if (std::any_of(f.commands.begin(), f.commands.end(),
+                  [](const Pending& p) { return std::holds_alternative<FireTimer>(p.command.body); })) {
+    timers_dirty_ = true;
+  }
+  decided_seq_ = bs.seq;
+  decided_hash_ = bs.hash;
+  inflight_idempotency_ = std::move(bs.idempotency);
+}
+
+void Sequencer::forget_undurable(std::unique_ptr<Flight>& open, const std::string& why) {
+  if (open) {
+    for (Pending& p : open->commands) {
+      if (p.done) p.done(fail(Code::kInternal, why));
+    }
+    open.reset();
+  }
+  cache_.clear();
+  cache_index_.clear();
+  decided_seq_ = head_seq_.load();
+  decided_hash_ = head_hash_;
+  inflight_idempotency_.clear();
+  timer_floor_.clear();
+  timers_dirty_ = true;
+}
+
+void Sequencer::run_committer() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    commit_wake_.wait(lock, [&] { return handed_ != nullptr || committer_stopping_; });
+    if (!handed_) break;
+    std::unique_ptr<Flight> flight = std::move(handed_);
+    lock.unlock();
+    const bool ok = commit(*flight);
+    flight.reset();
+    lock.lock();
+    committing_ = false;
+    if (!ok) commit_failed_ = true;
+    wake_.notify_all();
+    idle_.notify_all();
+  }
+}
+
+bool Sequencer::commit(Flight& f) {
+  BatchState& bs = f.bs;
   if (!bs.batch.empty()) {
     std::string head;
     storage::put_u64(head, bs.seq);
@@ -335,41 +441,30 @@ void Sequencer::process_batch(std::vector<Pending>& batch) {
     bs.batch.put(Space::kMeta, "head_hash", bs.hash);
     if (auto st = deps_.store.commit(bs.batch, /*sync=*/true); !st) {
       // Nothing of this batch is durable: every caller hears so, and memory stays as it was.
-      for (size_t i = 0; i < batch.size(); ++i) {
-        if (batch[i].done) {
-          batch[i].done(fail(Code::kInternal, "写入失败，请重试（the write failed; retry）: " + st.error().message));
-        }
+      for (Pending& p : f.commands) {
+        if (p.done) p.done(fail(Code::kInternal, "写入失败，请重试（the write failed; retry）: " + st.error().message));
       }
-      return;
+      return false;
     }
   }
-  for (auto& f : bs.after_commit) f();
+  for (auto& fn : bs.after_commit) fn();
   if (deps_.read_cache != nullptr && !bs.changed.empty()) {
     std::vector<InstanceCache::Ptr> committed;
     committed.reserve(bs.changed.size());
     for (const std::string& id : bs.changed) committed.push_back(instance_of(bs.instances[id]));
     deps_.read_cache->committed(committed);
   }
-  for (const std::string& id : bs.changed) remember(id, std::move(bs.instances[id]));
-  advance_timer_floor(batch, replies, bs.lowest_armed);
-  // Arming can only bring the earliest timer forward; disarming leaves a floor that is too low,
-  // which costs one empty scan when it falls due (see run). Firing is rescanned after.
-  if (std::any_of(batch.begin(), batch.end(), [](const Pending& p) { return std::holds_alternative<FireTimer>(p.command.body); })) {
-    timers_dirty_ = true;
-  } else if (bs.earliest_armed && !timers_dirty_) {
-    next_due_ = next_due_ ? std::min(*next_due_, *bs.earliest_armed) : *bs.earliest_armed;
-  }
   head_hash_ = bs.hash;
   head_seq_ = bs.seq;
   batches_++;
-  commands_ += batch.size();
+  commands_ += f.commands.size();
   events_ += bs.events.size();
-  const size_t n = batch.size();
+  const size_t n = f.commands.size();
   batch_buckets_[n <= 1 ? 0 : n <= 4 ? 1 : n <= 16 ? 2 : n <= 64 ? 3 : n <= 256 ? 4 : 5]++;
   Completed completed;
-  completed.answers.reserve(batch.size());
-  for (size_t i = 0; i < batch.size(); ++i) {
-    completed.answers.push_back(Answer{std::move(batch[i].done), std::move(replies[i]), std::move(deferred[i])});
+  completed.answers.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    completed.answers.push_back(Answer{std::move(f.commands[i].done), std::move(f.replies[i]), std::move(f.deferred[i])});
   }
   completed.events = std::move(bs.events);
   {
@@ -377,6 +472,7 @@ void Sequencer::process_batch(std::vector<Pending>& batch) {
     replies_.push_back(std::move(completed));
   }
   reply_wake_.notify_one();
+  return true;
 }
 
 // Fired timers are deleted from the head of the timer space, and RocksDB keeps their
@@ -408,6 +504,8 @@ Result<Reply> Sequencer::apply(BatchState& bs, const Command& command) {
   std::optional<std::string> stored;
   if (auto it = bs.idempotency.find(key); it != bs.idempotency.end()) {
     stored = it->second;
+  } else if (auto in = inflight_idempotency_.find(key); in != inflight_idempotency_.end()) {
+    stored = in->second;
   } else {
     auto got = deps_.store.get(Space::kIdempotency, key);
     if (!got) return fail(got.error());

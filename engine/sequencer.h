@@ -1,22 +1,35 @@
-// Sequencer: the one writer thread (internal to the engine).
+// Sequencer: the one writer (internal to the engine), in two stages.
 //
-// Takes every waiting command (up to max_batch) plus the timers that have fallen due, decides
-// each in order against the current state — a later command in a batch sees the earlier
-// one's effect through an overlay — and writes all accepted results in one WriteBatch with
-// sync=true. Only after the batch is durable does it update the in-memory caches, answer the
-// callers and hand the events to the publisher. A command that is refused adds nothing to the
-// batch. If the commit itself fails every command of the batch is answered with kInternal and
-// nothing in memory changes.
+// The writer thread decides every command in arrival order against the current state — a
+// later command sees the earlier one's effect through the open batch's overlay and the
+// writer's cache — and adds its writes to the open batch. The committer thread writes a batch
+// with one WriteBatch and sync=true. While one batch is being written and synced, the writer
+// already decides the next one on top of it; the open batch is handed over the moment the
+// committer is free, so a batch is as large as what arrived during the previous commit (group
+// commit without a timer). Deciding and writing overlap, which roughly halves the writer's
+// critical path (bench/README.md).
 //
-// Answering is a second thread's work (the replier): it builds each reply's JSON body, calls
-// the callbacks and hands events to the publisher, in commit order, so the writer spends its
-// time only on deciding and writing.
+// Only after a batch is durable does the committer update the shared caches and the head, so
+// readers never see what is not durable; then it hands the batch to the replier. A command
+// that is refused adds nothing to its batch. If a commit fails, every command of that batch,
+// and of the batch decided on top of it, is answered kInternal, and the writer forgets what it
+// had decided (its cache, the head it had reached, in-flight idempotency records and timers).
+//
+// Commands that change the directory or the definitions (administration) take effect in
+// memory only after their commit, so nothing more is decided until such a batch is committed.
+//
+// Answering is a third thread's work (the replier): it builds each reply's JSON body, calls
+// the callbacks and hands events to the publisher, in commit order.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <list>
+#include <map>
+#include <memory>
+#include <set>
 #include <mutex>
 #include <unordered_map>
 #include <string>
@@ -91,16 +104,28 @@ class Sequencer {
     std::vector<Answer> answers;
     std::vector<Event> events;
   };
+  struct Flight;  // one batch: decided by the writer, then committed
 
   explicit Sequencer(Deps deps);
   void run();
+  void run_committer();
   void run_replier();
   static Json deferred_body(const Deferred& d);
-  void process_batch(std::vector<Pending>& batch);
-  std::vector<Pending> due_timers(int64_t now, size_t room);
-  std::optional<int64_t> next_timer_due();  // cached until a batch changes a timer
+  // Writer: decides `commands` into the open batch (made when there is none).
+  void decide(std::unique_ptr<Flight>& open, std::vector<Pending> commands);
+  // Writer: what the writer keeps of a batch it hands to the committer.
+  void seal(Flight& flight);
+  // Writer: after a failed commit, forgets everything not durable.
+  void forget_undurable(std::unique_ptr<Flight>& open, const std::string& why);
+  // Committer: writes, syncs and publishes one batch; false when the commit failed.
+  bool commit(Flight& flight);
+
+  // The earliest armed timer, durable or not, or a time not after it. Scans the store only
+  // when `quiet` (nothing open or being committed); otherwise an unknown answer is "now".
+  std::optional<int64_t> next_timer_due(bool quiet, int64_t now);
   void advance_timer_floor(const std::vector<Pending>& batch, const std::vector<Result<Reply>>& replies,
                            const std::string& lowest_armed);
+  std::vector<Pending> due_timers(int64_t now, size_t room);
 
   Result<Reply> apply(BatchState& bs, const Command& command);
   Result<Reply> apply_instance_command(BatchState& bs, const Command& command);
@@ -108,7 +133,7 @@ class Sequencer {
   // The instance as of this point of the batch; nullptr when there is none.
   Result<KnownPtr> lookup(BatchState& bs, const std::string& id);
   KnownPtr record(BatchState& bs, const Definition& def, const Known* before, struct Decision& d);
-  void remember(const std::string& id, KnownPtr known);  // writer thread, after commit
+  void remember(const std::string& id, KnownPtr known);  // writer thread
 
   Deps deps_;
   mutable std::mutex mu_;
@@ -117,13 +142,27 @@ class Sequencer {
   std::deque<Pending> queue_;
   bool stopping_ = false;
   bool accepting_ = true;
-  bool busy_ = false;
+  bool busy_ = false;       // the writer is deciding, or holds an open batch
   bool poked_ = false;
   Publisher publisher_;
+  // The hand-over between writer and committer (under mu_).
+  std::unique_ptr<Flight> handed_;   // waiting for the committer to take it
+  bool committing_ = false;          // a batch is handed over and not yet finished
+  bool committing_barrier_ = false;  // ... and it holds administration commands
+  bool commit_failed_ = false;       // the last commit failed: the writer must forget
+  bool committer_stopping_ = false;
+  std::condition_variable commit_wake_;
 
-  // Head of the log; written only by the writer thread, read by others.
+  // Head of the log as durable; written only by the committer, read by others (head_hash_
+  // by the writer under mu_ after a failed commit).
   std::atomic<uint64_t> head_seq_{0};
   std::string head_hash_;
+  // Head of the log as decided (writer thread only): ahead of the durable head while a batch
+  // is being committed.
+  uint64_t decided_seq_ = 0;
+  std::string decided_hash_;
+  // Idempotency records of the batch being committed (writer thread only): not in the store yet.
+  std::map<std::string, std::string> inflight_idempotency_;
   // Writer thread only: no live timer key sorts below this (see advance_timer_floor).
   std::string timer_floor_;
   // Writer thread only: no armed timer falls due before next_due_ (it may be earlier than the
@@ -151,6 +190,7 @@ class Sequencer {
   std::atomic<uint64_t> commands_{0}, batches_{0}, events_{0}, overloaded_{0};
   std::atomic<uint64_t> batch_buckets_[6] = {};
 
+  std::thread committer_;
   std::thread thread_;
 };
 

@@ -36,12 +36,18 @@ EngineHarness::EngineHarness(const std::string& dir) {
   open();
 }
 
+EngineHarness::EngineHarness(std::function<void(engine::EngineOptions&)> configure)
+    : owned_(std::make_unique<TempDir>()), dir_(owned_->path() + "/db"), configure_(std::move(configure)) {
+  open();
+}
+
 EngineHarness::~EngineHarness() { close(); }
 
 void EngineHarness::open() {
   engine::EngineOptions options;
   options.data_dir = dir_;
   options.clock = &clock_;
+  if (configure_) configure_(options);
   auto opened = engine::Engine::open(options);
   if (!opened) {
     ADD_FAILURE() << "open: " << opened.error().message;

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -48,6 +49,8 @@ inline constexpr int64_t kDayMs = 86400000LL;
 class EngineHarness {
  public:
   explicit EngineHarness(const std::string& dir = "");
+  // With options changed before the engine opens (fault injection).
+  explicit EngineHarness(std::function<void(engine::EngineOptions&)> configure);
   ~EngineHarness();
 
   void open();
@@ -77,6 +80,7 @@ class EngineHarness {
   std::unique_ptr<TempDir> owned_;
   std::string dir_;
   ManualClock clock_{kStartMs};
+  std::function<void(engine::EngineOptions&)> configure_;
   std::unique_ptr<engine::Engine> engine_;
 };
 
