@@ -76,6 +76,10 @@ struct Sequencer::BatchState {
   std::vector<std::function<void()>> after_commit;  // cache updates, run once durable
   std::string lowest_armed;  // the smallest timer key armed in this batch ("" = none)
   std::optional<int64_t> earliest_armed;  // the earliest due time armed in this batch
+  // Statistics counter changes, summed over the batch: most commands of a batch move
+  // instances between the same few counters, so this writes a handful of merges, not two per
+  // command (each one is a memtable insert, the committer's largest cost).
+  std::map<std::string, int64_t> counter_deltas;
 };
 
 struct Sequencer::Flight {
@@ -388,6 +392,9 @@ void Sequencer::decide(std::unique_ptr<Flight>& open, std::vector<Pending> comma
 
 void Sequencer::seal(Flight& f) {
   BatchState& bs = f.bs;
+  for (const auto& [key, delta] : bs.counter_deltas) {
+    if (delta != 0) bs.batch.add(key, delta);
+  }
   for (const std::string& id : bs.changed) remember(id, bs.instances[id]);
   advance_timer_floor(f.commands, f.replies, bs.lowest_armed);
   if (std::any_of(f.commands.begin(), f.commands.end(),
@@ -589,10 +596,10 @@ Sequencer::KnownPtr Sequencer::record(BatchState& bs, const Definition& def, con
   }
   const std::string new_counter = index::counter_key(after);
   if (!before) {
-    out.add(new_counter, 1);
-  } else if (const std::string old_counter = index::counter_key(*before); old_counter != new_counter) {
-    out.add(old_counter, -1);
-    out.add(new_counter, 1);
+    bs.counter_deltas[new_counter] += 1;
+  } else if (std::string old_counter = index::counter_key(*before); old_counter != new_counter) {
+    bs.counter_deltas[std::move(old_counter)] -= 1;
+    bs.counter_deltas[new_counter] += 1;
   }
   for (const ArmedTimer& t : d.disarmed) out.del(Space::kTimers, timer_key(t, after.id));
   for (const ArmedTimer& t : d.armed) {
