@@ -1,9 +1,11 @@
 #include "api/metrics.h"
 
+#include <chrono>
 #include <cstdio>
 #include <sstream>
 
 #include "engine/codec.h"
+#include "engine/json_text.h"
 
 namespace pioneer::api {
 
@@ -22,15 +24,63 @@ void Metrics::record_request(std::string_view method, std::string_view route, in
     ++latency_count_;
     latency_sum_s_ += seconds;
   }
-  Json line{{"time", engine::format_time(SystemClock().now_ms())},
-            {"method", method},
-            {"route", route},
-            {"status", status},
-            {"duration_us", duration_us},
-            {"user", user}};
-  // One write per line so that lines from several threads do not interleave.
-  std::string text = line.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
-  std::fwrite(text.data(), 1, text.size(), stderr);
+  namespace jt = engine::json_text;
+  std::string line;
+  line.reserve(160);
+  line.append("{\"duration_us\":");
+  jt::integer(line, duration_us);
+  line.append(",\"method\":");
+  jt::string(line, method);
+  line.append(",\"route\":");
+  jt::string(line, route);
+  line.append(",\"status\":");
+  jt::integer(line, status);
+  line.append(",\"time\":");
+  jt::string(line, engine::format_time(SystemClock().now_ms()));
+  line.append(",\"user\":");
+  jt::string(line, user);
+  line.append("}\n");
+  log_.append(line);
+}
+
+AccessLog::AccessLog() : thread_([this] { run(); }) {}
+
+AccessLog::~AccessLog() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+}
+
+void AccessLog::append(std::string_view line) {
+  bool full;
+  {
+    std::lock_guard lock(mu_);
+    pending_.append(line);
+    full = pending_.size() >= (64u << 10);
+  }
+  if (full) wake_.notify_one();
+}
+
+void AccessLog::run() {
+  std::string out;
+  std::unique_lock lock(mu_);
+  for (;;) {
+    wake_.wait_for(lock, std::chrono::milliseconds(100),
+                   [&] { return stopping_ || pending_.size() >= (64u << 10); });
+    out.clear();
+    out.swap(pending_);
+    const bool stop = stopping_;
+    lock.unlock();
+    if (!out.empty()) {
+      std::fwrite(out.data(), 1, out.size(), stderr);
+      std::fflush(stderr);
+    }
+    lock.lock();
+    if (stop && pending_.empty()) return;
+  }
 }
 
 std::string Metrics::render(const engine::EngineMetrics& engine, uint64_t head,
