@@ -84,6 +84,10 @@ Response page_response(const engine::InstancePage& page) {
     if (i > 0) body.push_back(',');
     body.append(page.items[i].dump(-1, ' ', false, Json::error_handler_t::replace));
   }
+  for (size_t i = 0; i < page.texts.size(); ++i) {
+    if (i > 0 || !page.items.empty()) body.push_back(',');
+    body.append(page.texts[i]);
+  }
   body.append("],\"next_cursor\":");
   body.append(page.next_cursor ? Json(*page.next_cursor).dump() : "null");
   body.push_back('}');
@@ -164,6 +168,7 @@ void submit(ServerState& state, const Request& req, engine::CommandBody body, Re
     if (!reply) return respond(error_response(reply.error()));
     if (after) after();
     Response res = json_response(reply->status, reply->body);
+    if (!reply->body_text.empty()) res.body = std::move(reply->body_text);
     if (reply->replayed) res.headers.emplace_back("Idempotent-Replayed", "true");
     respond(std::move(res));
   });
@@ -310,13 +315,18 @@ Response list_instances(ServerState& state, const Request& req) {
   }
   auto cursor = parse_cursor(req);
   if (!cursor) return error_response(cursor.error());
-  auto page = state.engine.list_instances(*req.principal, filter, *limit, *cursor);
+  auto page = state.engine.list_instances(*req.principal, filter, *limit, *cursor, engine::ViewForm::kText);
   if (!page) return error_response(page.error());
   return page_response(*page);
 }
 
 Response get_instance(ServerState& state, const Request& req) {
-  return from(state.engine.instance_view(*req.principal, req.params[0]));
+  auto view = state.engine.instance_view_text(*req.principal, req.params[0]);
+  if (!view) return error_response(view.error());
+  Response res;
+  res.status = 200;
+  res.body = std::move(*view);
+  return res;
 }
 
 Response instance_events(ServerState& state, const Request& req) {
@@ -330,7 +340,7 @@ Response list_tasks(ServerState& state, const Request& req) {
   if (!limit) return error_response(limit.error());
   auto cursor = parse_cursor(req);
   if (!cursor) return error_response(cursor.error());
-  auto page = state.engine.tasks(*req.principal, *limit, *cursor);
+  auto page = state.engine.tasks(*req.principal, *limit, *cursor, engine::ViewForm::kText);
   if (!page) return error_response(page.error());
   return page_response(*page);
 }

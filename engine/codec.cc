@@ -272,6 +272,126 @@ Json instance_json(const Instance& in, const Definition* def) {
   return j;
 }
 
+namespace {
+
+void label_text(std::string& out, const Label& label) {
+  out.append("{\"en\":");
+  json_text::string(out, label.en);
+  out.append(",\"zh\":");
+  json_text::string(out, label.zh);
+  out.push_back('}');
+}
+
+void strings_text(std::string& out, const std::vector<std::string>& items) {
+  out.push_back('[');
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    json_text::string(out, items[i]);
+  }
+  out.push_back(']');
+}
+
+void time_or_null(std::string& out, const std::optional<int64_t>& ms) {
+  if (ms) {
+    json_text::string(out, format_time(*ms));
+  } else {
+    out.append("null");
+  }
+}
+
+}  // namespace
+
+// Written by hand, keys in sorted order: the same bytes as
+// `instance_json(in, def)` with "actions" added, dumped (codec tests compare them).
+void append_instance_view(std::string& out, const Instance& in, const Definition* def,
+                          const std::vector<const TransitionSpec*>& actions) {
+  namespace jt = json_text;
+  static constexpr const char* kComment[] = {"optional", "required", "none"};
+  out.append("{\"actions\":[");
+  for (size_t i = 0; i < actions.size(); ++i) {
+    const TransitionSpec& t = *actions[i];
+    if (i > 0) out.push_back(',');
+    out.append("{\"accepts\":");
+    strings_text(out, t.accepts);
+    out.append(",\"comment\":\"");
+    out.append(kComment[static_cast<int>(t.comment)]);
+    out.append(t.is_countersign() ? "\",\"countersign\":true,\"label\":" : "\",\"countersign\":false,\"label\":");
+    label_text(out, t.label);
+    out.append(",\"requires\":");
+    strings_text(out, t.requires_fields);
+    out.append(",\"to\":");
+    if (t.to) {
+      jt::string(out, *t.to);
+    } else {
+      out.append("null");
+    }
+    out.append(",\"transition\":");
+    jt::string(out, t.name);
+    out.push_back('}');
+  }
+  out.append("],\"assignee_org\":");
+  jt::string_or_null(out, in.assignee_org);
+  out.append(",\"closed_at\":");
+  time_or_null(out, in.closed_at_ms);
+  out.append(",\"created_at\":");
+  jt::string(out, format_time(in.created_at_ms));
+  out.append(",\"created_by\":");
+  jt::string(out, in.created_by);
+  out.append(",\"due_at\":");
+  time_or_null(out, in.due_at_ms);
+  out.append(",\"fields\":");
+  out.append(in.fields.dump(-1, ' ', false, Json::error_handler_t::replace));
+  out.append(",\"id\":");
+  jt::string(out, in.id);
+  out.append(",\"org\":");
+  jt::string(out, in.org);
+  out.append(in.overdue ? ",\"overdue\":true" : ",\"overdue\":false");
+  if (def != nullptr && !in.approvals_for.empty()) {
+    if (const TransitionSpec* t = def->transition_from(in.approvals_for, in.state)) {
+      out.append(",\"pending_approvals\":[");
+      for (size_t i = 0; i < t->countersign.size(); ++i) {
+        const ActorSpec& party = t->countersign[i];
+        const std::string* by = nullptr;
+        for (const Approval& a : in.approvals) {
+          if (a.role == party.role) by = &a.user;
+        }
+        if (i > 0) out.push_back(',');
+        out.append("{\"approved_by\":");
+        if (by != nullptr) {
+          jt::string(out, *by);
+        } else {
+          out.append("null");
+        }
+        out.append(",\"role\":");
+        jt::string(out, party.role);
+        out.push_back('}');
+      }
+      out.append("],\"pending_transition\":");
+      jt::string(out, in.approvals_for);
+    }
+  }
+  out.append(",\"state\":");
+  jt::string(out, in.state);
+  out.append(",\"state_label\":");
+  const StateSpec* state = def != nullptr ? def->state(in.state) : nullptr;
+  label_text(out, state != nullptr ? state->label : Label{});
+  if (def != nullptr && !def->title_field.empty()) {
+    if (auto it = in.fields.find(def->title_field); it != in.fields.end()) {
+      out.append(",\"title\":");
+      out.append(it->dump(-1, ' ', false, Json::error_handler_t::replace));
+    }
+  }
+  out.append(",\"updated_at\":");
+  jt::string(out, format_time(in.updated_at_ms));
+  out.append(",\"version\":");
+  jt::integer(out, in.version);
+  out.append(",\"workflow\":");
+  jt::string(out, in.workflow);
+  out.append(",\"workflow_version\":");
+  jt::integer(out, in.workflow_version);
+  out.push_back('}');
+}
+
 // ---- events ----
 
 namespace {

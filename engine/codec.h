@@ -44,5 +44,9 @@ Json org_json(const Org& org);  // {id, name, kind, parent}
 // API view of an instance (without `actions`; the caller adds them). `def` may be null when
 // the definition is gone (then labels are empty).
 Json instance_json(const Instance& instance, const Definition* def);
+// The same view with "actions" (the transitions given), appended as JSON text: the bytes
+// `instance_json` plus actions would dump to, without building the tree (reads and replies).
+void append_instance_view(std::string& out, const Instance& instance, const Definition* def,
+                          const std::vector<const TransitionSpec*>& actions);
 
 }  // namespace pioneer::engine

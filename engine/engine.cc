@@ -61,7 +61,12 @@ Result<Reply> Engine::execute(Command command) {
   std::promise<Result<Reply>> promise;
   auto future = promise.get_future();
   submit(std::move(command), [&promise](Result<Reply> r) { promise.set_value(std::move(r)); });
-  return future.get();
+  Result<Reply> reply = future.get();
+  if (reply && !reply->body_text.empty()) {
+    reply->body = Json::parse(reply->body_text);
+    reply->body_text.clear();
+  }
+  return reply;
 }
 
 void Engine::stop_accepting() { state_->sequencer->stop_accepting(); }
@@ -182,6 +187,11 @@ Json Engine::State::view(const Instance& in, const Principal& who) const {
   return j;
 }
 
+std::string Engine::State::view_text(const Instance& in, const Principal& who) const {
+  DefinitionPtr def = registry.get(in.workflow, in.workflow_version);
+  return engine::instance_view_text(def.get(), in, who);
+}
+
 Result<Instance> Engine::instance(const Principal& who, std::string_view id) const {
   auto in = state_->read_instance(id);
   if (!in) return fail(in.error());
@@ -195,6 +205,12 @@ Result<Json> Engine::instance_view(const Principal& who, std::string_view id) co
   auto in = instance(who, id);
   if (!in) return fail(in.error());
   return state_->view(*in, who);
+}
+
+Result<std::string> Engine::instance_view_text(const Principal& who, std::string_view id) const {
+  auto in = instance(who, id);
+  if (!in) return fail(in.error());
+  return state_->view_text(*in, who);
 }
 
 Result<std::vector<Event>> Engine::history(const Principal& who, std::string_view id) const {

@@ -60,9 +60,15 @@ struct InstanceFilter {
   std::string text;          // substring of the title
 };
 
+// How a read returns instance views: as Json values (tests, tools), or as JSON text ready to
+// send (the API: no tree is built; the same bytes the Json would dump to).
+enum class ViewForm { kJson, kText };
+
 struct InstancePage {
-  std::vector<Json> items;  // instance views with actions, for the caller
+  std::vector<Json> items;          // instance views with actions, for the caller (kJson)
+  std::vector<std::string> texts;   // the same as JSON text (kText)
   std::optional<std::string> next_cursor;
+  size_t size() const { return items.size() + texts.size(); }
 };
 
 struct EventPage {
@@ -135,10 +141,13 @@ class Engine {
   // The instance as the API shows it, with `actions` for this principal.
   Result<Json> instance_view(const Principal& who, std::string_view id) const;
   Result<Instance> instance(const Principal& who, std::string_view id) const;
+  // The same view as JSON text.
+  Result<std::string> instance_view_text(const Principal& who, std::string_view id) const;
   Result<InstancePage> list_instances(const Principal& who, const InstanceFilter& filter,
-                                      size_t limit, std::string_view cursor) const;
+                                      size_t limit, std::string_view cursor, ViewForm form = ViewForm::kJson) const;
   // The to-do list: instances where `who` may fire a transition now.
-  Result<InstancePage> tasks(const Principal& who, size_t limit, std::string_view cursor) const;
+  Result<InstancePage> tasks(const Principal& who, size_t limit, std::string_view cursor,
+                             ViewForm form = ViewForm::kJson) const;
   // One instance's history, oldest first.
   Result<std::vector<Event>> history(const Principal& who, std::string_view id) const;
   // Events with seq > since that `who` may see, at most limit, in order.

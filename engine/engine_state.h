@@ -29,6 +29,7 @@ struct Engine::State {
   Result<std::vector<InstanceCache::Ptr>> read_instances(const std::vector<std::string>& ids) const;
   // The API view of an instance with the caller's actions.
   Json view(const Instance& instance, const Principal& who) const;
+  std::string view_text(const Instance& instance, const Principal& who) const;
 };
 
 }  // namespace pioneer::engine

@@ -195,6 +195,9 @@ struct Reply {
   int status = 200;             // 200 or 201 (HTTP-shaped, but nothing here knows HTTP)
   Json body = Json::object();   // instance view with actions, definition summary, ...
   bool replayed = false;        // answered from the idempotency record
+  // When not empty, the body as JSON text instead of `body` (the writer's replies: no tree is
+  // built; Engine::execute parses it back for callers that want Json).
+  std::string body_text;
 };
 
 }  // namespace pioneer::engine

@@ -93,7 +93,7 @@ bool contains_ci(std::string_view hay, std::string_view needle) {
 // `limit` are found. Reads records in chunks with one multi-get each.
 template <class Accept>
 Result<InstancePage> walk(const Engine::State& s, const std::vector<std::string>& prefixes, const Position& start,
-                          size_t limit, const Principal& who, Accept accept) {
+                          size_t limit, const Principal& who, ViewForm form, Accept accept) {
   InstancePage page;
   constexpr size_t kChunk = 64;
   for (size_t r = start.root; r < prefixes.size(); ++r) {
@@ -119,8 +119,12 @@ Result<InstancePage> walk(const Engine::State& s, const std::vector<std::string>
         const InstanceCache::Ptr& in = (*got)[i];
         if (!in) continue;
         if (!who.can_see(in->org, in->assignee_org) || !accept(*in, r, tags[i])) continue;
-        page.items.push_back(s.view(*in, who));
-        if (page.items.size() == limit) {
+        if (form == ViewForm::kText) {
+          page.texts.push_back(s.view_text(*in, who));
+        } else {
+          page.items.push_back(s.view(*in, who));
+        }
+        if (page.size() == limit) {
           // Only promise another page when there may be one.
           const bool more = i + 1 < keys.size() || cursor->valid() || r + 1 < prefixes.size();
           if (more) page.next_cursor = encode_cursor(Position{r, keys[i]});
@@ -136,7 +140,7 @@ Result<InstancePage> walk(const Engine::State& s, const std::vector<std::string>
 }  // namespace
 
 Result<InstancePage> Engine::list_instances(const Principal& who, const InstanceFilter& f, size_t limit,
-                                            std::string_view cursor_text) const {
+                                            std::string_view cursor_text, ViewForm form) const {
   auto start = decode_cursor(cursor_text);
   if (!start) return fail(start.error());
   std::vector<std::string> roots = narrow(narrow(roots_of(who), f.org), f.assignee_org);
@@ -168,7 +172,7 @@ Result<InstancePage> Engine::list_instances(const Principal& who, const Instance
   auto grams = index::grams(f.text);
   if (!grams.empty() && is_bigram(grams.front())) {
     std::vector<std::string> prefixes = {index::title_gram(grams.front())};
-    return walk(*state_, prefixes, *start, limit, who, [&](const Instance& in, size_t, const std::string&) {
+    return walk(*state_, prefixes, *start, limit, who, form, [&](const Instance& in, size_t, const std::string&) {
       if (roots.empty() || !matches(in) || !title_matches(in)) return false;
       return std::any_of(roots.begin(), roots.end(), [&](const std::string& r) {
         return org_covers(r, in.org) || (!in.assignee_org.empty() && org_covers(r, in.assignee_org));
@@ -183,7 +187,7 @@ Result<InstancePage> Engine::list_instances(const Principal& who, const Instance
     else if (f.overdue_only) prefixes.push_back(index::overdue(root));
     else prefixes.push_back(index::by_org(root));
   }
-  return walk(*state_, prefixes, *start, limit, who, [&](const Instance& in, size_t r, const std::string& tag) {
+  return walk(*state_, prefixes, *start, limit, who, form, [&](const Instance& in, size_t r, const std::string& tag) {
     // An instance indexed under both its org and its assignee org is listed once: through
     // the org entry when the root covers the org, else through the assignee entry.
     if (tag == "a" && org_covers(roots[r], in.org)) return false;
@@ -194,7 +198,8 @@ Result<InstancePage> Engine::list_instances(const Principal& who, const Instance
   });
 }
 
-Result<InstancePage> Engine::tasks(const Principal& who, size_t limit, std::string_view cursor_text) const {
+Result<InstancePage> Engine::tasks(const Principal& who, size_t limit, std::string_view cursor_text,
+                                   ViewForm form) const {
   auto start = decode_cursor(cursor_text);
   if (!start) return fail(start.error());
   // One slot per (role, root org) the principal holds, then the creator slot.
@@ -212,7 +217,7 @@ Result<InstancePage> Engine::tasks(const Principal& who, size_t limit, std::stri
   }
   slots.emplace_back("@creator", who.id);
   prefixes.push_back(index::todo_creator(who.id));
-  return walk(*state_, prefixes, *start, limit, who, [&](const Instance& in, size_t r, const std::string&) {
+  return walk(*state_, prefixes, *start, limit, who, form, [&](const Instance& in, size_t r, const std::string&) {
     DefinitionPtr def = state_->registry.get(in.workflow, in.workflow_version);
     if (!def || available_actions(*def, in, who).empty()) return false;
     // Listed under the first slot that finds it.

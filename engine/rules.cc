@@ -544,6 +544,17 @@ Json actions_json(const Definition& def, const Instance& in, const Principal& wh
   return out;
 }
 
+std::string instance_view_text(const Definition* def, const Instance& in, const Principal& who) {
+  std::vector<const TransitionSpec*> actions;
+  if (def != nullptr) {
+    for (const Action& a : available_actions(*def, in, who)) actions.push_back(a.transition);
+  }
+  std::string out;
+  out.reserve(1536);
+  append_instance_view(out, in, def, actions);
+  return out;
+}
+
 std::vector<std::pair<std::string, std::string>> todo_slots(const Definition& def, const Instance& in) {
   std::set<std::pair<std::string, std::string>> slots;
   for (const TransitionSpec* t : def.transitions_from(in.state)) {

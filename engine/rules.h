@@ -61,6 +61,9 @@ struct Action {
 std::vector<Action> available_actions(const Definition& def, const Instance& instance, const Principal& who);
 // [{transition, label, requires, accepts, comment, countersign}] for the API.
 Json actions_json(const Definition& def, const Instance& instance, const Principal& who);
+// instance_json + actions_json as JSON text, without the tree (codec.h append_instance_view).
+// `def` may be null (no labels, no actions).
+std::string instance_view_text(const Definition* def, const Instance& instance, const Principal& who);
 
 // Does `who` fit this actor spec for this instance?
 bool actor_matches(const ActorSpec& actor, const Instance& instance, const Principal& who);

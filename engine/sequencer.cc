@@ -206,7 +206,9 @@ void Sequencer::run_replier() {
       replier_busy_ = true;
     }
     for (Answer& a : completed.answers) {
-      if (a.reply && a.deferred) a.reply->body = deferred_body(*a.deferred);
+      if (a.reply && a.deferred) {
+        a.reply->body_text = instance_view_text(a.deferred->def.get(), *a.deferred->instance, a.deferred->who);
+      }
       if (a.done) a.done(std::move(a.reply));
     }
     if (!completed.events.empty()) {

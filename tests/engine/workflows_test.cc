@@ -12,6 +12,31 @@ using engine::Event;
 
 std::string id_of(const Result<engine::Reply>& r) { return r->body["id"].get<std::string>(); }
 
+// The API writes instance views as text without building a Json (engine::ViewForm::kText):
+// for every demo user, the text must be exactly what the Json view dumps to, alone and in
+// list pages (labels, actions, countersign progress, dates, title).
+void expect_text_views_match(EngineHarness& h, const std::string& id) {
+  for (const char* who : {"wang.wei", "li.na", "zhang.min", "zheng.xin", "zhou.hua", "wu.gang", "chen.jie"}) {
+    const engine::Principal p = h.user(who);
+    auto json = h.engine().instance_view(p, id);
+    auto text = h.engine().instance_view_text(p, id);
+    ASSERT_EQ(json.has_value(), text.has_value()) << who;
+    if (!json) continue;
+    EXPECT_EQ(*text, json->dump()) << who;
+    auto page_json = h.engine().list_instances(p, {}, 50, "");
+    auto page_text = h.engine().list_instances(p, {}, 50, "", engine::ViewForm::kText);
+    ASSERT_OK(page_json);
+    ASSERT_OK(page_text);
+    ASSERT_EQ(page_json->items.size(), page_text->texts.size()) << who;
+    for (size_t i = 0; i < page_json->items.size(); ++i) EXPECT_EQ(page_text->texts[i], page_json->items[i].dump()) << who;
+    auto tasks_json = h.engine().tasks(p, 50, "");
+    auto tasks_text = h.engine().tasks(p, 50, "", engine::ViewForm::kText);
+    ASSERT_OK(tasks_json);
+    ASSERT_OK(tasks_text);
+    ASSERT_EQ(tasks_json->items.size(), tasks_text->texts.size()) << who;
+  }
+}
+
 std::vector<std::string> types_of(const std::vector<Event>& events) {
   std::vector<std::string> out;
   for (const Event& e : events) out.push_back(e.type + (e.transition.empty() ? "" : ":" + e.transition));
@@ -67,12 +92,14 @@ TEST(YizhiYixiang, FullLifecycleByTheDemoUsers) {
   ASSERT_OK(h.fire("li.na", id, "send_back", {}, "请补充数据"));
   ASSERT_OK(h.fire("zhang.min", id, "apply_completion", {{"results", "形成制度3项，执行率97%"}}));
   ASSERT_OK(h.fire("li.na", id, "approve_completion"));
+  expect_text_views_match(h, id);
   auto closed = h.fire("wang.wei", id, "evaluate", {{"rating", "excellent"}, {"brand", true}});
   ASSERT_OK(closed);
   EXPECT_EQ(closed->body["state"], "closed");
   EXPECT_EQ(closed->body["fields"]["rating"], "excellent");
   EXPECT_TRUE(closed->body["actions"].empty());
   EXPECT_FALSE(closed->body["closed_at"].is_null());
+  expect_text_views_match(h, id);
 
   auto events = history(h, "wang.wei", id);
   EXPECT_EQ(types_of(events),
@@ -138,6 +165,7 @@ TEST(YizhiYixiang, TimersRemindOnceMarkOverdueAndSurviveRestart) {
   auto view = h.engine().instance_view(h.user("li.na"), id);
   ASSERT_OK(view);
   EXPECT_EQ((*view)["overdue"], true);
+  expect_text_views_match(h, id);
   const size_t total = events.size();
   h.reopen();
   h.advance(30 * kDayMs);
@@ -198,6 +226,7 @@ TEST(InspectionRectification, FullLifecycleWithJointVerification) {
   EXPECT_EQ(first->body["state"], "verification");
   EXPECT_EQ(first->body["pending_approvals"],
             Json::parse(R"([{"role":"inspection_office","approved_by":"zhou.hua"},{"role":"work_committee","approved_by":null}])"));
+  expect_text_views_match(h, id);
   // The same voter cannot vote again.
   ASSERT_CODE(h.fire("zhou.hua", id, "verify_pass"), Code::kForbidden);
   // A failure clears the votes; both must approve again.
