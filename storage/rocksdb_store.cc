@@ -224,6 +224,16 @@ class RocksStore final : public Store {
     return {};
   }
 
+  Result<void> compact() override {
+    rocksdb::CompactRangeOptions options;
+    options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForceOptimized;
+    for (rocksdb::ColumnFamilyHandle* cf : handles_) {
+      rocksdb::Status s = db_->CompactRange(options, cf, nullptr, nullptr);
+      if (!s.ok()) return fail(to_error(s, "compact"));
+    }
+    return {};
+  }
+
   std::optional<std::string> property(Space space, std::string_view name) const override {
     rocksdb::ColumnFamilyHandle* cf = family(space);
     std::string value;

@@ -119,6 +119,10 @@ class Store {
   // while other threads keep reading and committing.
   virtual Result<void> checkpoint(const std::string& dest) = 0;
 
+  // Compacts every space down to its last level and waits for it (the bulk generator, so that
+  // a generated database is measured in a settled state, not with a compaction backlog).
+  virtual Result<void> compact() { return {}; }
+
   // A RocksDB statistic or property for /metrics and diagnostics ("rocksdb.estimate-num-keys").
   virtual std::optional<std::string> property(Space space, std::string_view name) const = 0;
 };
