@@ -25,15 +25,12 @@ void Hub::subscribe(std::weak_ptr<Subscriber> subscriber) {
     if (auto s = subscriber.lock()) s->going_away();
     return;
   }
-  subscribers_.push_back(std::move(subscriber));
+  if (auto s = subscriber.lock()) subscribers_[s.get()] = std::move(subscriber);
 }
 
 void Hub::unsubscribe(const Subscriber* subscriber) {
   std::lock_guard lock(mu_);
-  std::erase_if(subscribers_, [&](const std::weak_ptr<Subscriber>& w) {
-    auto s = w.lock();
-    return !s || s.get() == subscriber;
-  });
+  subscribers_.erase(subscriber);
 }
 
 void Hub::publish(const std::vector<engine::Event>& events) {
@@ -58,8 +55,8 @@ void Hub::publish(const std::vector<engine::Event>& events) {
   if (closed_) return;
   // deliver() only posts, so holding the lock here is short; it also guarantees that after
   // close_all() returns no session receives another batch.
-  std::erase_if(subscribers_, [&](const std::weak_ptr<Subscriber>& w) {
-    auto s = w.lock();
+  std::erase_if(subscribers_, [&](const auto& entry) {
+    auto s = entry.second.lock();
     if (!s) return true;
     s->deliver(shared);
     return false;
@@ -68,19 +65,19 @@ void Hub::publish(const std::vector<engine::Event>& events) {
 
 void Hub::recheck_all() {
   std::lock_guard lock(mu_);
-  for (const auto& w : subscribers_) {
+  for (const auto& [key, w] : subscribers_) {
     if (auto s = w.lock()) s->recheck_credentials();
   }
 }
 
 void Hub::close_all() {
-  std::vector<std::weak_ptr<Subscriber>> subscribers;
+  std::unordered_map<const Subscriber*, std::weak_ptr<Subscriber>> subscribers;
   {
     std::lock_guard lock(mu_);
     closed_ = true;
     subscribers.swap(subscribers_);
   }
-  for (auto& w : subscribers) {
+  for (auto& [key, w] : subscribers) {
     if (auto s = w.lock()) s->going_away();
   }
 }

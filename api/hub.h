@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "engine/model.h"
@@ -59,7 +60,9 @@ class Hub {
 
  private:
   mutable std::mutex mu_;
-  std::vector<std::weak_ptr<Subscriber>> subscribers_;
+  // By address: a session leaving is O(1) (10,000 streams disconnecting at once made a vector
+  // scan per leave quadratic — 14 % of the server's CPU in the fan-out benchmark).
+  std::unordered_map<const Subscriber*, std::weak_ptr<Subscriber>> subscribers_;
   bool closed_ = false;
   uint64_t published_ = 0;
 };
