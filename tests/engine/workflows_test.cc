@@ -2,6 +2,9 @@
 // real RocksDB store and a manual clock.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 #include "engine/verify.h"
 #include "tests/engine/test_support.h"
 
@@ -187,6 +190,43 @@ TEST(YizhiYixiang, TimersRemindOnceMarkOverdueAndSurviveRestart) {
   auto report = engine::verify_store(h.engine().store(), h.engine().roles());
   ASSERT_OK(report);
   EXPECT_TRUE(report->ok) << report->to_json().dump(2);
+}
+
+// The writer fires timers only when everything it decided is durable (engine/sequencer.cc):
+// a steady stream of commands must not keep a due timer from firing.
+TEST(YizhiYixiang, ATimerFiresWhileCommandsKeepArriving) {
+  EngineHarness h;
+  const std::string id = assigned_project(h);
+  const std::string busy = assigned_project(h);
+  std::atomic<bool> stop{false};
+  std::atomic<int> answered{0};
+  std::thread load([&] {
+    while (!stop) {
+      for (int i = 0; i < 32; ++i) {
+        h.engine().submit(engine::Command{engine::AddComment{busy, "催办"}, h.user("li.na"), {}, {}},
+                          [&](Result<engine::Reply>) { answered++; });
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  });
+  while (answered < 200) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  h.clock().advance(7 * kDayMs + 1000);  // the claim reminder is due now
+  h.engine().poke_timers();
+  bool reminded = false;
+  for (int i = 0; i < 500 && !reminded; ++i) {
+    auto events = history(h, "li.na", id);
+    reminded = !events.empty() && events.back().type == "reminded";
+    if (!reminded) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const int during = answered;
+  stop = true;
+  load.join();
+  h.engine().drain();
+  EXPECT_TRUE(reminded) << "the reminder did not fire within 5 s under load";
+  EXPECT_GT(during, 200);
+  auto report = engine::verify_store(h.engine().store(), h.engine().roles());
+  ASSERT_OK(report);
+  EXPECT_TRUE(report->ok) << report->to_json().dump();
 }
 
 TEST(YizhiYixiang, LeavingAStateDisarmsItsTimers) {
