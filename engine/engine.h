@@ -1,16 +1,16 @@
 // Engine: the facade the server and the command-line tools use.
 //
-// Writes: every command goes through submit(), which queues it for the single writer thread
-// (the sequencer). The writer takes every waiting command (up to a bound), decides each in
-// order against the current state, writes all results in one RocksDB batch with sync=true,
-// and only then answers each caller and hands the committed events to the publisher. A full
-// queue refuses at once with kOverloaded; nothing blocks forever.
+// Writes: every command goes through submit(), which queues it for the one writer (the
+// sequencer, engine/sequencer.h): it decides each command in order against the current state,
+// writes a batch of results in one RocksDB batch with sync=true (deciding the next batch while
+// the previous one syncs), and only then answers each caller and hands the committed events to
+// the publisher. A full queue refuses at once with kOverloaded; nothing blocks forever.
 //
 // Reads: the query methods read the store directly from the calling thread and never wait on
 // the writer. Everything a principal may not see answers kNotFound (or is left out of a list).
 //
 // Thread-safe: every public method may be called from any thread. The publisher and the
-// submit callbacks run on the writer thread and must not block (post elsewhere).
+// submit callbacks run on the sequencer's replier thread and must not block (post elsewhere).
 #pragma once
 
 #include <atomic>
@@ -108,9 +108,9 @@ class Engine {
   void set_publisher(Publisher publisher);
 
   // ---- writes ----
-  // Queues a command. `done` is called exactly once: on the writer thread after the batch
-  // holding it is durable (or refused), or at once with kOverloaded when the queue is full
-  // or the engine is stopping.
+  // Queues a command. `done` is called exactly once: on a sequencer thread after the batch
+  // holding it is durable (or refused, or its commit failed), or at once with kOverloaded
+  // when the queue is full or the engine is stopping.
   void submit(Command command, ReplyCallback done);
   // submit() and wait for the answer.
   Result<Reply> execute(Command command);
