@@ -142,16 +142,9 @@ std::string encode_instance(const Instance& in) {
   namespace jt = json_text;
   std::string out;
   out.reserve(512);
-  out.append("{\"approvals\":[");
-  for (size_t i = 0; i < in.approvals.size(); ++i) {
-    if (i > 0) out.push_back(',');
-    out.append("{\"role\":");
-    jt::string(out, in.approvals[i].role);
-    out.append(",\"user\":");
-    jt::string(out, in.approvals[i].user);
-    out.push_back('}');
-  }
-  out.append("],\"approvals_for\":");
+  out.append("{\"approvals\":");
+  jt::array(out, in.approvals, [](std::string& o, const Approval& a) { jt::pair_object(o, "role", a.role, "user", a.user); });
+  out.append(",\"approvals_for\":");
   jt::string(out, in.approvals_for);
   out.append(",\"assignee_org\":");
   jt::string(out, in.assignee_org);
@@ -173,12 +166,7 @@ std::string encode_instance(const Instance& in) {
   bool first = true;
   for (const auto& [transition, users] : in.fired_by) {
     jt::key(out, transition, first);
-    out.push_back('[');
-    for (size_t i = 0; i < users.size(); ++i) {
-      if (i > 0) out.push_back(',');
-      jt::string(out, users[i]);
-    }
-    out.push_back(']');
+    jt::array(out, users, [](std::string& o, const std::string& u) { jt::string(o, u); });
   }
   out.append("},\"id\":");
   jt::string(out, in.id);
@@ -187,16 +175,15 @@ std::string encode_instance(const Instance& in) {
   out.append(in.overdue ? ",\"overdue\":true" : ",\"overdue\":false");
   out.append(",\"state\":");
   jt::string(out, in.state);
-  out.append(",\"timers\":[");
-  for (size_t i = 0; i < in.timers.size(); ++i) {
-    if (i > 0) out.push_back(',');
-    out.append("{\"due\":");
-    jt::integer(out, in.timers[i].due_ms);
-    out.append(",\"name\":");
-    jt::string(out, in.timers[i].name);
-    out.push_back('}');
-  }
-  out.append("],\"updated_at\":");
+  out.append(",\"timers\":");
+  jt::array(out, in.timers, [](std::string& o, const ArmedTimer& t) {
+    o.append("{\"due\":");
+    jt::integer(o, t.due_ms);
+    o.append(",\"name\":");
+    jt::string(o, t.name);
+    o.push_back('}');
+  });
+  out.append(",\"updated_at\":");
   jt::integer(out, in.updated_at_ms);
   out.append(",\"version\":");
   jt::integer(out, in.version);
@@ -283,12 +270,7 @@ void label_text(std::string& out, const Label& label) {
 }
 
 void strings_text(std::string& out, const std::vector<std::string>& items) {
-  out.push_back('[');
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (i > 0) out.push_back(',');
-    json_text::string(out, items[i]);
-  }
-  out.push_back(']');
+  json_text::array(out, items, [](std::string& o, const std::string& item) { json_text::string(o, item); });
 }
 
 void time_or_null(std::string& out, const std::optional<int64_t>& ms) {
@@ -307,29 +289,23 @@ void append_instance_view(std::string& out, const Instance& in, const Definition
                           const std::vector<const TransitionSpec*>& actions) {
   namespace jt = json_text;
   static constexpr const char* kComment[] = {"optional", "required", "none"};
-  out.append("{\"actions\":[");
-  for (size_t i = 0; i < actions.size(); ++i) {
-    const TransitionSpec& t = *actions[i];
-    if (i > 0) out.push_back(',');
-    out.append("{\"accepts\":");
-    strings_text(out, t.accepts);
-    out.append(",\"comment\":\"");
-    out.append(kComment[static_cast<int>(t.comment)]);
-    out.append(t.is_countersign() ? "\",\"countersign\":true,\"label\":" : "\",\"countersign\":false,\"label\":");
-    label_text(out, t.label);
-    out.append(",\"requires\":");
-    strings_text(out, t.requires_fields);
-    out.append(",\"to\":");
-    if (t.to) {
-      jt::string(out, *t.to);
-    } else {
-      out.append("null");
-    }
-    out.append(",\"transition\":");
-    jt::string(out, t.name);
-    out.push_back('}');
-  }
-  out.append("],\"assignee_org\":");
+  out.append("{\"actions\":");
+  jt::array(out, actions, [](std::string& o, const TransitionSpec* t) {
+    o.append("{\"accepts\":");
+    strings_text(o, t->accepts);
+    o.append(",\"comment\":\"");
+    o.append(kComment[static_cast<int>(t->comment)]);
+    o.append(t->is_countersign() ? "\",\"countersign\":true,\"label\":" : "\",\"countersign\":false,\"label\":");
+    label_text(o, t->label);
+    o.append(",\"requires\":");
+    strings_text(o, t->requires_fields);
+    o.append(",\"to\":");
+    jt::optional_string(o, t->to);
+    o.append(",\"transition\":");
+    jt::string(o, t->name);
+    o.push_back('}');
+  });
+  out.append(",\"assignee_org\":");
   jt::string_or_null(out, in.assignee_org);
   out.append(",\"closed_at\":");
   time_or_null(out, in.closed_at_ms);
@@ -348,25 +324,19 @@ void append_instance_view(std::string& out, const Instance& in, const Definition
   out.append(in.overdue ? ",\"overdue\":true" : ",\"overdue\":false");
   if (def != nullptr && !in.approvals_for.empty()) {
     if (const TransitionSpec* t = def->transition_from(in.approvals_for, in.state)) {
-      out.append(",\"pending_approvals\":[");
-      for (size_t i = 0; i < t->countersign.size(); ++i) {
-        const ActorSpec& party = t->countersign[i];
-        const std::string* by = nullptr;
+      out.append(",\"pending_approvals\":");
+      jt::array(out, t->countersign, [&](std::string& o, const ActorSpec& party) {
+        std::optional<std::string> by;
         for (const Approval& a : in.approvals) {
-          if (a.role == party.role) by = &a.user;
+          if (a.role == party.role) by = a.user;
         }
-        if (i > 0) out.push_back(',');
-        out.append("{\"approved_by\":");
-        if (by != nullptr) {
-          jt::string(out, *by);
-        } else {
-          out.append("null");
-        }
-        out.append(",\"role\":");
-        jt::string(out, party.role);
-        out.push_back('}');
-      }
-      out.append("],\"pending_transition\":");
+        o.append("{\"approved_by\":");
+        jt::optional_string(o, by);
+        o.append(",\"role\":");
+        jt::string(o, party.role);
+        o.push_back('}');
+      });
+      out.append(",\"pending_transition\":");
       jt::string(out, in.approvals_for);
     }
   }
@@ -433,25 +403,14 @@ std::string event_text(const Event& e, bool with_hash) {
   jt::string_or_null(out, e.assignee_org);
   out.append(",\"at\":");
   jt::string(out, format_time(e.at_ms));
-  out.append(",\"audience\":[");
-  for (size_t i = 0; i < e.audience.size(); ++i) {
-    if (i > 0) out.push_back(',');
-    out.append("{\"org\":");
-    jt::string(out, e.audience[i].org);
-    out.append(",\"role\":");
-    jt::string(out, e.audience[i].role);
-    out.push_back('}');
-  }
-  out.append("],\"changes\":");
+  out.append(",\"audience\":");
+  jt::array(out, e.audience, [](std::string& o, const AudienceEntry& a) { jt::pair_object(o, "org", a.org, "role", a.role); });
+  out.append(",\"changes\":");
   jt::value(out, e.changes);
   out.append(",\"comment\":");
   jt::string_or_null(out, e.comment);
   out.append(",\"from\":");
-  if (e.from) {
-    jt::string(out, *e.from);
-  } else {
-    out.append("null");
-  }
+  jt::optional_string(out, e.from);
   if (with_hash) {
     out.append(",\"hash\":");
     jt::string(out, e.hash);
@@ -467,11 +426,7 @@ std::string event_text(const Event& e, bool with_hash) {
   out.append(",\"seq\":");
   jt::integer(out, e.seq);
   out.append(",\"to\":");
-  if (e.to) {
-    jt::string(out, *e.to);
-  } else {
-    out.append("null");
-  }
+  jt::optional_string(out, e.to);
   out.append(",\"transition\":");
   jt::string_or_null(out, e.transition);
   out.append(",\"type\":");

@@ -9,6 +9,7 @@
 
 #include <charconv>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -66,6 +67,38 @@ inline void string_or_null(std::string& out, std::string_view s, bool null_when_
   }
 }
 
+inline void optional_string(std::string& out, const std::optional<std::string>& s) {
+  if (s) {
+    string(out, *s);
+  } else {
+    out.append("null");
+  }
+}
+
 inline void value(std::string& out, const Json& j) { out.append(j.dump()); }
+
+// `[item, item, ...]`, each written by write(out, item).
+template <class Range, class Write>
+void array(std::string& out, const Range& items, Write write) {
+  out.push_back('[');
+  bool first = true;
+  for (const auto& item : items) {
+    if (!first) out.push_back(',');
+    first = false;
+    write(out, item);
+  }
+  out.push_back(']');
+}
+
+// `{"<k1>":"<v1>","<k2>":"<v2>"}` with two string members; k1 < k2. Raw keys: callers pass
+// literal keys that need no escaping.
+inline void pair_object(std::string& out, std::string_view k1, std::string_view v1, std::string_view k2,
+                        std::string_view v2) {
+  out.append("{\"").append(k1).append("\":");
+  string(out, v1);
+  out.append(",\"").append(k2).append("\":");
+  string(out, v2);
+  out.push_back('}');
+}
 
 }  // namespace pioneer::engine::json_text
