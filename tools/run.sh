@@ -13,4 +13,13 @@ Pioneer 先锋 — demo server. When it says "listening", try (in another termin
   curl -s -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8080/api/v1/me
 The README walks through a whole 一支一项 project. Ctrl-C stops the server cleanly.
 MSG
-exec "$build_dir/pioneer" serve --data data --listen 127.0.0.1:8080 --demo --workflows workflows "$@"
+# The defaults give way to the caller's own --listen / --data (pioneer serve takes each once).
+listen=(--listen 127.0.0.1:8080)
+data=(--data data)
+for arg in "$@"; do
+  case "$arg" in
+    --listen|--listen=*) listen=() ;;
+    --data|--data=*) data=() ;;
+  esac
+done
+exec "$build_dir/pioneer" serve "${data[@]}" "${listen[@]}" --demo --workflows workflows "$@"
