@@ -273,7 +273,12 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& dir, const StoreOp
   if (options.read_only) db_options.info_log = std::make_shared<DiscardLogger>();
 
   rocksdb::BlockBasedTableOptions table;
-  table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  // Few large shards: RocksDB's default splits the cache into 64 shards (1 MiB each at 64 MiB),
+  // and an entry larger than its shard — the index block of a 64 MiB table file is ~0.5 MiB
+  // uncompressed, and a million instances make many such files — is dropped as soon as its
+  // reader releases it. Every iterator then read and decompressed the index block again
+  // (half of a list page's time at 1,000,000 instances, bench/README.md).
+  table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes, /*num_shard_bits=*/2);
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   // Index and filter blocks live in the block cache (bounded memory, charged to the cache)
   // rather than pinned per open table; level-0 ones stay pinned because they are hot.
