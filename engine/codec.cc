@@ -283,28 +283,12 @@ void time_or_null(std::string& out, const std::optional<int64_t>& ms) {
 
 }  // namespace
 
-// Written by hand, keys in sorted order: the same bytes as
-// `instance_json(in, def)` with "actions" added, dumped (codec tests compare them).
-void append_instance_view(std::string& out, const Instance& in, const Definition* def,
-                          const std::vector<const TransitionSpec*>& actions) {
+namespace {
+// Everything of an instance view after "actions": the same for whoever asks.
+std::string view_tail(const Instance& in, const Definition* def) {
   namespace jt = json_text;
-  static constexpr const char* kComment[] = {"optional", "required", "none"};
-  out.append("{\"actions\":");
-  jt::array(out, actions, [](std::string& o, const TransitionSpec* t) {
-    o.append("{\"accepts\":");
-    strings_text(o, t->accepts);
-    o.append(",\"comment\":\"");
-    o.append(kComment[static_cast<int>(t->comment)]);
-    o.append(t->is_countersign() ? "\",\"countersign\":true,\"label\":" : "\",\"countersign\":false,\"label\":");
-    label_text(o, t->label);
-    o.append(",\"requires\":");
-    strings_text(o, t->requires_fields);
-    o.append(",\"to\":");
-    jt::optional_string(o, t->to);
-    o.append(",\"transition\":");
-    jt::string(o, t->name);
-    o.push_back('}');
-  });
+  std::string out;
+  out.reserve(1024);
   out.append(",\"assignee_org\":");
   jt::string_or_null(out, in.assignee_org);
   out.append(",\"closed_at\":");
@@ -360,6 +344,42 @@ void append_instance_view(std::string& out, const Instance& in, const Definition
   out.append(",\"workflow_version\":");
   jt::integer(out, in.workflow_version);
   out.push_back('}');
+  return out;
+}
+
+std::string action_text(const TransitionSpec& t) {
+  namespace jt = json_text;
+  static constexpr const char* kComment[] = {"optional", "required", "none"};
+  std::string o;
+  o.append("{\"accepts\":");
+  strings_text(o, t.accepts);
+  o.append(",\"comment\":\"");
+  o.append(kComment[static_cast<int>(t.comment)]);
+  o.append(t.is_countersign() ? "\",\"countersign\":true,\"label\":" : "\",\"countersign\":false,\"label\":");
+  label_text(o, t.label);
+  o.append(",\"requires\":");
+  strings_text(o, t.requires_fields);
+  o.append(",\"to\":");
+  jt::optional_string(o, t.to);
+  o.append(",\"transition\":");
+  jt::string(o, t.name);
+  o.push_back('}');
+  return o;
+}
+}  // namespace
+
+// Written by hand, keys in sorted order: the same bytes as
+// `instance_json(in, def)` with "actions" added, dumped (codec tests compare them).
+// The parts that do not depend on the principal are rendered once per record version (and
+// once per transition) and kept beside the shared immutable values (text_memo.h): a list page
+// of 50 then costs the actions check and a copy per instance, not 50 renderings.
+void append_instance_view(std::string& out, const Instance& in, const Definition* def,
+                          const std::vector<const TransitionSpec*>& actions) {
+  out.append("{\"actions\":");
+  json_text::array(out, actions, [](std::string& o, const TransitionSpec* t) {
+    o.append(t->action_memo.get(0, [&] { return action_text(*t); }));
+  });
+  out.append(in.view_memo.get(in.version, [&] { return view_tail(in, def); }));
 }
 
 // ---- events ----

@@ -101,6 +101,8 @@ struct TransitionSpec {
   // holding two roles never lets one person complete a countersign alone.
   bool countersign_same_person = false;
   std::vector<std::string> not_by;     // separation of duties
+  // This transition's entry in an instance view's "actions" (codec.h), rendered once.
+  TextMemo action_memo;
 
   bool from_state(std::string_view state) const;
   bool in_place() const { return !to.has_value(); }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "engine/text_memo.h"
 
 namespace pioneer::engine {
 
@@ -90,6 +91,10 @@ struct Instance {
   std::map<std::string, std::vector<std::string>> fired_by;
   // Timers armed for the current state.
   std::vector<ArmedTimer> timers;
+
+  // The part of the API view that does not depend on who asks (codec.h
+  // append_instance_view), rendered once per version of a shared record.
+  TextMemo view_memo;
 
   bool operator==(const Instance&) const = default;
 };

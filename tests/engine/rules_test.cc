@@ -400,5 +400,36 @@ TEST(Codec, HandWrittenRecordsAreTheCanonicalJsonBytes) {
   }
 }
 
+// Views of shared records keep the part that does not depend on the principal (text_memo.h).
+TEST(TextMemo, RendersOncePerKeyAndACopyStartsEmpty) {
+  TextMemo memo;
+  int renders = 0;
+  auto make = [&](const std::string& text) {
+    return [&renders, text] {
+      ++renders;
+      return text;
+    };
+  };
+  EXPECT_EQ(memo.get(1, make("v1")), "v1");
+  EXPECT_EQ(memo.get(1, make("other")), "v1");
+  EXPECT_EQ(renders, 1);
+  const std::string& v2 = memo.get(2, make("v2"));  // another version: rendered anew
+  EXPECT_EQ(v2, "v2");
+  EXPECT_EQ(memo.get(1, make("other")), "v1");  // both stay valid
+  EXPECT_EQ(renders, 2);
+
+  Instance in;
+  in.id = "01J";
+  in.version = 4;
+  in.view_memo.get(in.version, make("old"));
+  Instance changed = in;  // what the writer does before changing a record
+  EXPECT_EQ(changed, in);  // memos take no part in comparisons
+  EXPECT_EQ(changed.view_memo.get(in.version, make("new")), "new");
+  EXPECT_EQ(in.view_memo.get(in.version, make("unused")), "old");
+  changed = in;  // assigning empties it too
+  EXPECT_EQ(changed.view_memo.get(in.version, make("newer")), "newer");
+  EXPECT_EQ(renders, 5);
+}
+
 }  // namespace
 }  // namespace pioneer::engine
