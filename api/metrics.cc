@@ -160,6 +160,18 @@ std::string Metrics::render(const engine::EngineMetrics& engine, uint64_t head,
   // Every decided command belongs to exactly one batch, so the sum of batch sizes is commands.
   out << "pioneer_engine_batch_size_sum " << engine.commands << "\n"
       << "pioneer_engine_batch_size_count " << cumulative << "\n";
+  out << "# HELP pioneer_engine_commit_seconds Time to write and sync one batch to the store.\n"
+         "# TYPE pioneer_engine_commit_seconds histogram\n";
+  cumulative = 0;
+  for (size_t i = 0; i < engine.commit_buckets.size(); ++i) {
+    cumulative += engine.commit_buckets[i];
+    out << "pioneer_engine_commit_seconds_bucket{le=\"";
+    if (i < std::size(engine::EngineMetrics::kCommitBucketsMs)) out << engine::EngineMetrics::kCommitBucketsMs[i] / 1000;
+    else out << "+Inf";
+    out << "\"} " << cumulative << "\n";
+  }
+  out << "pioneer_engine_commit_seconds_sum " << static_cast<double>(engine.commit_us_total) / 1e6 << "\n"
+      << "pioneer_engine_commit_seconds_count " << cumulative << "\n";
   return out.str();
 }
 

@@ -90,6 +90,11 @@ struct EngineMetrics {
   uint64_t overloaded = 0;
   // batch size histogram buckets: 1, 2-4, 5-16, 17-64, 65-256, 257+
   std::vector<uint64_t> batch_size_buckets;
+  // Time to write and sync one batch (the store's commit), non-cumulative buckets with upper
+  // bounds kCommitBucketsMs (ms) and one more for longer; and the total in microseconds.
+  static constexpr double kCommitBucketsMs[] = {0.5, 1, 2, 5, 10, 20, 50};
+  std::vector<uint64_t> commit_buckets;
+  uint64_t commit_us_total = 0;
 };
 
 using Publisher = std::function<void(const std::vector<Event>& committed)>;

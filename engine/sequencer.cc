@@ -255,6 +255,8 @@ EngineMetrics Sequencer::metrics() const {
     m.queue_depth = queue_.size();
   }
   for (auto& b : batch_buckets_) m.batch_size_buckets.push_back(b.load());
+  for (auto& b : commit_buckets_) m.commit_buckets.push_back(b.load());
+  m.commit_us_total = commit_us_total_;
   return m;
 }
 
@@ -448,7 +450,14 @@ bool Sequencer::commit(Flight& f) {
     storage::put_u64(head, bs.seq);
     bs.batch.put(Space::kMeta, "head_seq", head);
     bs.batch.put(Space::kMeta, "head_hash", bs.hash);
-    if (auto st = deps_.store.commit(bs.batch, /*sync=*/true); !st) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto st = deps_.store.commit(bs.batch, /*sync=*/true);
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
+    size_t b = 0;
+    while (b < std::size(EngineMetrics::kCommitBucketsMs) && us > EngineMetrics::kCommitBucketsMs[b] * 1000) ++b;
+    commit_buckets_[b]++;
+    commit_us_total_ += static_cast<uint64_t>(us);
+    if (!st) {
       // Nothing of this batch is durable: every caller hears so, and memory stays as it was.
       for (Pending& p : f.commands) {
         if (p.done) p.done(fail(Code::kInternal, "写入失败，请重试（the write failed; retry）: " + st.error().message));
@@ -527,7 +536,7 @@ Result<Reply> Sequencer::apply(BatchState& bs, const Command& command) {
         return fail(Code::kIdempotencyConflict,
                     "同一 Idempotency-Key 已用于不同的请求（this Idempotency-Key was used with a different request）");
       }
-      return Reply{record.value("status", 200), record.value("body", Json::object()), true};
+      return Reply{record.value("status", 200), record.value("body", Json::object()), true, {}};
     }
   }
   Command inner = command;
@@ -673,7 +682,7 @@ Result<Reply> Sequencer::apply_instance_command(BatchState& bs, const Command& c
   if (!decision) return fail(decision.error());
   KnownPtr after = record(bs, *def, before.get(), *decision);
   bs.deferred = Deferred{instance_of(after), def, who};
-  return Reply{status, Json::object(), false};
+  return Reply{status, Json::object(), false, {}};
 }
 
 Result<Reply> Sequencer::apply_admin_command(BatchState& bs, const Command& command) {
@@ -692,7 +701,7 @@ Result<Reply> Sequencer::apply_admin_command(BatchState& bs, const Command& comm
       b.erase("version");
       if (a == b) {
         return Reply{200, Json{{"id", latest->id}, {"version", latest->version}, {"title", label_json(latest->title)},
-                               {"registered", false}}};
+                               {"registered", false}}, false, {}};
       }
     }
     Definition def = std::move(*parsed);
@@ -702,7 +711,7 @@ Result<Reply> Sequencer::apply_admin_command(BatchState& bs, const Command& comm
     bs.batch.put(Space::kDefinitions, Registry::key(ptr->id, ptr->version), ptr->source.dump());
     bs.definitions[ptr->id] = ptr;
     bs.after_commit.push_back([this, ptr] { deps_.registry.add(ptr); });
-    return Reply{201, Json{{"id", ptr->id}, {"version", ptr->version}, {"title", label_json(ptr->title)}, {"registered", true}}};
+    return Reply{201, Json{{"id", ptr->id}, {"version", ptr->version}, {"title", label_json(ptr->title)}, {"registered", true}}, false, {}};
   }
   if (const auto* put = std::get_if<PutOrg>(&command.body)) {
     Org org = put->org;
@@ -723,7 +732,7 @@ Result<Reply> Sequencer::apply_admin_command(BatchState& bs, const Command& comm
     bs.batch.put(Space::kPrincipals, Directory::org_key(org.id), encode_org(org));
     bs.orgs[org.id] = org;
     bs.after_commit.push_back([this, org] { deps_.directory.put_org(org); });
-    return Reply{201, org_json(org)};
+    return Reply{201, org_json(org), false, {}};
   }
   if (const auto* put = std::get_if<PutUser>(&command.body)) {
     if (!valid_user_id(put->id)) {
@@ -748,7 +757,7 @@ Result<Reply> Sequencer::apply_admin_command(BatchState& bs, const Command& comm
     bs.after_commit.push_back([this, user] { deps_.directory.put_user(user); });
     Json roles = Json::array();
     for (const RoleGrant& g : user.roles) roles.push_back({{"role", g.role}, {"org", g.org}});
-    return Reply{201, Json{{"id", user.id}, {"name", user.name}, {"home_org", user.home_org}, {"roles", roles}}};
+    return Reply{201, Json{{"id", user.id}, {"name", user.name}, {"home_org", user.home_org}, {"roles", roles}}, false, {}};
   }
   if (const auto* issue = std::get_if<IssueToken>(&command.body)) {
     if (!user_exists(issue->user_id)) return fail(Code::kNotFound, "用户不存在（no such user）");
@@ -756,14 +765,14 @@ Result<Reply> Sequencer::apply_admin_command(BatchState& bs, const Command& comm
     TokenRecord token{issue->user_id, issue->expires_ms};
     bs.batch.put(Space::kPrincipals, Directory::token_key(issue->token_hash), Directory::encode_token(token));
     bs.after_commit.push_back([this, hash = issue->token_hash, token] { deps_.directory.put_token(hash, token); });
-    return Reply{201, Json{{"user", issue->user_id}}};
+    return Reply{201, Json{{"user", issue->user_id}}, false, {}};
   }
   if (const auto* revoke = std::get_if<RevokeTokens>(&command.body)) {
     if (!user_exists(revoke->user_id)) return fail(Code::kNotFound, "用户不存在（no such user）");
     auto hashes = deps_.directory.token_hashes_of(revoke->user_id);
     for (const std::string& h : hashes) bs.batch.del(Space::kPrincipals, Directory::token_key(h));
     bs.after_commit.push_back([this, id = revoke->user_id] { deps_.directory.revoke_user_tokens(id); });
-    return Reply{200, Json{{"user", revoke->user_id}, {"revoked", hashes.size()}}};
+    return Reply{200, Json{{"user", revoke->user_id}, {"revoked", hashes.size()}}, false, {}};
   }
   return fail(Code::kBadRequest, "未知命令（unknown command）");
 }

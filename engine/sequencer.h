@@ -26,6 +26,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <iterator>
 #include <list>
 #include <map>
 #include <memory>
@@ -189,6 +190,8 @@ class Sequencer {
   // Metrics.
   std::atomic<uint64_t> commands_{0}, batches_{0}, events_{0}, overloaded_{0};
   std::atomic<uint64_t> batch_buckets_[6] = {};
+  std::atomic<uint64_t> commit_buckets_[std::size(EngineMetrics::kCommitBucketsMs) + 1] = {};
+  std::atomic<uint64_t> commit_us_total_ = 0;
 
   std::thread committer_;
   std::thread thread_;
