@@ -12,6 +12,7 @@
 //     --seconds S      measured time; --warmup S before it (not measured)
 //     --rate R         total write requests per second, paced per connection (0: closed loop);
 //                      latency is then measured from the scheduled send time
+//     --read-rate R    the same for reads (`reads`, and the readers of `mixed`)
 //   pioneer_bench ws --port P --tokens F --clients N --events K [--interval-ms I] [--server-pid PID]
 //     N WebSocket clients on /api/v1/stream, the server's VmRSS before and after they connect
 //     (idle), then K creates, one every I ms; delivery latency = the client's receive time minus
@@ -76,6 +77,8 @@ struct Ctx {
   std::mt19937_64 rng{7};
   double rate = 0;  // writes per second in total (0: closed loop)
   int conns = 1;
+  double read_rate = 0;  // reads per second in total (0: closed loop)
+  int readers = 1;
 
   const std::string& token(const std::string& user) const {
     auto it = tokens.find(user);
@@ -316,9 +319,17 @@ awaitable<void> reader(Ctx& ctx, int index) {
   int status = co_await conn.call(http::verb::get, "/api/v1/instances?workflow=yizhi-yixiang&limit=200", boss_tok, "");
   if (status == 200) harvest(ctx, conn.res.body(), boss_tok);
   uint64_t turn = index;
+  const double interval = ctx.read_rate > 0 ? ctx.readers / ctx.read_rate : 0;
+  double next = now_s() + interval * index / std::max(1, ctx.readers);
   while (!ctx.stopping) {
     const int kind = static_cast<int>(turn++ % 5);
     double started = now_s();
+    if (interval > 0) {  // paced: measured from the scheduled time (no coordinated omission)
+      if (next > started) co_await sleep_for(ctx, next - started);
+      started = next;
+      next += interval;
+      if (ctx.stopping) break;
+    }
     if (kind == 0 || kind == 4) {  // one instance, with its actions
       if (ctx.known.empty()) {
         co_await sleep_for(ctx, 0.01);
@@ -327,7 +338,7 @@ awaitable<void> reader(Ctx& ctx, int index) {
       auto& [id, tok] = ctx.known[rng() % ctx.known.size()];
       std::string target = "/api/v1/instances/" + id + (kind == 4 ? "/events" : "");
       std::string t = tok;
-      started = now_s();
+      if (interval == 0) started = now_s();
       status = co_await conn.call(http::verb::get, target, t, "");
       ctx.record(kind == 0 ? "read:instance" : "read:history", started, status);
     } else if (kind == 1) {  // a filtered page of 50
@@ -440,11 +451,14 @@ int run_http(const Options& o) {
   const double warmup = o.num("warmup", 1), seconds = o.num("seconds", 5);
   ctx.rate = o.num("rate", 0);
   ctx.conns = conns;
+  ctx.read_rate = o.num("read-rate", 0);
+  ctx.readers = scenario == "reads" ? conns : readers;
   Json out;
   out["scenario"] = scenario;
   out["conns"] = conns;
   out["readers"] = readers;
   out["rate"] = ctx.rate;
+  out["read_rate"] = ctx.read_rate;
 
   auto spawn = [&](auto fn, int n) {
     for (int i = 0; i < n; ++i) {

@@ -180,7 +180,9 @@ EOF
 HALF=$(python3 -c "print(round($PEAK / 2))")
 log "paced transitions at half of peak ($HALF/s of ${PEAK%.*}/s), 64 clients"
 lg --scenario transitions --conns 64 --rate "$HALF" >"$R/api_half.json"
-log "reads under write load: 16 writers + 4 readers"
+log "reads beside writes at half of peak: 64 paced writers + 1 reader"
+lg --scenario mixed --conns 64 --rate "$HALF" --readers 1 >"$R/api_mixed_half.json"
+log "reads under saturating write load (info): 16 writers + 4 readers"
 lg --scenario mixed --conns 16 --readers 4 >"$R/api_mixed.json"
 echo "{\"rss_kb\":$(rss_kb "$SERVER_PID")}" >"$R/server_empty.json"
 stop_server
@@ -212,8 +214,9 @@ log "scale: Engine::open on $SCALE instances"
 "$DBTOOL" open --data "$DATA" --repeat 3 >"$R/scale_engine_open.json"
 start_server "$DATA"
 OPEN_CLEAN=$START_MS
-log "scale: server start after a clean stop ${OPEN_CLEAN} ms; reads (list, to-do, instance, history), 4 clients"
-lg --scenario reads --conns 4 >"$R/scale_reads.json"
+log "scale: server start after a clean stop ${OPEN_CLEAN} ms; reads (list, to-do, instance, history), 1 and 4 clients"
+lg --scenario reads --conns 1 >"$R/scale_reads.json"
+lg --scenario reads --conns 4 >"$R/scale_reads_c4.json"
 RSS_READS=$(rss_kb "$SERVER_PID")
 log "scale: durable transitions, 16 clients"
 lg --scenario transitions --conns 16 >"$R/scale_c16.json"
