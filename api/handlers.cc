@@ -162,7 +162,7 @@ void submit(ServerState& state, const Request& req, engine::CommandBody body, Re
     // The same key with another request must conflict: digest what identifies the request.
     command.request_digest = sha256_hex(req.method + "\n" + req.path + "\n" + req.body);
   }
-  // Runs on the writer thread: only builds the response; the session posts it to its strand.
+  // Runs on the writer thread: only builds the response; the session posts it back to its I/O thread.
   state.engine.submit(std::move(command), [respond = std::move(respond),
                                             after = std::move(after)](Result<engine::Reply> reply) {
     if (!reply) return respond(error_response(reply.error()));

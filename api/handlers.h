@@ -3,7 +3,7 @@
 //
 // Sync handlers answer at once (reads go straight to storage from the calling I/O thread).
 // Async handlers (writes) submit a Command and call `respond` from the engine's writer thread
-// once the batch is durable; the session posts that back onto its own strand.
+// once the batch is durable; the session posts that back onto its own I/O thread.
 #pragma once
 
 #include <cstdint>

@@ -46,7 +46,7 @@ struct Response {
 };
 
 // Called exactly once with the answer to a request, possibly later and on another thread (a
-// write answers on the engine's writer thread). The session posts it back onto its strand.
+// write answers on the engine's writer thread). The session posts it back onto its I/O thread.
 using Respond = std::function<void(Response)>;
 
 // The HTTP status of an error code (API.md table; kOverloaded is 503).

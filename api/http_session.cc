@@ -170,7 +170,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
       keep_alive_ = false;
       return answer(error_response(Error::make(Code::kOverloaded, "服务器正在停止 (server is stopping)")));
     }
-    // The router may answer later from the engine's writer thread: come back to the strand.
+    // The router may answer later from the engine's writer thread: come back to the session's thread.
     state_.router.dispatch(std::move(request), [self = this->shared_from_this()](Response res) {
       net::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable {
         self->answer(std::move(res));

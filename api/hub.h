@@ -3,7 +3,7 @@
 // The engine's writer thread calls publish() with every committed batch, in sequence order.
 // The hub serialises each event once into two shared, immutable frames (mine = true / false)
 // and hands the batch to every subscriber; a subscriber copies nothing, picks its frames and
-// posts the work onto its own strand. The hub knows no Beast: subscribers implement the small
+// posts the work onto its own I/O thread. The hub knows no Beast: subscribers implement the small
 // Subscriber interface. Thread-safe: every method may be called from any thread.
 #pragma once
 

@@ -1,15 +1,18 @@
 #include <cstdio>
 
 #include <boost/asio/dispatch.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 
 #include "api/sessions.h"
 
 namespace pioneer::api {
 
-Listener::Listener(net::io_context& ioc, ServerState& state, net::ssl::context* tls)
-    : ioc_(ioc), acceptor_(net::make_strand(ioc)), retry_(acceptor_.get_executor()), state_(state), tls_(tls) {}
+Listener::Listener(std::vector<net::io_context*> contexts, ServerState& state, net::ssl::context* tls)
+    : contexts_(std::move(contexts)),
+      acceptor_(contexts_.front()->get_executor()),
+      retry_(acceptor_.get_executor()),
+      state_(state),
+      tls_(tls) {}
 
 beast::error_code Listener::open(const tcp::endpoint& endpoint) {
   beast::error_code ec;
@@ -44,8 +47,9 @@ void Listener::stop() {
 
 void Listener::do_accept() {
   if (!acceptor_.is_open()) return;
-  // Each connection gets its own strand.
-  acceptor_.async_accept(net::make_strand(ioc_),
+  // Connections are spread over the I/O threads in turn (see sessions.h).
+  net::io_context& home = *contexts_[next_++ % contexts_.size()];
+  acceptor_.async_accept(home.get_executor(),
                          beast::bind_front_handler(&Listener::on_accept, shared_from_this()));
 }
 

@@ -189,10 +189,18 @@ int serve(const ServerConfig& config) {
   ServerState state{config, *engine, hub, metrics, router};
   router.bind(&state);
 
-  int threads = std::max(1, config.threads);
-  net::io_context ioc(threads);
-  auto work = net::make_work_guard(ioc);
-  auto listener = std::make_shared<Listener>(ioc, state, tls_context.get());
+  // One io_context per I/O thread (sessions.h: a connection lives on one thread).
+  const int threads = std::max(1, config.threads);
+  std::vector<std::unique_ptr<net::io_context>> contexts;
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> work;
+  std::vector<net::io_context*> context_ptrs;
+  for (int i = 0; i < threads; ++i) {
+    contexts.push_back(std::make_unique<net::io_context>(1));
+    work.push_back(net::make_work_guard(*contexts.back()));
+    context_ptrs.push_back(contexts.back().get());
+  }
+  net::io_context& ioc = *contexts.front();
+  auto listener = std::make_shared<Listener>(context_ptrs, state, tls_context.get());
   if (auto ec = listener->open(endpoint)) {
     std::fprintf(stderr, "pioneer serve: cannot listen on %s: %s\n", config.listen.c_str(),
                  ec.message().c_str());
@@ -213,7 +221,7 @@ int serve(const ServerConfig& config) {
 
   std::vector<std::thread> pool;
   for (int i = 0; i < threads; ++i) {
-    pool.emplace_back([&ioc] {
+    pool.emplace_back([&ioc = *contexts[i]] {
       name_this_thread("pioneer-io");
       for (;;) {
         try {
@@ -240,12 +248,12 @@ int serve(const ServerConfig& config) {
   // 3. Streams close with 1001; the hub takes no more batches.
   hub.close_all();
   wait_until([&] { return metrics.stream_sessions() == 0; }, kStreamCloseWait);
-  // 4. Stop the I/O threads; destroying the io_context below releases every session.
-  work.reset();
-  ioc.stop();
+  // 4. Stop the I/O threads; destroying the io_contexts below releases every session.
+  work.clear();
+  for (auto& c : contexts) c->stop();
   for (auto& t : pool) t.join();
   listener.reset();
-  // ioc and state go at the end of this scope; the engine first, explicitly, so that the
+  // The io_contexts and state go at the end of this scope; the engine first, explicitly, so that the
   // database is closed before we report success.
   engine.reset();
   std::fprintf(stderr, "{\"level\":\"info\",\"msg\":\"stopped\"}\n");

@@ -2,7 +2,7 @@
 // only the Beast translation units (listener.cc, http_session.cc, ws_session.cc, server.cc)
 // include this header, so Beast stays out of everything else.
 //
-// Each connection runs on its own strand (the executor of its stream); a session's state is
+// Each connection runs on one I/O thread (the executor of its stream, see Listener); its state is
 // touched only there. Every pending completion handler holds the session's shared_ptr, so a
 // session lives exactly as long as it has I/O in flight.
 //
@@ -35,7 +35,7 @@ using tcp = net::ip::tcp;
 using HttpRequest = http::request<http::string_body>;
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
-// Serves HTTP on an accepted socket (whose executor is a fresh strand). When `refuse`, answers
+// Serves HTTP on an accepted socket (whose executor is one I/O thread's io_context). When `refuse`, answers
 // the first request 503 overloaded and closes (over max_connections).
 void run_http_session(tcp::socket socket, ServerState& state, ConnectionSlot slot, bool refuse);
 // The same over TLS: first the server handshake (bounded by request_timeout_s; a client that
@@ -54,22 +54,28 @@ void run_ws_session(TlsStream stream, HttpRequest request, engine::Principal who
                     std::string token, uint64_t since, ServerState& state, ConnectionSlot slot);
 
 // Accepts connections and starts an HTTP (or, with `tls`, HTTPS) session for each.
+//
+// The server runs one io_context per I/O thread. Each accepted connection is placed on the
+// next context in turn and lives there: its handlers run on that one thread, in order, so a
+// session needs no strand, and a thread's reactor, timers and handler memory are its own.
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
-  // `tls`: nullptr serves plain HTTP; otherwise it must outlive the listener and every session.
-  Listener(net::io_context& ioc, ServerState& state, net::ssl::context* tls = nullptr);
+  // `contexts`: one per I/O thread, each run by exactly one thread; the acceptor lives on the
+  // first. `tls`: nullptr serves plain HTTP; otherwise it must outlive the listener and every session.
+  Listener(std::vector<net::io_context*> contexts, ServerState& state, net::ssl::context* tls = nullptr);
   // Opens, binds and listens; on failure returns the error and leaves nothing open.
   beast::error_code open(const tcp::endpoint& endpoint);
   tcp::endpoint local_endpoint() const;
   void run();
-  // Stops accepting (closes the acceptor on its strand). Connections already accepted go on.
+  // Stops accepting (closes the acceptor on its thread). Connections already accepted go on.
   void stop();
 
  private:
   void do_accept();
   void on_accept(beast::error_code ec, tcp::socket socket);
 
-  net::io_context& ioc_;
+  std::vector<net::io_context*> contexts_;
+  size_t next_ = 0;  // the context of the next connection (touched on the acceptor's thread only)
   tcp::acceptor acceptor_;
   net::steady_timer retry_;  // pause after an accept error such as EMFILE instead of spinning
   ServerState& state_;

@@ -1,6 +1,6 @@
 // WebSocket stream sessions (API.md "The stream").
 //
-// Order of work, all on the session's strand:
+// Order of work, all on the session's executor (its one I/O thread, sessions.h):
 //  1. accept the handshake, then register with the hub FIRST, so that live events committed
 //     from now on are delivered (and buffered while step 2 runs);
 //  2. replay stored events after `since` page by page (engine->events_after), each page only
@@ -49,15 +49,15 @@ class WsSession : public Subscriber, public std::enable_shared_from_this<WsSessi
   WsSession(Stream stream, ServerState& state, engine::Principal who, std::string token,
             uint64_t since, ConnectionSlot slot)
       : ws_(std::move(stream)),
-        strand_(ws_.get_executor()),
+        executor_(ws_.get_executor()),
         state_(state),
         who_(std::move(who)),
         token_(std::move(token)),
         cursor_(since),
         slot_(std::move(slot)),
-        heartbeat_(strand_),
-        auth_timer_(strand_),
-        closer_(strand_),
+        heartbeat_(executor_),
+        auth_timer_(executor_),
+        closer_(executor_),
         page_size_(std::clamp<size_t>(state.config.ws_queue_limit / 2, 1, kMaxReplayPage)) {
     // Counted from here, not from the end of the handshake, so that shutdown also waits for
     // sessions still handshaking (they meet a closed hub and go away at once).
@@ -87,17 +87,17 @@ class WsSession : public Subscriber, public std::enable_shared_from_this<WsSessi
 
   // ---- Subscriber (called on the engine's writer thread: only post) ----
   void deliver(StreamBatch batch) override {
-    net::post(strand_, [self = this->shared_from_this(), batch = std::move(batch)] {
+    net::post(executor_, [self = this->shared_from_this(), batch = std::move(batch)] {
       self->on_batch(batch);
     });
   }
   void going_away() override {
-    net::post(strand_, [self = this->shared_from_this()] {
+    net::post(executor_, [self = this->shared_from_this()] {
       self->close(websocket::close_code::going_away, "server stopping");
     });
   }
   void recheck_credentials() override {
-    net::post(strand_, [self = this->shared_from_this()] { self->check_credentials(); });
+    net::post(executor_, [self = this->shared_from_this()] { self->check_credentials(); });
   }
 
  private:
@@ -130,7 +130,7 @@ class WsSession : public Subscriber, public std::enable_shared_from_this<WsSessi
     if (page->items.size() < page_size_) return finish_replay();
     // More to read: continue once this page is written (or at once if it was all filtered).
     if (queue_.empty()) {
-      net::post(strand_, [self = this->shared_from_this()] { self->replay_page(); });
+      net::post(executor_, [self = this->shared_from_this()] { self->replay_page(); });
     } else {
       replay_more_ = true;
     }
@@ -285,7 +285,7 @@ class WsSession : public Subscriber, public std::enable_shared_from_this<WsSessi
   }
 
   websocket::stream<Stream> ws_;
-  net::any_io_executor strand_;  // fixed at construction, safe to read from any thread
+  net::any_io_executor executor_;  // fixed at construction, safe to read from any thread
   ServerState& state_;
   engine::Principal who_;
   std::string token_;  // secret: held for check_credentials() only, never logged
