@@ -205,6 +205,7 @@ void Sequencer::run_replier() {
       replies_.pop_front();
       replier_busy_ = true;
     }
+    if (!completed.committed.empty()) deps_.read_cache->committed(completed.committed);
     for (Answer& a : completed.answers) {
       if (a.reply && a.deferred) {
         a.reply->body_text = instance_view_text(a.deferred->def.get(), *a.deferred->instance, a.deferred->who);
@@ -399,6 +400,7 @@ void Sequencer::seal(Flight& f) {
   for (const auto& [key, delta] : bs.counter_deltas) {
     if (delta != 0) bs.batch.add(key, delta);
   }
+  bs.batch.sort_by_key();  // here on the writer, so the committer inserts faster (store.h)
   for (const std::string& id : bs.changed) remember(id, bs.instances[id]);
   advance_timer_floor(f.commands, f.replies, bs.lowest_armed);
   if (std::any_of(f.commands.begin(), f.commands.end(),
@@ -466,12 +468,6 @@ bool Sequencer::commit(Flight& f) {
     }
   }
   for (auto& fn : bs.after_commit) fn();
-  if (deps_.read_cache != nullptr && !bs.changed.empty()) {
-    std::vector<InstanceCache::Ptr> committed;
-    committed.reserve(bs.changed.size());
-    for (const std::string& id : bs.changed) committed.push_back(instance_of(bs.instances[id]));
-    deps_.read_cache->committed(committed);
-  }
   head_hash_ = bs.hash;
   head_seq_ = bs.seq;
   batches_++;
@@ -485,6 +481,12 @@ bool Sequencer::commit(Flight& f) {
     completed.answers.push_back(Answer{std::move(f.commands[i].done), std::move(f.replies[i]), std::move(f.deferred[i])});
   }
   completed.events = std::move(bs.events);
+  // The read cache learns the new records on the replier, before anyone is answered: a
+  // caller that has its answer reads what it wrote, and the committer goes on to the next batch.
+  if (deps_.read_cache != nullptr) {
+    completed.committed.reserve(bs.changed.size());
+    for (const std::string& id : bs.changed) completed.committed.push_back(instance_of(bs.instances[id]));
+  }
   {
     std::lock_guard lock(reply_mu_);
     replies_.push_back(std::move(completed));

@@ -9,8 +9,9 @@
 // commit without a timer). Deciding overlaps writing and syncing (measured in bench/README.md:
 // under load the committer is busy ~70 % of the time, the writer ~25 %).
 //
-// Only after a batch is durable does the committer update the shared caches and the head, so
-// readers never see what is not durable; then it hands the batch to the replier. A command
+// Only after a batch is durable does the committer move the head and hand the batch to the
+// replier, which updates the read cache before it answers anyone; so readers never see what is
+// not durable, and a caller that has its answer reads what it wrote. A command
 // that is refused adds nothing to its batch. If a commit fails, every command of that batch,
 // and of the batch decided on top of it, is answered kInternal, and the writer forgets what it
 // had decided (its cache, the head it had reached, in-flight idempotency records and timers).
@@ -18,8 +19,8 @@
 // Commands that change the directory or the definitions (administration) take effect in
 // memory only after their commit, so nothing more is decided until such a batch is committed.
 //
-// Answering is a third thread's work (the replier): it builds each reply's JSON body, calls
-// the callbacks and hands events to the publisher, in commit order.
+// Answering is a third thread's work (the replier): it updates the read cache, builds each
+// reply's JSON body, calls the callbacks and hands events to the publisher, in commit order.
 #pragma once
 
 #include <atomic>
@@ -104,6 +105,7 @@ class Sequencer {
   struct Completed {
     std::vector<Answer> answers;
     std::vector<Event> events;
+    std::vector<InstanceCache::Ptr> committed;  // for the read cache
   };
   struct Flight;  // one batch: decided by the writer, then committed
 

@@ -7,6 +7,7 @@
 // while one writer commits. Nothing outside storage/ includes a RocksDB header.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -58,6 +59,15 @@ class Batch {
     ops_.push_back(Op{Op::Kind::kAdd, Space::kCounters, std::move(key), {}, delta});
   }
   void append(const Batch& other) { ops_.insert(ops_.end(), other.ops_.begin(), other.ops_.end()); }
+  // Orders the writes by (space, key), keeping the order of writes to the same key, so the
+  // result of committing is unchanged. RocksDB's memtable is a skip list that starts each
+  // insert from where the previous one in the same family ended: keys in order skip most of
+  // the search (the committer spent a third of its time searching the skip list).
+  void sort_by_key() {
+    std::stable_sort(ops_.begin(), ops_.end(), [](const Op& a, const Op& b) {
+      return a.space != b.space ? a.space < b.space : a.key < b.key;
+    });
+  }
   const std::vector<Op>& ops() const { return ops_; }
   bool empty() const { return ops_.empty(); }
   size_t size() const { return ops_.size(); }
