@@ -68,16 +68,17 @@ def main():
     info.append(("paced at half of peak", f"p50 {half.get('p50_ms', 0):.2f}  p99 {half.get('p99_ms', 0):.2f}  p99.9 {half.get('p999_ms', 0):.2f} ms"))
 
     # ---- workload 2: reads under write load
-    # The target: one reader (a person clicking through, without pause) while 64 writers run
-    # paced at half of peak, the load at which the transition latency target is set. Also shown
-    # (info): four closed-loop readers beside 16 closed-loop writers, which saturate both cores.
+    # The target: reads paced at 200/s in all (4 connections; latency from the scheduled time)
+    # while 64 writers run paced at half of peak, the load at which the transition latency
+    # target is set. Also shown (info): four closed-loop readers beside 16 closed-loop writers,
+    # which saturate both cores.
     mh = raw.get("api_mixed_half", {}).get("kinds", {})
     mhw = mh.get("write", {})
     info.append(("reads beside writes at half of peak: writes", f"{mhw.get('ok_per_s', 0):.0f}/s  p50 {mhw.get('p50_ms', 0):.2f}  p99 {mhw.get('p99_ms', 0):.2f} ms"))
     for k in ("instance", "list", "tasks", "history"):
         r = mh.get(f"read:{k}", {})
         row(f"read p99 beside writes at half of peak: {k}", r.get("p99_ms", 0), "ms", "<= 2 ms", bool(r) and r.get("p99_ms", 1e9) <= 2)
-        info.append((f"read {k}, 1 reader, writes at half of peak", f"{r.get('per_s', 0):.0f}/s  p50 {r.get('p50_ms', 0):.2f}  p99 {r.get('p99_ms', 0):.2f} ms  status {r.get('status', {})}"))
+        info.append((f"read {k}, 200 reads/s, writes at half of peak", f"{r.get('per_s', 0):.0f}/s  p50 {r.get('p50_ms', 0):.2f}  p99 {r.get('p99_ms', 0):.2f} ms  status {r.get('status', {})}"))
     mixed = raw.get("api_mixed", {}).get("kinds", {})
     mw = mixed.get("write", {})
     info.append(("saturated: 16 closed-loop writers", f"{mw.get('ok_per_s', 0):.0f}/s  p99 {mw.get('p99_ms', 0):.2f} ms"))

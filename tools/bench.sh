@@ -180,8 +180,8 @@ EOF
 HALF=$(python3 -c "print(round($PEAK / 2))")
 log "paced transitions at half of peak ($HALF/s of ${PEAK%.*}/s), 64 clients"
 lg --scenario transitions --conns 64 --rate "$HALF" >"$R/api_half.json"
-log "reads beside writes at half of peak: 64 paced writers + 1 reader"
-lg --scenario mixed --conns 64 --rate "$HALF" --readers 1 >"$R/api_mixed_half.json"
+log "reads beside writes at half of peak: 64 paced writers + 4 readers paced at 200 reads/s in all"
+lg --scenario mixed --conns 64 --rate "$HALF" --readers 4 --read-rate 200 >"$R/api_mixed_half.json"
 log "reads under saturating write load (info): 16 writers + 4 readers"
 lg --scenario mixed --conns 16 --readers 4 >"$R/api_mixed.json"
 echo "{\"rss_kb\":$(rss_kb "$SERVER_PID")}" >"$R/server_empty.json"

@@ -11,6 +11,8 @@
 #include <thread>
 
 #include "api/admin_client.h"
+#include "common/crypto.h"
+#include "engine/engine.h"
 #include "tests/api/test_client.h"
 
 namespace pioneer::test {
@@ -207,6 +209,51 @@ TEST_F(RevocationTest, RevokedTokenFailsAtOnceAndItsStreamsCloseWhileOthersStayO
   EXPECT_EQ(http(restarted.port(), "GET", "/api/v1/me", victim).status, 401);
   EXPECT_EQ(http(restarted.port(), "GET", "/api/v1/me", server_->token("li.na")).status, 200);
   EXPECT_EQ(restarted.stop(), 0);
+}
+
+// Expiry over HTTP (the engine test covers it with a manual clock): a token issued with a
+// lifetime of a few seconds, as `pioneer user token --ttl-days` does with days, works until
+// then; after it, requests are 401 and its open stream closes 4001 — with no restart.
+TEST(TokenExpiryTest, AnExpiredTokenIsRefusedAndItsStreamCloses) {
+  ServerProcess first;
+  ASSERT_TRUE(first.started()) << first.log();
+  ASSERT_EQ(first.stop(), 0) << first.log();
+  const std::string token = new_token();
+  int64_t expires_ms = 0;
+  {
+    engine::EngineOptions options;
+    options.data_dir = first.data_dir();
+    auto opened = engine::Engine::open(options);
+    ASSERT_TRUE(opened.has_value()) << opened.error().message;
+    expires_ms = (*opened)->clock().now_ms() + 4000;
+    auto issued = (*opened)->execute(engine::Command{engine::IssueToken{"zhao.lei", sha256_hex(token), expires_ms},
+                                                     engine::Principal::system_principal(), {}, {}});
+    ASSERT_TRUE(issued.has_value()) << issued.error().message;
+  }
+  ServerProcess server({}, first.dir());
+  ASSERT_TRUE(server.started()) << server.log();
+  auto me = http(server.port(), "GET", "/api/v1/me", token);
+  ASSERT_EQ(me.status, 200) << me.body;
+  EXPECT_EQ(me.json()["id"], "zhao.lei");
+  WsClient stream, other;
+  ASSERT_EQ(stream.connect(server.port(), "/api/v1/stream?access_token=" + token), 101);
+  ASSERT_EQ(other.connect(server.port(), "/api/v1/stream", server.token("zhao.lei")), 101);
+
+  const auto wall_now = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  };
+  while (wall_now() <= expires_ms + 50) std::this_thread::sleep_for(50ms);
+  auto expired = http(server.port(), "GET", "/api/v1/me", token);
+  EXPECT_EQ(expired.status, 401) << expired.body;
+  EXPECT_EQ(error_code(expired), "unauthenticated") << expired.body;
+  WsClient late;
+  EXPECT_EQ(late.connect(server.port(), "/api/v1/stream", token), 401);
+  EXPECT_FALSE(stream.read_until([](const Json&) { return false; }, nullptr, 5s).has_value());
+  EXPECT_EQ(stream.close_code(), 4001);
+  // The same user's other (unexpiring) token is untouched.
+  EXPECT_EQ(http(server.port(), "GET", "/api/v1/me", server.token("zhao.lei")).status, 200);
+  EXPECT_TRUE(other.is_open());
+  EXPECT_EQ(server.stop(), 0);
 }
 
 TEST_F(RevocationTest, TheTokenIsNeverLogged) {
