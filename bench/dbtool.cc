@@ -299,14 +299,14 @@ int cmd_bulk(const Args& a) {
       bytes_total += ev.size();
       batch.put(Space::kEvents, storage::u64_key(e.seq), std::move(ev));
       batch.put(Space::kInstanceEvents,
-                storage::KeyBuilder().text(in.id).u64(static_cast<uint64_t>(e.instance_seq)).build(), seq_bytes);
+                engine::index::history_key(in.id, e.instance_seq), seq_bytes);
       events_total++;
     }
     for (auto& entry : index::entries(*def, in)) batch.put(Space::kIndexes, std::move(entry.key), std::move(entry.value));
     counters[index::counter_key(in)] += 1;
     for (const ArmedTimer& t : in.timers) {
       batch.put(Space::kTimers,
-                storage::KeyBuilder().u64(static_cast<uint64_t>(t.due_ms)).text(in.id).text(t.name).build(), "");
+                engine::index::timer_key(t, in.id), "");
     }
     if (++in_batch >= kPerBatch) flush(false);
     if ((i + 1) % 100000 == 0) {

@@ -6,12 +6,12 @@
 #include "common/crypto.h"
 #include "engine/codec.h"
 #include "engine/engine_state.h"
+#include "engine/indexer.h"
 #include "engine/rules.h"
 #include "storage/keys.h"
 
 namespace pioneer::engine {
 
-using storage::KeyBuilder;
 using storage::Space;
 
 Engine::Engine(EngineOptions options) : state_(std::make_unique<State>()) { state_->options = std::move(options); }
@@ -217,7 +217,7 @@ Result<std::vector<Event>> Engine::history(const Principal& who, std::string_vie
   auto in = instance(who, id);
   if (!in) return fail(in.error());
   std::vector<std::string> keys;
-  auto cursor = state_->store->scan_prefix(Space::kInstanceEvents, KeyBuilder().text(id).prefix());
+  auto cursor = state_->store->scan_prefix(Space::kInstanceEvents, index::history_prefix(id));
   for (; cursor->valid(); cursor->next()) {
     auto seq = storage::get_u64(cursor->value());
     if (!seq) return fail(Code::kCorruption, "历史索引损坏（corrupt history index）");

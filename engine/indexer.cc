@@ -52,6 +52,24 @@ std::string todo(std::string_view role, std::string_view org) { return KeyBuilde
 std::string todo_creator(std::string_view user) { return KeyBuilder().text("c").text(user).prefix(); }
 std::string title_gram(std::string_view gram) { return KeyBuilder().text("q").text(gram).prefix(); }
 
+std::string history_key(std::string_view id, int64_t instance_seq) {
+  return KeyBuilder().text(id).u64(static_cast<uint64_t>(instance_seq)).build();
+}
+
+std::string history_prefix(std::string_view id) { return KeyBuilder().text(id).prefix(); }
+
+std::string timer_key(const ArmedTimer& timer, std::string_view id) {
+  return KeyBuilder().u64(static_cast<uint64_t>(timer.due_ms)).text(id).text(timer.name).build();
+}
+
+std::optional<TimerKey> parse_timer_key(std::string_view key) {
+  auto due = storage::get_u64(key);
+  if (!due || key.size() < 9 || key[8] != storage::kSep) return std::nullopt;
+  auto parts = storage::split_key(key.substr(9));
+  if (parts.size() != 2) return std::nullopt;
+  return TimerKey{static_cast<int64_t>(*due), std::string(parts[0]), std::string(parts[1])};
+}
+
 std::string_view id_of(std::string_view key) {
   size_t pos = key.rfind(storage::kSep);
   return pos == std::string_view::npos ? key : key.substr(pos + 1);

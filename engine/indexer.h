@@ -10,6 +10,7 @@
 // org finds both the department's own items and those assigned into a branch.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,6 +45,18 @@ std::string_view id_of(std::string_view key);
 // Title search: the grams (two code points, lowercased ASCII) of a text; a one-character text
 // gives itself. Used both to index titles and to pick a posting list for a query.
 std::vector<std::string> grams(std::string_view text);
+
+// The other families keyed by instance (the writer, verify and the bulk generator share these):
+// its history, Space::kInstanceEvents (id, instance_seq) -> global seq, and its armed timers,
+// Space::kTimers (due time, id, timer name) -> "".
+std::string history_key(std::string_view id, int64_t instance_seq);
+std::string history_prefix(std::string_view id);
+std::string timer_key(const ArmedTimer& timer, std::string_view id);
+struct TimerKey {
+  int64_t due_ms = 0;
+  std::string id, name;
+};
+std::optional<TimerKey> parse_timer_key(std::string_view key);
 
 // The statistics counter this instance counts in (Space::kCounters), and its parts.
 std::string counter_key(const Instance& instance);

@@ -23,14 +23,6 @@ namespace {
 constexpr int64_t kIdempotencyTtlMs = 24LL * 3600 * 1000;
 constexpr auto kMaxIdleWait = std::chrono::milliseconds(250);
 
-std::string timer_key(const ArmedTimer& t, const std::string& instance_id) {
-  return KeyBuilder().u64(static_cast<uint64_t>(t.due_ms)).text(instance_id).text(t.name).build();
-}
-
-std::string instance_event_key(const std::string& id, int64_t instance_seq) {
-  return KeyBuilder().text(id).u64(static_cast<uint64_t>(instance_seq)).build();
-}
-
 bool is_admin(const Principal& who) {
   return who.system || std::any_of(who.roles.begin(), who.roles.end(), [](const RoleGrant& g) { return g.role == "admin"; });
 }
@@ -278,13 +270,9 @@ std::vector<Sequencer::Pending> Sequencer::due_timers(int64_t now, size_t room) 
   if (now < 0) return out;
   auto c = deps_.store.scan(Space::kTimers, timer_floor_, storage::u64_key(static_cast<uint64_t>(now) + 1));
   for (; c->valid() && out.size() < room; c->next()) {
-    std::string_view key = c->key();
-    auto due = storage::get_u64(key);
-    if (!due || key.size() < 9) continue;
-    auto parts = storage::split_key(key.substr(9));
-    if (parts.size() != 2) continue;
-    Command cmd{FireTimer{std::string(parts[0]), std::string(parts[1]), static_cast<int64_t>(*due)},
-                Principal::system_principal(), {}, {}};
+    auto timer = index::parse_timer_key(c->key());
+    if (!timer) continue;
+    Command cmd{FireTimer{std::move(timer->id), std::move(timer->name), timer->due_ms}, Principal::system_principal(), {}, {}};
     out.push_back(Pending{std::move(cmd), nullptr});
   }
   return out;
@@ -506,7 +494,7 @@ void Sequencer::advance_timer_floor(const std::vector<Pending>& batch, const std
     const auto* t = std::get_if<FireTimer>(&batch[i].command.body);
     if (t == nullptr) continue;
     if (!replies[i]) return;  // left in place to be tried again: the floor must stay below it
-    std::string key = timer_key(ArmedTimer{t->timer, t->due_ms}, t->instance_id) + '\0';
+    std::string key = index::timer_key(ArmedTimer{t->timer, t->due_ms}, t->instance_id) + '\0';
     if (key > past_fired) past_fired = std::move(key);
   }
   if (past_fired > timer_floor_) timer_floor_ = std::move(past_fired);
@@ -587,7 +575,7 @@ Sequencer::KnownPtr Sequencer::record(BatchState& bs, const Definition& def, con
     std::string bytes = seal_event(e, deps_.hash_algorithm);
     bs.hash = e.hash;
     out.put(Space::kEvents, storage::u64_key(e.seq), std::move(bytes));
-    out.put(Space::kInstanceEvents, instance_event_key(after.id, e.instance_seq), storage::u64_key(e.seq));
+    out.put(Space::kInstanceEvents, index::history_key(after.id, e.instance_seq), storage::u64_key(e.seq));
     bs.events.push_back(e);
   }
   static const std::vector<index::Entry> kNone;
@@ -614,9 +602,9 @@ Sequencer::KnownPtr Sequencer::record(BatchState& bs, const Definition& def, con
     bs.counter_deltas[std::move(old_counter)] -= 1;
     bs.counter_deltas[new_counter] += 1;
   }
-  for (const ArmedTimer& t : d.disarmed) out.del(Space::kTimers, timer_key(t, after.id));
+  for (const ArmedTimer& t : d.disarmed) out.del(Space::kTimers, index::timer_key(t, after.id));
   for (const ArmedTimer& t : d.armed) {
-    std::string key = timer_key(t, after.id);
+    std::string key = index::timer_key(t, after.id);
     if (bs.lowest_armed.empty() || key < bs.lowest_armed) bs.lowest_armed = key;
     if (!bs.earliest_armed || t.due_ms < *bs.earliest_armed) bs.earliest_armed = t.due_ms;
     out.put(Space::kTimers, std::move(key), "");
@@ -657,7 +645,7 @@ Result<Reply> Sequencer::apply_instance_command(BatchState& bs, const Command& c
     const auto* timer = std::get_if<FireTimer>(&command.body);
     if (!before) {
       if (timer) {  // the instance is gone: drop the orphaned timer
-        bs.batch.del(Space::kTimers, timer_key(ArmedTimer{timer->timer, timer->due_ms}, id));
+        bs.batch.del(Space::kTimers, index::timer_key(ArmedTimer{timer->timer, timer->due_ms}, id));
         return Reply{};
       }
       return fail(Code::kNotFound, "找不到实例 '" + id + "'（instance not found）");
@@ -675,7 +663,7 @@ Result<Reply> Sequencer::apply_instance_command(BatchState& bs, const Command& c
     } else {
       auto fired = decide_timer(env, before->instance, *timer);
       if (!fired) {  // stale: the state it was armed for has been left
-        bs.batch.del(Space::kTimers, timer_key(ArmedTimer{timer->timer, timer->due_ms}, id));
+        bs.batch.del(Space::kTimers, index::timer_key(ArmedTimer{timer->timer, timer->due_ms}, id));
         return Reply{};
       }
       decision = std::move(*fired);

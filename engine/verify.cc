@@ -4,7 +4,6 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
-#include <set>
 #include <thread>
 
 #include "common/crypto.h"
@@ -16,7 +15,6 @@
 
 namespace pioneer::engine {
 
-using storage::KeyBuilder;
 using storage::Space;
 
 namespace {
@@ -33,6 +31,11 @@ Json VerifyReport::to_json() const {
               {"first_bad_seq", first_bad_seq == 0 ? Json(nullptr) : Json(first_bad_seq)}, {"problems", problems}};
 }
 
+// Memory stays bounded however large the database: nothing is collected per event, per index
+// entry or per timer. Each event is checked against its instance's history entry, each record
+// against its own history, index entries and timers (point reads); that nothing is left over
+// (a stray index entry or timer, history entries beyond the log) follows from the counts
+// matching, and only when they do not is the family walked again to name what is extra.
 Result<VerifyReport> verify_store(const storage::Store& store, const RoleCatalog& roles) {
   VerifyReport r;
   auto algorithm = store.get(Space::kMeta, "hash_algorithm");
@@ -40,11 +43,28 @@ Result<VerifyReport> verify_store(const storage::Store& store, const RoleCatalog
   const std::string alg = algorithm->value_or("sha256");
   Registry registry;
   if (auto st = registry.load(store, roles); !st) return fail(st.error());
+  constexpr size_t kChunk = 512;
 
-  // 1. The log: gap-free, chained, each hash right.
+  // 1. The log: gap-free, chained, each hash right, each event listed in its instance's history.
   std::string prev(64, '0');
   uint64_t expected = 1;
-  std::map<std::string, std::vector<std::pair<int64_t, uint64_t>>> by_instance;  // id -> (instance_seq, seq)
+  std::vector<std::string> listing_keys;
+  std::vector<std::pair<std::string, uint64_t>> listed_as;  // (instance id, seq) per key
+  auto check_listings = [&]() -> Result<void> {
+    if (listing_keys.empty()) return {};
+    auto got = store.multi_get(Space::kInstanceEvents, listing_keys);
+    if (!got) return fail(got.error());
+    for (size_t i = 0; i < listing_keys.size(); ++i) {
+      const auto& value = (*got)[i];
+      if (!value || storage::get_u64(*value) != listed_as[i].second) {
+        problem(r, "实例 " + listed_as[i].first + " 的历史未列出事件 " + std::to_string(listed_as[i].second) +
+                       "（history does not match the log）");
+      }
+    }
+    listing_keys.clear();
+    listed_as.clear();
+    return {};
+  };
   auto events = store.scan_prefix(Space::kEvents, "");
   for (; events->valid(); events->next()) {
     auto seq = storage::get_u64(events->key());
@@ -68,20 +88,26 @@ Result<VerifyReport> verify_store(const storage::Store& store, const RoleCatalog
         bad("记录不是规范编码，已被改动（the stored record is not in canonical form: it was edited）");
       }
       prev = e->hash;
-      by_instance[e->instance_id].emplace_back(e->instance_seq, at);
+      listing_keys.push_back(index::history_key(e->instance_id, e->instance_seq));
+      listed_as.emplace_back(e->instance_id, at);
+      if (listing_keys.size() == kChunk) {
+        if (auto st = check_listings(); !st) return fail(st.error());
+      }
     }
     expected = at + 1;
     r.events_checked++;
   }
   if (auto st = events->status(); !st) return fail(st.error());
+  if (auto st = check_listings(); !st) return fail(st.error());
   auto head = store.get(Space::kMeta, "head_seq");
   if (!head) return fail(head.error());
   const uint64_t head_seq = *head ? storage::get_u64(**head).value_or(0) : 0;
   if (head_seq != expected - 1) problem(r, "日志头 " + std::to_string(head_seq) + " 与最后事件 " + std::to_string(expected - 1) + " 不符（head mismatch）");
 
-  // 2. Instances against their history, indexes, counters and timers.
-  std::set<std::string> want_index, want_timers;
-  std::map<std::string, int64_t> want_counters;
+  // 2. Each instance against its history, index entries and timers; the counters it implies.
+  uint64_t history_total = 0, index_total = 0, timer_total = 0;
+  bool index_missing = false, timers_missing = false;
+  std::map<std::string, int64_t> want_counters;  // one per (workflow, state, org, ...): small
   auto instances = store.scan_prefix(Space::kInstances, "");
   for (; instances->valid(); instances->next()) {
     auto in = decode_instance(instances->value());
@@ -95,44 +121,128 @@ Result<VerifyReport> verify_store(const storage::Store& store, const RoleCatalog
       problem(r, "实例 " + in->id + " 的工作流定义缺失（definition missing）");
       continue;
     }
-    for (const auto& entry : index::entries(*def, *in)) want_index.insert(entry.key);
-    want_counters[index::counter_key(*in)] += 1;
-    for (const ArmedTimer& t : in->timers) {
-      want_timers.insert(KeyBuilder().u64(static_cast<uint64_t>(t.due_ms)).text(in->id).text(t.name).build());
-    }
-    auto& history = by_instance[in->id];
-    std::vector<std::pair<int64_t, uint64_t>> listed;
-    for (auto c = store.scan_prefix(Space::kInstanceEvents, KeyBuilder().text(in->id).prefix()); c->valid(); c->next()) {
-      auto key = c->key();
-      auto iseq = storage::get_u64(key.substr(key.size() - 8));
-      listed.emplace_back(static_cast<int64_t>(iseq.value_or(0)), storage::get_u64(c->value()).value_or(0));
-    }
-    std::sort(history.begin(), history.end());
-    if (listed != history || static_cast<int64_t>(history.size()) != in->version) {
-      problem(r, "实例 " + in->id + " 的历史与事件日志不符（history does not match the log）");
-    }
-    for (size_t i = 0; i < history.size(); ++i) {
-      if (history[i].first != static_cast<int64_t>(i + 1)) {
-        problem(r, "实例 " + in->id + " 的事件序号不连续（instance sequence gap）");
-        break;
+    const std::vector<index::Entry> entries = index::entries(*def, *in);
+    std::vector<std::string> keys;
+    keys.reserve(entries.size());
+    for (const auto& entry : entries) keys.push_back(entry.key);
+    auto have = store.multi_get(Space::kIndexes, keys);
+    if (!have) return fail(have.error());
+    for (size_t i = 0; i < entries.size(); ++i) {
+      if (!(*have)[i] || *(*have)[i] != entries[i].value) {
+        index_missing = true;
+        problem(r, "实例 " + in->id + " 缺少索引项或其标记不符（missing or mistagged index entry） " + hex_encode(entries[i].key));
       }
     }
-    by_instance.erase(in->id);
+    index_total += entries.size();
+    want_counters[index::counter_key(*in)] += 1;
+
+    keys.clear();
+    for (const ArmedTimer& t : in->timers) keys.push_back(index::timer_key(t, in->id));
+    auto armed = store.multi_get(Space::kTimers, keys);
+    if (!armed) return fail(armed.error());
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (!(*armed)[i]) {
+        timers_missing = true;
+        problem(r, "实例 " + in->id + " 的定时器 " + in->timers[i].name + " 缺失（a timer is missing）");
+      }
+    }
+    timer_total += keys.size();
+
+    // The history lists 1..version (step 1 proved each listed event is the right one).
+    int64_t listed = 0;
+    bool contiguous = true;
+    for (auto c = store.scan_prefix(Space::kInstanceEvents, index::history_prefix(in->id)); c->valid(); c->next()) {
+      auto key = c->key();
+      if (key.size() < 8 || storage::get_u64(key.substr(key.size() - 8)) != static_cast<uint64_t>(listed + 1)) contiguous = false;
+      ++listed;
+    }
+    if (!contiguous) problem(r, "实例 " + in->id + " 的事件序号不连续（instance sequence gap）");
+    if (listed != in->version) problem(r, "实例 " + in->id + " 的历史与事件日志不符（history does not match the log）");
+    history_total += static_cast<uint64_t>(listed);
   }
   if (auto st = instances->status(); !st) return fail(st.error());
-  for (const auto& [id, evs] : by_instance) problem(r, "事件指向不存在的实例 " + id + "（events of a missing instance）");
 
-  std::set<std::string> have_index;
-  for (auto c = store.scan_prefix(Space::kIndexes, ""); c->valid(); c->next()) have_index.emplace(c->key());
-  for (const auto& k : want_index) {
-    if (!have_index.count(k)) problem(r, "缺少索引项（missing index entry） " + hex_encode(k));
+  // 3. Nothing left over. History entries: as many as events, or some point at another
+  // instance's event, or belong to an instance with no record.
+  if (history_total != r.events_checked) {
+    std::string last_id;
+    std::vector<std::string> event_keys;
+    std::vector<std::pair<std::string, int64_t>> owners;
+    auto check_entries = [&]() -> Result<void> {
+      auto got = store.multi_get(Space::kEvents, event_keys);
+      if (!got) return fail(got.error());
+      for (size_t i = 0; i < event_keys.size(); ++i) {
+        auto e = (*got)[i] ? decode_event(*(*got)[i]) : Result<Event>(fail(Code::kNotFound, ""));
+        if (!e || e->instance_id != owners[i].first || e->instance_seq != owners[i].second) {
+          problem(r, "实例 " + owners[i].first + " 的历史条目 " + std::to_string(owners[i].second) +
+                         " 指向别的事件（a history entry points at another event）");
+        }
+      }
+      event_keys.clear();
+      owners.clear();
+      return {};
+    };
+    for (auto c = store.scan_prefix(Space::kInstanceEvents, ""); c->valid() && r.problems.size() < kMaxProblems; c->next()) {
+      auto key = c->key();
+      if (key.size() < 9) continue;
+      const std::string id(key.substr(0, key.size() - 9));
+      if (id != last_id) {
+        last_id = id;
+        auto record = store.get(Space::kInstances, id);
+        if (!record) return fail(record.error());
+        if (!*record) problem(r, "事件指向不存在的实例 " + id + "（events of a missing instance）");
+      }
+      event_keys.push_back(storage::u64_key(storage::get_u64(c->value()).value_or(0)));
+      owners.emplace_back(id, static_cast<int64_t>(storage::get_u64(key.substr(key.size() - 8)).value_or(0)));
+      if (event_keys.size() == kChunk) {
+        if (auto st = check_entries(); !st) return fail(st.error());
+      }
+    }
+    if (auto st = check_entries(); !st) return fail(st.error());
   }
-  for (const auto& k : have_index) {
-    if (!want_index.count(k)) problem(r, "多余的索引项（stray index entry） " + hex_encode(k));
+
+  // Index entries and timers: counted; walked again only to name extra ones. The instance
+  // each belongs to is read back and asked whether it implies that key.
+  auto implies = [&](std::string_view id, auto&& has) -> Result<bool> {
+    auto record = store.get(Space::kInstances, id);
+    if (!record) return fail(record.error());
+    if (!*record) return false;
+    auto in = decode_instance(**record);
+    if (!in) return false;
+    return has(*in);
+  };
+  uint64_t index_count = 0;
+  for (auto c = store.scan_prefix(Space::kIndexes, ""); c->valid(); c->next()) ++index_count;
+  if (index_count != index_total || index_missing) {
+    for (auto c = store.scan_prefix(Space::kIndexes, ""); c->valid() && r.problems.size() < kMaxProblems; c->next()) {
+      const std::string key(c->key());
+      auto kept = implies(index::id_of(key), [&](const Instance& in) {
+        DefinitionPtr def = registry.get(in.workflow, in.workflow_version);
+        if (!def) return false;
+        auto want = index::entries(*def, in);
+        return std::any_of(want.begin(), want.end(), [&](const index::Entry& e) { return e.key == key; });
+      });
+      if (!kept) return fail(kept.error());
+      if (!*kept) problem(r, "多余的索引项（stray index entry） " + hex_encode(key));
+    }
   }
-  std::set<std::string> have_timers;
-  for (auto c = store.scan_prefix(Space::kTimers, ""); c->valid(); c->next()) have_timers.emplace(c->key());
-  if (have_timers != want_timers) problem(r, "定时器与实例不符（timers do not match the instances）");
+  uint64_t timer_count = 0;
+  for (auto c = store.scan_prefix(Space::kTimers, ""); c->valid(); c->next()) ++timer_count;
+  if (timer_count != timer_total || timers_missing) {
+    for (auto c = store.scan_prefix(Space::kTimers, ""); c->valid() && r.problems.size() < kMaxProblems; c->next()) {
+      auto timer = index::parse_timer_key(c->key());
+      Result<bool> kept = false;
+      if (timer) {
+        kept = implies(timer->id, [&](const Instance& in) {
+          return std::any_of(in.timers.begin(), in.timers.end(),
+                             [&](const ArmedTimer& t) { return t.name == timer->name && t.due_ms == timer->due_ms; });
+        });
+        if (!kept) return fail(kept.error());
+      }
+      if (!*kept) problem(r, "多余的定时器（stray timer） " + hex_encode(c->key()));
+    }
+  }
+
   for (auto c = store.scan_prefix(Space::kCounters, ""); c->valid(); c->next()) {
     auto n = store.counter(c->key());
     if (!n) return fail(n.error());
@@ -208,7 +318,7 @@ Result<Json> export_dossier(const storage::Store& store, const RoleCatalog& role
   }
 
   std::vector<std::string> keys;
-  for (auto c = store.scan_prefix(Space::kInstanceEvents, KeyBuilder().text(in->id).prefix()); c->valid(); c->next()) {
+  for (auto c = store.scan_prefix(Space::kInstanceEvents, index::history_prefix(in->id)); c->valid(); c->next()) {
     keys.push_back(storage::u64_key(storage::get_u64(c->value()).value_or(0)));
   }
   auto stored = store.multi_get(Space::kEvents, keys);
@@ -365,7 +475,7 @@ Result<VerifyReport> verify_dossier_against_store(const Json& dossier, const sto
   }
   const std::string id = str_of(dossier.value("instance", Json()), "id");
   std::vector<uint64_t> stored_seqs;
-  for (auto c = store.scan_prefix(Space::kInstanceEvents, KeyBuilder().text(id).prefix()); c->valid(); c->next()) {
+  for (auto c = store.scan_prefix(Space::kInstanceEvents, index::history_prefix(id)); c->valid(); c->next()) {
     stored_seqs.push_back(storage::get_u64(c->value()).value_or(0));
   }
   std::vector<uint64_t> dossier_seqs;

@@ -6,11 +6,13 @@
 #include <mutex>
 #include <future>
 #include <condition_variable>
+#include <functional>
 #include <set>
 #include <thread>
 
 #include "common/crypto.h"
 #include "engine/codec.h"
+#include "engine/indexer.h"
 #include "engine/verify.h"
 #include "storage/keys.h"
 #include "storage/store.h"
@@ -389,6 +391,69 @@ TEST(Engine, VerifyFindsAnEditedEvent) {
   ASSERT_OK(bad);
   EXPECT_FALSE(bad->ok);
   EXPECT_EQ(bad->first_bad_seq, 2u);
+}
+
+// verify_store keeps no per-key state (it must run on a million instances): each kind of
+// damage is still found, and named.
+TEST(Engine, VerifyFindsEachKindOfDamageToTheDerivedFamilies) {
+  using storage::Space;
+  struct Damage {
+    const char* what;
+    std::function<void(storage::Batch&, const std::string& a, const std::string& b, engine::Engine& e)> apply;
+  };
+  auto first_key = [](engine::Engine& e, Space space) {
+    auto c = e.store().scan_prefix(space, "");
+    return c->valid() ? std::string(c->key()) : std::string();
+  };
+  const std::vector<Damage> damages = {
+      {"missing or mistagged index entry",
+       [](storage::Batch& b, const std::string& a, const std::string&, engine::Engine& e) {
+         for (auto c = e.store().scan_prefix(Space::kIndexes, ""); c->valid(); c->next()) {
+           if (engine::index::id_of(c->key()) == a) return b.del(Space::kIndexes, std::string(c->key()));
+         }
+       }},
+      {"stray index entry",
+       [](storage::Batch& b, const std::string&, const std::string&, engine::Engine&) {
+         b.put(Space::kIndexes, storage::KeyBuilder().text("o").org("city").text("01NOSUCHINSTANCE0000000000").build(), "o");
+       }},
+      {"a timer is missing",
+       [&](storage::Batch& b, const std::string&, const std::string&, engine::Engine& e) {
+         b.del(Space::kTimers, first_key(e, Space::kTimers));
+       }},
+      {"stray timer",
+       [](storage::Batch& b, const std::string& a, const std::string&, engine::Engine&) {
+         b.put(Space::kTimers, engine::index::timer_key(engine::ArmedTimer{"remind", 4102444800000LL}, a), "");
+       }},
+      {"history does not match the log",
+       [](storage::Batch& b, const std::string& a, const std::string&, engine::Engine&) {
+         b.del(Space::kInstanceEvents, engine::index::history_key(a, 2));
+       }},
+      {"a history entry points at another event",
+       [](storage::Batch& b, const std::string& a, const std::string& other, engine::Engine& e) {
+         auto seq = e.store().get(Space::kInstanceEvents, engine::index::history_key(other, 1));
+         b.put(Space::kInstanceEvents, engine::index::history_key(a, 99), **seq);
+       }},
+      {"events of a missing instance",
+       [](storage::Batch& b, const std::string& a, const std::string&, engine::Engine&) { b.del(Space::kInstances, a); }},
+  };
+  for (const Damage& d : damages) {
+    EngineHarness h;
+    const std::string a = new_project(h, "受损的项目");
+    ASSERT_OK(h.fire("wang.wei", a, "issue"));
+    ASSERT_OK(h.fire("li.na", a, "assign", {{"branch", "city/finance/b1"}, {"due_date", "2027-03-31"}}));
+    const std::string other = new_project(h, "另一个项目");
+    auto clean = engine::verify_store(h.engine().store(), h.engine().roles());
+    ASSERT_OK(clean);
+    ASSERT_TRUE(clean->ok) << clean->to_json().dump(2);
+    storage::Batch b;
+    d.apply(b, a, other, h.engine());
+    ASSERT_OK(h.engine().store().commit(b));
+    auto report = engine::verify_store(h.engine().store(), h.engine().roles());
+    ASSERT_OK(report);
+    EXPECT_FALSE(report->ok) << d.what;
+    const std::string text = report->to_json().dump();
+    EXPECT_NE(text.find(d.what), std::string::npos) << d.what << ": " << text;
+  }
 }
 
 }  // namespace
