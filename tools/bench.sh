@@ -195,7 +195,7 @@ start_server "$DATA"
 stop_server
 
 # ---------------------------------------------------------------- scale
-SCALE_DB=$CACHE/scale-$SCALE-v2  # v2: compacted after generation
+SCALE_DB=$CACHE/scale-$SCALE-v3  # v2: compacted after generation; v3: partitioned index and filters
 if [ ! -f "$SCALE_DB/.complete" ]; then
   log "generating $SCALE instances (bulk path; cached in $SCALE_DB for later runs)"
   rm -rf "$SCALE_DB"
