@@ -158,6 +158,29 @@ awaitable<void> sleep_for(Ctx& ctx, double seconds) {
   co_await t.async_wait(use_awaitable);
 }
 
+// Open-loop pacing of one connection: a request every `interval` seconds, the connections'
+// first slots spread over one interval. Latency then counts from the scheduled time, so a slow
+// answer does not hide the requests it delayed (no coordinated omission). Rate 0: closed loop.
+struct Pacer {
+  double interval = 0, next = 0;
+  Pacer(double total_rate, int conns, int index) {
+    if (total_rate > 0) {
+      interval = std::max(1, conns) / total_rate;
+      next = now_s() + interval * index / std::max(1, conns);
+    }
+  }
+  bool paced() const { return interval > 0; }
+  // Waits for this connection's next slot; the time its request counts from.
+  awaitable<double> wait(Ctx& ctx) {
+    const double now = now_s();
+    if (!paced()) co_return now;
+    if (next > now) co_await sleep_for(ctx, next - now);
+    const double slot = next;
+    next += interval;
+    co_return slot;
+  }
+};
+
 // Pulls `"key":"value"` or `"key":number` (the first one) out of a JSON text without parsing it.
 std::string find_string(const std::string& text, const std::string& key) {
   const std::string pat = "\"" + key + "\":\"";
@@ -228,9 +251,7 @@ awaitable<void> writer(Ctx& ctx, int index) {
   const std::string due = due_date(180);
   size_t turn = 0;
   uint64_t serial = 0;
-  double next = now_s();
-  const double interval = ctx.rate > 0 ? ctx.conns / ctx.rate : 0;
-  if (interval > 0) next += interval * index / ctx.conns;
+  Pacer pace(ctx.rate, ctx.conns, index);
   while (!ctx.stopping) {
     Life& l = lives[turn++ % lives.size()];
     if (l.step == 0 || l.id.empty()) {
@@ -271,13 +292,8 @@ awaitable<void> writer(Ctx& ctx, int index) {
       if (!comment.empty()) j["comment"] = comment;
       body = j.dump();
     }
-    double started = now_s();
-    if (interval > 0) {
-      if (next > started) co_await sleep_for(ctx, next - started);
-      started = next;  // measured from the scheduled time: no coordinated omission
-      next += interval;
-      if (ctx.stopping) break;
-    }
+    const double started = co_await pace.wait(ctx);
+    if (ctx.stopping) break;
     const int status = co_await conn.call(http::verb::post, target, ctx.token(user), body);
     ctx.record("write", started, status);
     ctx.record(l.step == 0 ? "write:create" : "write:" + name, started, status);
@@ -319,17 +335,11 @@ awaitable<void> reader(Ctx& ctx, int index) {
   int status = co_await conn.call(http::verb::get, "/api/v1/instances?workflow=yizhi-yixiang&limit=200", boss_tok, "");
   if (status == 200) harvest(ctx, conn.res.body(), boss_tok);
   uint64_t turn = index;
-  const double interval = ctx.read_rate > 0 ? ctx.readers / ctx.read_rate : 0;
-  double next = now_s() + interval * index / std::max(1, ctx.readers);
+  Pacer pace(ctx.read_rate, ctx.readers, index);
   while (!ctx.stopping) {
     const int kind = static_cast<int>(turn++ % 5);
-    double started = now_s();
-    if (interval > 0) {  // paced: measured from the scheduled time (no coordinated omission)
-      if (next > started) co_await sleep_for(ctx, next - started);
-      started = next;
-      next += interval;
-      if (ctx.stopping) break;
-    }
+    double started = co_await pace.wait(ctx);
+    if (ctx.stopping) break;
     if (kind == 0 || kind == 4) {  // one instance, with its actions
       if (ctx.known.empty()) {
         co_await sleep_for(ctx, 0.01);
@@ -338,7 +348,7 @@ awaitable<void> reader(Ctx& ctx, int index) {
       auto& [id, tok] = ctx.known[rng() % ctx.known.size()];
       std::string target = "/api/v1/instances/" + id + (kind == 4 ? "/events" : "");
       std::string t = tok;
-      if (interval == 0) started = now_s();
+      if (!pace.paced()) started = now_s();
       status = co_await conn.call(http::verb::get, target, t, "");
       ctx.record(kind == 0 ? "read:instance" : "read:history", started, status);
     } else if (kind == 1) {  // a filtered page of 50
