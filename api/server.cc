@@ -253,8 +253,8 @@ int serve(const ServerConfig& config) {
   for (auto& c : contexts) c->stop();
   for (auto& t : pool) t.join();
   listener.reset();
-  // The io_contexts and state go at the end of this scope; the engine first, explicitly, so that the
-  // database is closed before we report success.
+  // The io_contexts and state go at the end of this scope; the engine first, explicitly, so
+  // that the database is closed before we report success.
   engine.reset();
   std::fprintf(stderr, "{\"level\":\"info\",\"msg\":\"stopped\"}\n");
   return 0;
