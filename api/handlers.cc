@@ -352,7 +352,7 @@ Response list_events(ServerState& state, const Request& req) {
   if (!limit) return error_response(limit.error());
   auto page = state.engine.events_after(*req.principal, *since, *limit);
   if (!page) return error_response(page.error());
-  return ok(200, Json{{"items", events_json(page->items)}, {"head", page->head}});
+  return ok(200, Json{{"items", events_json(page->items)}, {"head", page->head}, {"next_since", page->next_since}});
 }
 
 Response get_stats(ServerState& state, const Request& req) {

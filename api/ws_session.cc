@@ -127,7 +127,9 @@ class WsSession : public Subscriber, public std::enable_shared_from_this<WsSessi
       bool mine = is_mine(who_, event);
       enqueue(StreamEvent::make(std::move(event))->frame(mine));
     }
-    if (page->items.size() < page_size_) return finish_replay();
+    // Past what the caller may not see, too (a page may end early, engine::EventScan).
+    cursor_ = std::max(cursor_, page->next_since);
+    if (page->caught_up()) return finish_replay();
     // More to read: continue once this page is written (or at once if it was all filtered).
     if (queue_.empty()) {
       net::post(executor_, [self = this->shared_from_this()] { self->replay_page(); });

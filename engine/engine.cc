@@ -236,28 +236,6 @@ Result<std::vector<Event>> Engine::history(const Principal& who, std::string_vie
   return out;
 }
 
-Result<EventPage> Engine::events_after(const Principal& who, uint64_t since, size_t limit) const {
-  EventPage page;
-  page.head = head_seq();
-  // Visibility follows the instance as it is now (API.md), so look each instance up once.
-  std::map<std::string, bool, std::less<>> visible;
-  auto cursor = state_->store->scan(Space::kEvents, storage::u64_key(since + 1), storage::u64_key(page.head + 1));
-  for (; cursor->valid() && page.items.size() < limit; cursor->next()) {
-    auto e = decode_event(cursor->value());
-    if (!e) return fail(e.error());
-    auto it = visible.find(e->instance_id);
-    if (it == visible.end()) {
-      auto in = state_->read_instance(e->instance_id);
-      if (!in) return fail(in.error());
-      bool ok = *in && who.can_see((*in)->org, (*in)->assignee_org);
-      it = visible.emplace(e->instance_id, ok).first;
-    }
-    if (it->second) page.items.push_back(std::move(*e));
-  }
-  if (auto st = cursor->status(); !st) return fail(st.error());
-  return page;
-}
-
 bool Engine::may_see(const Principal& who, const Event& event) const {
   return who.can_see(event.org, event.assignee_org);
 }

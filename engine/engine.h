@@ -74,6 +74,20 @@ struct InstancePage {
 struct EventPage {
   std::vector<Event> items;
   uint64_t head = 0;  // the newest sequence in the log when the page was read
+  // Where the next page starts (pass it as `since`): the last item's seq when the page is full,
+  // the last event looked at when the walk stopped early (EventScan::max_examined), else head.
+  uint64_t next_since = 0;
+  // Nothing more up to head: the reader has caught up.
+  bool caught_up() const { return next_since >= head; }
+};
+
+// Bounds on the work of one events_after call. A caller who may see few instances is served
+// from those instances' histories (a seek each); anyone else by walking the log, looking at no
+// more than max_examined events per call, so that a page (or one step of a stream's replay)
+// stays short even for a caller who may see almost nothing of a long log.
+struct EventScan {
+  size_t max_examined = 10000;
+  size_t max_merged_instances = 2000;
 };
 
 struct DefinitionSummary {
@@ -155,8 +169,9 @@ class Engine {
                              ViewForm form = ViewForm::kJson) const;
   // One instance's history, oldest first.
   Result<std::vector<Event>> history(const Principal& who, std::string_view id) const;
-  // Events with seq > since that `who` may see, at most limit, in order.
-  Result<EventPage> events_after(const Principal& who, uint64_t since, size_t limit) const;
+  // Events with seq > since that `who` may see, at most limit, in order; see EventScan.
+  Result<EventPage> events_after(const Principal& who, uint64_t since, size_t limit,
+                                 const EventScan& scan = {}) const;
   // May `who` see this committed event (by the instance's org and assignee org now)?
   bool may_see(const Principal& who, const Event& event) const;
   // GET /api/v1/stats body.

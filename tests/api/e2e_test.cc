@@ -408,9 +408,11 @@ TEST_F(ApiTest, PagingParameters) {
   EXPECT_EQ(events["items"].size(), 2u);
   EXPECT_TRUE(events["head"].is_number());
   uint64_t last = events["items"][1]["seq"];
+  EXPECT_EQ(events["next_since"], last);  // a full page goes on after its last item
   Json rest = expect(api_->get("wang.wei", "/api/v1/events?since=" + std::to_string(last)), 200);
   EXPECT_EQ(rest["items"].size(), 1u);
   EXPECT_GT(rest["items"][0]["seq"].get<uint64_t>(), last);
+  EXPECT_EQ(rest["next_since"], rest["head"]);  // caught up
 }
 
 TEST_F(ApiTest, NobodySeesAnotherDepartment) {

@@ -289,6 +289,91 @@ TEST(Engine, EventsAfterShowOnlyWhatTheCallerMaySee) {
   EXPECT_EQ(after->items[0].instance_id, theirs);
 }
 
+// The feed is served two ways (engine::EventScan): from the histories of the few instances a
+// caller may see, or by walking the log in bounded steps. Both must give exactly the events
+// of the instances the caller may see now (an instance assigned into a branch brings its whole
+// history), page after page, whatever the page size and the step.
+TEST(Engine, EventsAfterIsTheSameFromHistoriesAndFromTheLog) {
+  EngineHarness h;
+  std::vector<std::string> finance, education;
+  for (int i = 0; i < 4; ++i) {
+    finance.push_back(new_project(h, "财政" + std::to_string(i)));
+    education.push_back(new_project(h, "教育" + std::to_string(i), "city/education", "chen.jie"));
+  }
+  for (int i = 0; i < 3; ++i) ASSERT_OK(h.fire("wang.wei", finance[i], "issue"));
+  ASSERT_OK(h.fire("li.na", finance[0], "assign", {{"branch", "city/finance/b1"}, {"due_date", "2027-01-01"}}));
+  ASSERT_OK(h.fire("li.na", finance[1], "assign", {{"branch", "city/finance/b2"}, {"due_date", "2027-01-01"}}));
+  ASSERT_OK(h.fire("zhang.min", finance[0], "claim"));
+  ASSERT_OK(h.fire("chen.jie", education[0], "issue"));
+  ASSERT_OK(h.fire("wang.wei", finance[3], "issue"));
+  const uint64_t head = h.engine().head_seq();
+
+  auto all = h.engine().events_after(engine::Principal::system_principal(), 0, 1000);
+  ASSERT_OK(all);
+  ASSERT_EQ(all->items.size(), head);
+  ASSERT_TRUE(all->caught_up());
+
+  auto feed = [&](const std::string& user, size_t limit, engine::EventScan scan) {
+    std::vector<uint64_t> seqs;
+    uint64_t since = 0;
+    for (int calls = 0; calls < 1000; ++calls) {
+      auto page = h.engine().events_after(h.user(user), since, limit, scan);
+      EXPECT_TRUE(page.has_value());
+      if (!page) break;
+      EXPECT_LE(page->items.size(), limit);
+      for (const auto& e : page->items) {
+        EXPECT_GT(e.seq, since);
+        seqs.push_back(e.seq);
+      }
+      if (page->items.size() < limit && !page->caught_up()) {
+        EXPECT_LE(page->next_since - since, scan.max_examined) << "walked past its bound";
+      }
+      if (page->caught_up()) return seqs;
+      EXPECT_GT(page->next_since, since) << "no progress";
+      since = page->next_since;
+    }
+    ADD_FAILURE() << "never caught up";
+    return seqs;
+  };
+  const engine::EventScan histories{};                                          // few instances each
+  const engine::EventScan log{.max_examined = 3, .max_merged_instances = 0};  // always the log
+  for (const char* user : {"admin", "wang.wei", "li.na", "zhang.min", "zheng.xin", "liu.yang", "chen.jie",
+                           "sun.li", "zhou.hua"}) {
+    SCOPED_TRACE(user);
+    const engine::Principal who = h.user(user);
+    std::vector<uint64_t> expected;
+    for (const auto& e : all->items) {
+      auto in = h.engine().instance(engine::Principal::system_principal(), e.instance_id);
+      ASSERT_OK(in);
+      if (who.can_see(in->org, in->assignee_org)) expected.push_back(e.seq);
+    }
+    for (size_t limit : {1, 2, 5, 1000}) {
+      SCOPED_TRACE(limit);
+      EXPECT_EQ(feed(user, limit, histories), expected);
+      EXPECT_EQ(feed(user, limit, log), expected);
+    }
+  }
+  // zhang.min sees finance[0] only, with the events from before it was assigned to her branch.
+  auto branch = h.engine().events_after(h.user("zhang.min"), 0, 1000);
+  ASSERT_OK(branch);
+  ASSERT_EQ(branch->items.size(), 4u);  // created, issued, assigned, claimed
+  for (const auto& e : branch->items) EXPECT_EQ(e.instance_id, finance[0]);
+  EXPECT_EQ(branch->next_since, head);
+
+  // A walk that finds nothing in its step says how far it looked; after head there is nothing.
+  // liu.yang sees finance[1] only: created third, issued ninth or later.
+  auto step = h.engine().events_after(h.user("liu.yang"), 3, 10, log);
+  ASSERT_OK(step);
+  EXPECT_TRUE(step->items.empty());
+  EXPECT_EQ(step->next_since, 6u);
+  EXPECT_FALSE(step->caught_up());
+  auto after = h.engine().events_after(h.user("admin"), head + 5, 10);
+  ASSERT_OK(after);
+  EXPECT_TRUE(after->items.empty());
+  EXPECT_TRUE(after->caught_up());
+  EXPECT_EQ(after->next_since, head + 5);
+}
+
 TEST(Engine, StatisticsCountOnlyWhatTheCallerMaySee) {
   EngineHarness h;
   new_project(h, "a");
