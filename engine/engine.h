@@ -46,6 +46,10 @@ struct EngineOptions {
   // Days count in this UTC offset when a date field becomes a moment (a due date ends at
   // midnight at the end of that day there). China Standard Time by default.
   int utc_offset_minutes = 8 * 60;
+  // Index entries one list or to-do page looks at, at most. A filter the index does not narrow
+  // (a state without its workflow, a rare one-character title search) could otherwise walk the
+  // whole database on an I/O thread; the page then ends early, with a next_cursor to go on.
+  size_t page_scan_limit = 5000;
   // Tests only: wraps the opened store (fault injection). Empty: the store as opened.
   std::function<std::unique_ptr<storage::Store>(std::unique_ptr<storage::Store>)> wrap_store;
 };

@@ -91,12 +91,15 @@ bool contains_ci(std::string_view hay, std::string_view needle) {
 }
 
 // Walks `prefixes` (one per root) from `start`, collecting instances that `accept` keeps, until
-// `limit` are found. Reads records in chunks with one multi-get each.
+// `limit` are found or about options.page_scan_limit entries were looked at (then the page is
+// short and its next_cursor goes on from the last one). Reads records in chunks with one
+// multi-get each.
 template <class Accept>
 Result<InstancePage> walk(const Engine::State& s, const std::vector<std::string>& prefixes, const Position& start,
                           size_t limit, const Principal& who, ViewForm form, Accept accept) {
   InstancePage page;
-  constexpr size_t kChunk = 64;
+  const size_t chunk = std::clamp<size_t>(s.options.page_scan_limit, 1, 64);
+  size_t examined = 0;
   for (size_t r = start.root; r < prefixes.size(); ++r) {
     const std::string& prefix = prefixes[r];
     std::string lower = prefix;
@@ -109,7 +112,7 @@ Result<InstancePage> walk(const Engine::State& s, const std::vector<std::string>
     auto cursor = s.store->scan(Space::kIndexes, lower, storage::prefix_end(prefix));
     while (cursor->valid()) {
       std::vector<std::string> keys, tags, ids;
-      for (; cursor->valid() && keys.size() < kChunk; cursor->next()) {
+      for (; cursor->valid() && keys.size() < chunk; cursor->next()) {
         keys.emplace_back(cursor->key());
         tags.emplace_back(cursor->value());
         ids.emplace_back(index::id_of(cursor->key()));
@@ -131,6 +134,11 @@ Result<InstancePage> walk(const Engine::State& s, const std::vector<std::string>
           if (more) page.next_cursor = encode_cursor(Position{r, keys[i]});
           return page;
         }
+      }
+      examined += keys.size();
+      if (examined >= s.options.page_scan_limit && (cursor->valid() || r + 1 < prefixes.size())) {
+        page.next_cursor = encode_cursor(Position{r, keys.back()});  // a short page: go on from here
+        return page;
       }
     }
     if (auto st = cursor->status(); !st) return fail(st.error());

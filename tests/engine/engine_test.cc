@@ -240,6 +240,49 @@ TEST(Engine, TitleSearchFindsChineseSubstrings) {
   EXPECT_EQ(one_char->items.size(), 2u);
 }
 
+// A filter the index does not narrow (a state without its workflow) walks index entries; a
+// page looks at no more than page_scan_limit of them and may end short, with a next_cursor.
+// Paging on finds exactly what an unbounded walk finds, each once.
+TEST(Engine, ListPagesLookAtBoundedEntriesAndPageOnToTheSameAnswer) {
+  EngineHarness h([](engine::EngineOptions& o) { o.page_scan_limit = 3; });
+  std::set<std::string> issued, tasks_of_li;
+  for (int i = 0; i < 12; ++i) {
+    const std::string id = new_project(h, "项目" + std::to_string(i));
+    if (i % 4 == 3) {
+      ASSERT_OK(h.fire("wang.wei", id, "issue"));
+      issued.insert(id);
+    }
+  }
+  for (int i = 0; i < 3; ++i) new_project(h, "教育" + std::to_string(i), "city/education", "chen.jie");
+  auto page_through = [&](const std::string& user, bool expect_short, auto&& read) {
+    std::set<std::string> seen;
+    std::string cursor;
+    int pages = 0, short_pages = 0;
+    for (; pages < 100; ++pages) {
+      auto page = read(h.user(user), cursor);
+      EXPECT_TRUE(page.has_value());
+      if (!page) break;
+      EXPECT_LE(page->items.size(), 2u);
+      short_pages += page->items.size() < 2 && page->next_cursor.has_value();
+      for (const Json& j : page->items) EXPECT_TRUE(seen.insert(j["id"].get<std::string>()).second) << "twice";
+      if (!page->next_cursor) break;
+      cursor = *page->next_cursor;
+    }
+    if (expect_short) EXPECT_GT(short_pages, 0) << "the bound never cut a page";
+    return seen;
+  };
+  InstanceFilter f;
+  f.state = "issued";
+  EXPECT_EQ(page_through("wang.wei", true, [&](const engine::Principal& who, const std::string& c) {
+              return h.engine().list_instances(who, f, 2, c);
+            }),
+            issued);
+  EXPECT_EQ(page_through("li.na", false, [&](const engine::Principal& who, const std::string& c) {
+              return h.engine().tasks(who, 2, c);
+            }),
+            issued);
+}
+
 TEST(Engine, TheToDoListFollowsTheWork) {
   EngineHarness h;
   const std::string id = new_project(h, "待办测试");
