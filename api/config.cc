@@ -60,6 +60,9 @@ const std::map<std::string, Setter>& setters() {
       {"heartbeat_s", number(&ServerConfig::heartbeat_s, "heartbeat_s")},
       {"max_connections", number(&ServerConfig::max_connections, "max_connections")},
       {"queue_limit", number(&ServerConfig::queue_limit, "queue_limit")},
+      {"page_scan_limit", number(&ServerConfig::page_scan_limit, "page_scan_limit")},
+      {"feed_scan_events", number(&ServerConfig::feed_scan_events, "feed_scan_events")},
+      {"feed_merge_instances", number(&ServerConfig::feed_merge_instances, "feed_merge_instances")},
       {"hash_algorithm", text(&ServerConfig::hash_algorithm, "hash_algorithm")},
   };
   return table;
@@ -88,6 +91,8 @@ std::string apply_config_file(const std::string& path, ServerConfig& config) {
   if (changed.threads < 1) return "config file " + path + ": threads must be at least 1";
   if (changed.heartbeat_s < 1) return "config file " + path + ": heartbeat_s must be at least 1";
   if (changed.ws_queue_limit < 1) return "config file " + path + ": ws_queue_limit must be at least 1";
+  if (changed.page_scan_limit < 1) return "config file " + path + ": page_scan_limit must be at least 1";
+  if (changed.feed_scan_events < 1) return "config file " + path + ": feed_scan_events must be at least 1";
   config = std::move(changed);
   return "";
 }

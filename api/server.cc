@@ -148,6 +148,8 @@ int serve(const ServerConfig& config) {
   engine::EngineOptions options;
   options.data_dir = config.data_dir;
   options.queue_limit = config.queue_limit;
+  options.page_scan_limit = config.page_scan_limit;
+  options.event_scan = {.max_examined = config.feed_scan_events, .max_merged_instances = config.feed_merge_instances};
   options.hash_algorithm = config.hash_algorithm;
   if (!config.roles_file.empty()) {
     auto roles = engine::RoleCatalog::load_file(config.roles_file);

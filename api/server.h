@@ -32,6 +32,10 @@ struct ServerConfig {
   int heartbeat_s = 20;
   size_t max_connections = 20000;
   size_t queue_limit = 10000;             // engine command queue
+  // Read bounds (engine::EngineOptions::page_scan_limit, engine::EventScan).
+  size_t page_scan_limit = 5000;          // index entries one list or to-do page looks at
+  size_t feed_scan_events = 10000;        // events one feed page or replay step looks at
+  size_t feed_merge_instances = 2000;     // at most this many visible: served from histories
   std::string hash_algorithm = "sha256";  // for a new database: sha256 or sm3
 };
 

@@ -36,6 +36,15 @@ class Sequencer;
 class Directory;
 class Registry;
 
+// Bounds on the work of one events_after call. A caller who may see few instances is served
+// from those instances' histories (a seek each); anyone else by walking the log, looking at no
+// more than max_examined events per call, so that a page (or one step of a stream's replay)
+// stays short even for a caller who may see almost nothing of a long log.
+struct EventScan {
+  size_t max_examined = 10000;
+  size_t max_merged_instances = 2000;
+};
+
 struct EngineOptions {
   std::string data_dir;
   RoleCatalog roles = RoleCatalog::defaults();
@@ -50,6 +59,7 @@ struct EngineOptions {
   // (a state without its workflow, a rare one-character title search) could otherwise walk the
   // whole database on an I/O thread; the page then ends early, with a next_cursor to go on.
   size_t page_scan_limit = 5000;
+  EventScan event_scan;  // the event feed's bounds
   // Tests only: wraps the opened store (fault injection). Empty: the store as opened.
   std::function<std::unique_ptr<storage::Store>(std::unique_ptr<storage::Store>)> wrap_store;
 };
@@ -85,14 +95,6 @@ struct EventPage {
   bool caught_up() const { return next_since >= head; }
 };
 
-// Bounds on the work of one events_after call. A caller who may see few instances is served
-// from those instances' histories (a seek each); anyone else by walking the log, looking at no
-// more than max_examined events per call, so that a page (or one step of a stream's replay)
-// stays short even for a caller who may see almost nothing of a long log.
-struct EventScan {
-  size_t max_examined = 10000;
-  size_t max_merged_instances = 2000;
-};
 
 struct DefinitionSummary {
   std::string id;
@@ -174,8 +176,9 @@ class Engine {
   // One instance's history, oldest first.
   Result<std::vector<Event>> history(const Principal& who, std::string_view id) const;
   // Events with seq > since that `who` may see, at most limit, in order; see EventScan.
+  // `scan` nullopt: EngineOptions::event_scan.
   Result<EventPage> events_after(const Principal& who, uint64_t since, size_t limit,
-                                 const EventScan& scan = {}) const;
+                                 std::optional<EventScan> scan = std::nullopt) const;
   // May `who` see this committed event (by the instance's org and assignee org now)?
   bool may_see(const Principal& who, const Event& event) const;
   // GET /api/v1/stats body.

@@ -251,7 +251,8 @@ Result<InstancePage> Engine::tasks(const Principal& who, size_t limit, std::stri
 //  - anyone else walks the log and checks each instance once; the walk stops after
 //    scan.max_examined events, and next_since says where the next page goes on.
 Result<EventPage> Engine::events_after(const Principal& who, uint64_t since, size_t limit,
-                                       const EventScan& scan) const {
+                                       std::optional<EventScan> bounds) const {
+  const EventScan scan = bounds.value_or(state_->options.event_scan);
   EventPage page;
   page.head = head_seq();
   page.next_since = std::max(since, page.head);
