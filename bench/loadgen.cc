@@ -7,6 +7,9 @@
 //                      report_progress, urge, apply_completion, send_back, approve, evaluate)
 //         reads        GET instance, filtered list page, to-do list, history (no writes)
 //         mixed        --conns writers running `transitions` plus --readers running `reads`
+//         bounds       reads the indexes do not narrow, each bounded per call: the event feed
+//                      from 0 for a user who sees nothing (--nobody USER) and for a branch
+//                      secretary, and a state filter without its workflow
 //     --conns N        keep-alive connections (one request in flight each)
 //     --readers N      read connections in `mixed`
 //     --seconds S      measured time; --warmup S before it (not measured)
@@ -68,6 +71,7 @@ struct Ctx {
   tcp::endpoint ep;
   std::string host;
   std::map<std::string, std::string> tokens;  // user id -> bearer token
+  std::string nobody;  // `bounds`: a user whose roles cover no instance
   bool measuring = false;
   bool stopping = false;
   std::map<std::string, Samples> kinds;  // by request kind
@@ -376,6 +380,27 @@ awaitable<void> reader(Ctx& ctx, int index) {
   }
 }
 
+// Reads whose cost the server bounds per call (README "The feed's work is bounded"): each
+// was a walk over the whole database before.
+awaitable<void> bounds_reader(Ctx& ctx, int index) {
+  Conn conn(ctx);
+  const std::vector<std::pair<const char*, std::pair<std::string, std::string>>> kinds = {
+      {"read:feed_nobody", {ctx.nobody, "/api/v1/events?since=0&limit=100"}},
+      {"read:feed_branch", {"zhang.min", "/api/v1/events?since=0&limit=100"}},
+      {"read:state_only", {"li.na", "/api/v1/instances?state=completed&limit=50"}},
+  };
+  uint64_t turn = index;
+  while (!ctx.stopping) {
+    const auto& [kind, call] = kinds[turn++ % kinds.size()];
+    const double started = now_s();
+    int status = co_await conn.call(http::verb::get, call.second, ctx.token(call.first), "");
+    ctx.record(kind, started, status);
+    if (status != 200 && status != 0 && ctx.measuring && ctx.kinds[kind].status[status] <= 3) {
+      std::fprintf(stderr, "%s -> %d %s\n", kind, status, conn.res.body().substr(0, 200).c_str());
+    }
+  }
+}
+
 awaitable<void> me_client(Ctx& ctx, int index) {
   Conn conn(ctx);
   std::vector<std::string> toks;
@@ -486,6 +511,10 @@ int run_http(const Options& o) {
   if (scenario == "me") spawn(me_client, conns);
   else if (scenario == "transitions") spawn(writer, conns);
   else if (scenario == "reads") spawn(reader, conns);
+  else if (scenario == "bounds") {
+    ctx.nobody = o.get("nobody", "nobody");
+    spawn(bounds_reader, conns);
+  }
   else if (scenario == "mixed") {
     spawn(writer, conns);
     spawn(reader, readers);

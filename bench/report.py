@@ -118,6 +118,12 @@ def main():
         r, r4 = sr.get(f"read:{k}", {}), sr4.get(f"read:{k}", {})
         info.append((f"scale read {k}", f"1 reader: p50 {r.get('p50_ms', 0):.2f}  p99 {r.get('p99_ms', 0):.2f} ms; "
                      f"4 readers: p50 {r4.get('p50_ms', 0):.2f}  p99 {r4.get('p99_ms', 0):.2f} ms"))
+    sb = raw.get("scale_bounds", {}).get("kinds", {})
+    for k, label in (("feed_nobody", "event feed from 0, a user who sees nothing"),
+                     ("feed_branch", "event feed from 0, a branch secretary"),
+                     ("state_only", "list by state without its workflow")):
+        r = sb.get(f"read:{k}", {})
+        info.append((f"scale: {label}", f"p50 {r.get('p50_ms', 0):.2f}  p99 {r.get('p99_ms', 0):.2f} ms  status {r.get('status', {})}"))
     rss = max(s.get("rss_after_reads_kb", 0), s.get("rss_after_writes_kb", 0)) / 1024
     row(f"scale ({tag}): server RSS", rss, "MiB", "<= 300 MiB", bool(s) and rss <= 300)
     sw = raw.get("scale_c16", {}).get("kinds", {}).get("write", {}).get("ok_per_s", 0)

@@ -210,6 +210,19 @@ mkdir -p "$DATA"
 for f in "$SCALE_DB"/*; do
   case "$f" in *.sst) ln "$f" "$DATA/" ;; *) cp -a "$f" "$DATA/" ;; esac
 done
+# A branch with no instances and its secretary, who may see nothing: the event feed's worst
+# case before its work was bounded (the CLI writes with the server stopped).
+"$PIONEER" org add --data "$DATA" --id city/education/b9 --name 市教育局第九党支部 --kind branch >/dev/null
+NOBODY_TOKEN=$("$PIONEER" user add --data "$DATA" --id qian.feng --name 钱峰 --home city/education/b9 \
+  --role branch_secretary@city/education/b9 | sed -n 's/.*: \(pio_[A-Za-z0-9_-]*\).*/\1/p')
+[ -n "$NOBODY_TOKEN" ] || die "could not add the user who sees nothing"
+python3 - "$DATA/demo-tokens.json" "$NOBODY_TOKEN" <<'PY'
+import json, sys
+path, token = sys.argv[1], sys.argv[2]
+d = json.load(open(path))
+d["users"].append({"id": "qian.feng", "token": token, "roles": [{"role": "branch_secretary", "org": "city/education/b9"}]})
+json.dump(d, open(path, "w"), ensure_ascii=False, indent=2)
+PY
 log "scale: Engine::open on $SCALE instances"
 "$DBTOOL" open --data "$DATA" --repeat 3 >"$R/scale_engine_open.json"
 start_server "$DATA"
@@ -217,6 +230,8 @@ OPEN_CLEAN=$START_MS
 log "scale: server start after a clean stop ${OPEN_CLEAN} ms; reads (list, to-do, instance, history), 1 and 4 clients"
 lg --scenario reads --conns 1 >"$R/scale_reads.json"
 lg --scenario reads --conns 4 >"$R/scale_reads_c4.json"
+log "scale: bounded reads (feed from 0 for a user who sees nothing and for a branch; a state without its workflow)"
+lg --scenario bounds --conns 1 --nobody qian.feng >"$R/scale_bounds.json"
 RSS_READS=$(rss_kb "$SERVER_PID")
 log "scale: durable transitions, 16 clients"
 lg --scenario transitions --conns 16 >"$R/scale_c16.json"
