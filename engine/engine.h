@@ -43,6 +43,9 @@ class Registry;
 struct EventScan {
   size_t max_examined = 10000;
   size_t max_merged_instances = 2000;
+  // ... and only when more than this many events lie after `since`: a short tail (a stream
+  // reconnecting) is cheaper to walk than every visible instance's history.
+  size_t merge_after = 1000;
 };
 
 struct EngineOptions {

@@ -247,7 +247,8 @@ Result<InstancePage> Engine::tasks(const Principal& who, size_t limit, std::stri
 //  - a caller whose roles cover at most scan.max_merged_instances instances (a branch, a small
 //    department) gets those instances' histories merged: a seek per instance, however long the
 //    log. Walking the log instead looked at every event after `since` — seconds at 100,000
-//    instances for someone who sees nothing, on an I/O thread, for each stream that connects;
+//    instances for someone who sees nothing, on an I/O thread, for each stream that connects.
+//    A short tail (at most scan.merge_after events, a stream reconnecting) is walked: cheaper;
 //  - anyone else walks the log and checks each instance once; the walk stops after
 //    scan.max_examined events, and next_since says where the next page goes on.
 Result<EventPage> Engine::events_after(const Principal& who, uint64_t since, size_t limit,
@@ -278,7 +279,7 @@ Result<EventPage> Engine::events_after(const Principal& who, uint64_t since, siz
   // The instances the caller may see, when they are few. Nested roots are dropped, and an
   // instance found under two roots (its org and its assignee org) counts once.
   std::optional<std::set<std::string, std::less<>>> few;
-  if (!who.system) {
+  if (!who.system && page.head - since > scan.merge_after) {
     few.emplace();
     for (const std::string& root : roots_of(who)) {
       auto c = state_->store->scan_prefix(Space::kIndexes, index::by_org(root));

@@ -378,8 +378,8 @@ TEST(Engine, EventsAfterIsTheSameFromHistoriesAndFromTheLog) {
     ADD_FAILURE() << "never caught up";
     return seqs;
   };
-  const engine::EventScan histories{};                                          // few instances each
-  const engine::EventScan log{.max_examined = 3, .max_merged_instances = 0};  // always the log
+  const engine::EventScan histories{.merge_after = 0};                         // few instances each
+  const engine::EventScan log{.max_examined = 3, .max_merged_instances = 0, .merge_after = 0};  // the log
   for (const char* user : {"admin", "wang.wei", "li.na", "zhang.min", "zheng.xin", "liu.yang", "chen.jie",
                            "sun.li", "zhou.hua"}) {
     SCOPED_TRACE(user);
@@ -402,6 +402,15 @@ TEST(Engine, EventsAfterIsTheSameFromHistoriesAndFromTheLog) {
   ASSERT_EQ(branch->items.size(), 4u);  // created, issued, assigned, claimed
   for (const auto& e : branch->items) EXPECT_EQ(e.instance_id, finance[0]);
   EXPECT_EQ(branch->next_since, head);
+  // Served from her one instance's history, the walk's bound does not apply: one call.
+  auto merged = h.engine().events_after(h.user("zhang.min"), 0, 1000, engine::EventScan{.max_examined = 1, .merge_after = 0});
+  ASSERT_OK(merged);
+  EXPECT_EQ(merged->items.size(), 4u);
+  EXPECT_TRUE(merged->caught_up());
+  // A short tail is walked (merge_after), and then the bound applies.
+  auto walked = h.engine().events_after(h.user("zhang.min"), 0, 1000, engine::EventScan{.max_examined = 1});
+  ASSERT_OK(walked);
+  EXPECT_FALSE(walked->caught_up());
 
   // A walk that finds nothing in its step says how far it looked; after head there is nothing.
   // liu.yang sees finance[1] only: created third, issued ninth or later.
