@@ -256,11 +256,12 @@ Result<EventPage> Engine::events_after(const Principal& who, uint64_t since, siz
   const EventScan scan = bounds.value_or(state_->options.event_scan);
   EventPage page;
   page.head = head_seq();
-  page.next_since = std::max(since, page.head);
+  page.next_since = page.head;
   if (since >= page.head || limit == 0) {
     page.next_since = since;
     return page;
   }
+  const size_t max_examined = std::max<size_t>(scan.max_examined, 1);  // always some progress
   auto decode_all = [&](const std::vector<uint64_t>& seqs) -> Result<void> {
     std::vector<std::string> keys;
     keys.reserve(seqs.size());
@@ -316,7 +317,7 @@ Result<EventPage> Engine::events_after(const Principal& who, uint64_t since, siz
   uint64_t last_seen = since;
   auto cursor = state_->store->scan(Space::kEvents, storage::u64_key(since + 1), storage::u64_key(page.head + 1));
   for (; cursor->valid(); cursor->next()) {
-    if (page.items.size() == limit || examined == scan.max_examined) {
+    if (page.items.size() == limit || examined == max_examined) {
       page.next_since = page.items.size() == limit ? page.items.back().seq : last_seen;
       break;
     }
