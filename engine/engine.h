@@ -59,7 +59,7 @@ struct EngineOptions {
   // midnight at the end of that day there). China Standard Time by default.
   int utc_offset_minutes = 8 * 60;
   // Index entries one list or to-do page looks at, at most. A filter the index does not narrow
-  // (a state without its workflow, a rare one-character title search) could otherwise walk the
+  // (a rare one-character title search, say) could otherwise walk the
   // whole database on an I/O thread; the page then ends early, with a next_cursor to go on.
   size_t page_scan_limit = 5000;
   EventScan event_scan;  // the event feed's bounds

@@ -189,16 +189,45 @@ Result<InstancePage> Engine::list_instances(const Principal& who, const Instance
     });
   }
 
+  // A state without its workflow is looked up in the state index of every workflow that has
+  // (or had, in an older version) a state of that name: none, and the list is empty at once.
+  std::vector<std::string> state_workflows;
+  if (!f.state.empty()) {
+    if (!f.workflow.empty()) {
+      state_workflows.push_back(f.workflow);
+    } else {
+      for (const DefinitionPtr& latest : state_->registry.latest_all()) {
+        for (int v = 1; v <= latest->version; ++v) {
+          DefinitionPtr def = state_->registry.get(latest->id, v);
+          if (def && def->state(f.state)) {
+            state_workflows.push_back(latest->id);
+            break;
+          }
+        }
+      }
+      std::sort(state_workflows.begin(), state_workflows.end());
+    }
+  }
   std::vector<std::string> prefixes;
-  for (const std::string& root : roots) {
-    if (!f.workflow.empty() && !f.state.empty()) prefixes.push_back(index::by_state(f.workflow, f.state, root));
-    else if (!f.workflow.empty()) prefixes.push_back(index::by_workflow(f.workflow, root));
+  std::vector<size_t> root_of;  // prefix -> its root
+  for (size_t i = 0; i < roots.size(); ++i) {
+    const std::string& root = roots[i];
+    if (!f.state.empty()) {
+      for (const std::string& wf : state_workflows) {
+        prefixes.push_back(index::by_state(wf, f.state, root));
+        root_of.push_back(i);
+      }
+      continue;
+    }
+    if (!f.workflow.empty()) prefixes.push_back(index::by_workflow(f.workflow, root));
     else if (f.overdue_only) prefixes.push_back(index::overdue(root));
     else prefixes.push_back(index::by_org(root));
+    root_of.push_back(i);
   }
-  return walk(*state_, prefixes, *start, limit, who, form, [&](const Instance& in, size_t r, const std::string& tag) {
+  return walk(*state_, prefixes, *start, limit, who, form, [&](const Instance& in, size_t p, const std::string& tag) {
     // An instance indexed under both its org and its assignee org is listed once: through
     // the org entry when the root covers the org, else through the assignee entry.
+    const size_t r = root_of[p];
     if (tag == "a" && org_covers(roots[r], in.org)) return false;
     for (size_t j = 0; j < r; ++j) {
       if (org_covers(roots[j], in.org) || (!in.assignee_org.empty() && org_covers(roots[j], in.assignee_org))) return false;
