@@ -268,7 +268,9 @@ TEST(Engine, ListPagesLookAtBoundedEntriesAndPageOnToTheSameAnswer) {
       if (!page->next_cursor) break;
       cursor = *page->next_cursor;
     }
-    if (expect_short) EXPECT_GT(short_pages, 0) << "the bound never cut a page";
+    if (expect_short) {
+      EXPECT_GT(short_pages, 0) << "the bound never cut a page";
+    }
     return seen;
   };
   InstanceFilter f;
