@@ -59,8 +59,8 @@ struct EngineOptions {
   // midnight at the end of that day there). China Standard Time by default.
   int utc_offset_minutes = 8 * 60;
   // Index entries one list or to-do page looks at, at most. A filter the index does not narrow
-  // (a rare one-character title search, say) could otherwise walk the
-  // whole database on an I/O thread; the page then ends early, with a next_cursor to go on.
+  // (a rare one-character title search, say) could otherwise walk the whole database on an
+  // I/O thread; the page then ends early, with a next_cursor to go on.
   size_t page_scan_limit = 5000;
   EventScan event_scan;  // the event feed's bounds
   // Tests only: wraps the opened store (fault injection). Empty: the store as opened.
@@ -97,7 +97,6 @@ struct EventPage {
   // Nothing more up to head: the reader has caught up.
   bool caught_up() const { return next_since >= head; }
 };
-
 
 struct DefinitionSummary {
   std::string id;
