@@ -387,7 +387,7 @@ awaitable<void> bounds_reader(Ctx& ctx, int index) {
   const std::vector<std::pair<const char*, std::pair<std::string, std::string>>> kinds = {
       {"read:feed_nobody", {ctx.nobody, "/api/v1/events?since=0&limit=100"}},
       {"read:feed_branch", {"zhang.min", "/api/v1/events?since=0&limit=100"}},
-      {"read:state_only", {"li.na", "/api/v1/instances?state=completed&limit=50"}},
+      {"read:state_only", {"li.na", "/api/v1/instances?state=closed&limit=50"}},  // in two workflows
   };
   uint64_t turn = index;
   while (!ctx.stopping) {
