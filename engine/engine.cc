@@ -213,20 +213,26 @@ Result<std::string> Engine::instance_view_text(const Principal& who, std::string
   return state_->view_text(*in, who);
 }
 
-Result<std::vector<Event>> Engine::history(const Principal& who, std::string_view id) const {
-  auto in = instance(who, id);
-  if (!in) return fail(in.error());
-  std::vector<std::string> keys;
-  auto cursor = state_->store->scan_prefix(Space::kInstanceEvents, index::history_prefix(id));
+Result<std::vector<uint64_t>> Engine::State::history_seqs(std::string_view id) const {
+  std::vector<uint64_t> seqs;
+  auto cursor = store->scan_prefix(Space::kInstanceEvents, index::history_prefix(id));
   for (; cursor->valid(); cursor->next()) {
     auto seq = storage::get_u64(cursor->value());
     if (!seq) return fail(Code::kCorruption, "历史索引损坏（corrupt history index）");
-    keys.push_back(storage::u64_key(*seq));
+    seqs.push_back(*seq);
   }
   if (auto st = cursor->status(); !st) return fail(st.error());
-  auto values = state_->store->multi_get(Space::kEvents, keys);
+  return seqs;
+}
+
+Result<std::vector<Event>> Engine::State::read_events(const std::vector<uint64_t>& seqs) const {
+  std::vector<std::string> keys;
+  keys.reserve(seqs.size());
+  for (uint64_t seq : seqs) keys.push_back(storage::u64_key(seq));
+  auto values = store->multi_get(Space::kEvents, keys);
   if (!values) return fail(values.error());
   std::vector<Event> out;
+  out.reserve(values->size());
   for (auto& v : *values) {
     if (!v) return fail(Code::kCorruption, "历史事件缺失（an event of the history is missing）");
     auto e = decode_event(*v);
@@ -234,6 +240,14 @@ Result<std::vector<Event>> Engine::history(const Principal& who, std::string_vie
     out.push_back(std::move(*e));
   }
   return out;
+}
+
+Result<std::vector<Event>> Engine::history(const Principal& who, std::string_view id) const {
+  auto in = instance(who, id);
+  if (!in) return fail(in.error());
+  auto seqs = state_->history_seqs(id);
+  if (!seqs) return fail(seqs.error());
+  return state_->read_events(*seqs);
 }
 
 bool Engine::may_see(const Principal& who, const Event& event) const {

@@ -27,6 +27,10 @@ struct Engine::State {
   Result<std::optional<Instance>> read_instance(std::string_view id) const;
   // Reads many, through the read cache; aligned with ids, nullptr where absent.
   Result<std::vector<InstanceCache::Ptr>> read_instances(const std::vector<std::string>& ids) const;
+  // The global seqs of an instance's history, oldest first (Space::kInstanceEvents).
+  Result<std::vector<uint64_t>> history_seqs(std::string_view id) const;
+  // The events with these seqs, in that order; a missing one is corruption.
+  Result<std::vector<Event>> read_events(const std::vector<uint64_t>& seqs) const;
   // The API view of an instance with the caller's actions.
   Json view(const Instance& instance, const Principal& who) const;
   std::string view_text(const Instance& instance, const Principal& who) const;

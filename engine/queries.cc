@@ -291,21 +291,6 @@ Result<EventPage> Engine::events_after(const Principal& who, uint64_t since, siz
     return page;
   }
   const size_t max_examined = std::max<size_t>(scan.max_examined, 1);  // always some progress
-  auto decode_all = [&](const std::vector<uint64_t>& seqs) -> Result<void> {
-    std::vector<std::string> keys;
-    keys.reserve(seqs.size());
-    for (uint64_t seq : seqs) keys.push_back(storage::u64_key(seq));
-    auto values = state_->store->multi_get(Space::kEvents, keys);
-    if (!values) return fail(values.error());
-    for (auto& v : *values) {
-      if (!v) return fail(Code::kCorruption, "历史事件缺失（an event of the history is missing）");
-      auto e = decode_event(*v);
-      if (!e) return fail(e.error());
-      page.items.push_back(std::move(*e));
-    }
-    return {};
-  };
-
   // The instances the caller may see, when they are few. Nested roots are dropped, and an
   // instance found under two roots (its org and its assignee org) counts once.
   std::optional<std::set<std::string, std::less<>>> few;
@@ -324,20 +309,20 @@ Result<EventPage> Engine::events_after(const Principal& who, uint64_t since, siz
   if (few) {
     std::vector<uint64_t> seqs;
     for (const std::string& id : *few) {
-      auto c = state_->store->scan_prefix(Space::kInstanceEvents, index::history_prefix(id));
-      for (; c->valid(); c->next()) {
-        auto seq = storage::get_u64(c->value());
-        if (!seq) return fail(Code::kCorruption, "历史索引损坏（corrupt history index）");
-        if (*seq > since && *seq <= page.head) seqs.push_back(*seq);
+      auto history = state_->history_seqs(id);
+      if (!history) return fail(history.error());
+      for (uint64_t seq : *history) {
+        if (seq > since && seq <= page.head) seqs.push_back(seq);
       }
-      if (auto st = c->status(); !st) return fail(st.error());
     }
     std::sort(seqs.begin(), seqs.end());
     if (seqs.size() > limit) {
       seqs.resize(limit);
       page.next_since = seqs.back();
     }
-    if (auto st = decode_all(seqs); !st) return fail(st.error());
+    auto events = state_->read_events(seqs);
+    if (!events) return fail(events.error());
+    page.items = std::move(*events);
     return page;
   }
 
