@@ -51,7 +51,11 @@ class StreamTest : public ::testing::Test {
       EXPECT_EQ(r.status, 200) << r.body;
       Json page = r.json();
       for (const auto& e : page["items"]) out.push_back(e["seq"].get<uint64_t>());
-      if (!page["next_since"].is_number_unsigned() || page["next_since"] == page["head"]) return out;
+      if (!page["next_since"].is_number_unsigned()) {
+        ADD_FAILURE() << "no next_since: " << page;
+        return out;
+      }
+      if (page["next_since"] == page["head"]) return out;
       EXPECT_GT(page["next_since"].get<uint64_t>(), since) << page;
       since = page["next_since"];
     }
