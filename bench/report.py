@@ -97,6 +97,9 @@ def main():
         and f.get("deliveries", 0) >= f.get("deliveries_expected", 1))
     per = f.get("bytes_per_client", 0) / 1024
     row("fan-out: server memory per idle client", per, "KiB", "<= 20 KiB", bool(f) and f.get("connected", 0) > 0 and per <= 20)
+    first = f.get("delivery_first", {})
+    info.append(("fan-out: the first event after the clients connected (not in the row above)",
+                 f"p50 {first.get('p50_ms', 0):.1f}  p99 {first.get('p99_ms', 0):.1f} ms"))
     info.append(("fan-out", f"delivered {f.get('deliveries', 0)}/{f.get('deliveries_expected', 0)}  p50 {dl.get('p50_ms', 0):.1f}  "
                  f"p99.9 {dl.get('p999_ms', 0):.1f}  max {dl.get('max_ms', 0):.1f} ms  connect {f.get('connect_seconds', 0):.1f} s  "
                  f"RSS {f.get('rss_before_kb', 0)//1024} -> {f.get('rss_after_kb', 0)//1024} MiB"))
