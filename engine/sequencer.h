@@ -1,30 +1,25 @@
-// Sequencer: the one writer (internal to the engine), in three stages.
+// Sequencer: the one writer (internal to the engine), in two stages.
 //
 // The writer thread decides every command in arrival order against the current state — a
 // later command sees the earlier one's effect through the open batch's overlay and the
 // writer's cache — and adds its writes to the open batch. The committer thread writes a batch
-// with one WriteBatch, unsynced, and takes a view of the store right after it (a RocksDB
-// snapshot: the committer is the only writer, so the view holds exactly the batches up to this
-// one). The syncer thread runs one WAL sync for every batch written since its last one. So the
-// fsync of one batch overlaps the writing of the next, and the writer decides the next on top
-// of both; the open batch is handed over as soon as the committer is free and fewer than
-// kMaxInFlight batches are between hand-over and durable (group commit without a timer).
-// Raw RocksDB does 1.75 x the transitions per second this way at our batch size (bench/).
+// with one WriteBatch and sync=true. While one batch is being written and synced, the writer
+// already decides the next one on top of it; the open batch is handed over the moment the
+// committer is free, so a batch is as large as what arrived during the previous commit (group
+// commit without a timer). Deciding overlaps writing and syncing (measured in bench/README.md:
+// under load the committer is busy ~70 % of the time, the writer ~25 %).
 //
-// Only after a batch is durable does the syncer publish its view to readers (Store::reader():
-// an unsynced write is visible in RocksDB at once, and readers must never see what a power cut
-// could take back), move the head and hand the batch to the replier, which updates the read
-// cache before it answers anyone; so a caller that has its answer reads what it wrote. A
-// command that is refused adds nothing to its batch. If a write fails, every command of that
-// batch, and of the batch decided on top of it, is answered kInternal, and the writer forgets
-// what it had decided (its cache, the head it had reached, in-flight idempotency records and
-// timers) once nothing is in flight. If a sync fails, every batch it covered and any written
-// behind it are answered kInternal and writes are refused until a restart (run_syncer).
+// Only after a batch is durable does the committer move the head and hand the batch to the
+// replier, which updates the read cache before it answers anyone; so readers never see what is
+// not durable, and a caller that has its answer reads what it wrote. A command
+// that is refused adds nothing to its batch. If a commit fails, every command of that batch,
+// and of the batch decided on top of it, is answered kInternal, and the writer forgets what it
+// had decided (its cache, the head it had reached, in-flight idempotency records and timers).
 //
 // Commands that change the directory or the definitions (administration) take effect in
-// memory only once durable, so nothing more is decided until such a batch is.
+// memory only after their commit, so nothing more is decided until such a batch is committed.
 //
-// Answering is a fourth thread's work (the replier): it updates the read cache, builds each
+// Answering is a third thread's work (the replier): it updates the read cache, builds each
 // reply's JSON body, calls the callbacks and hands events to the publisher, in commit order.
 #pragma once
 
