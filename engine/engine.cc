@@ -28,7 +28,6 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   auto store = storage::Store::open(s.options.data_dir);
   if (!store) return fail(store.error());
   s.store = s.options.wrap_store ? s.options.wrap_store(std::move(*store)) : std::move(*store);
-  s.reads = s.store->reader();
 
   // The hash algorithm is chosen when the database is created and never changes after.
   auto algorithm = s.store->get(Space::kMeta, "hash_algorithm");
@@ -168,7 +167,7 @@ Result<std::vector<InstanceCache::Ptr>> Engine::State::read_instances(const std:
   }
   if (missing.empty()) return out;
   const uint64_t epoch = read_cache.epoch();  // before reading the store: see InstanceCache
-  auto got = reads->multi_get(Space::kInstances, missing);
+  auto got = store->multi_get(Space::kInstances, missing);
   if (!got) return fail(got.error());
   for (size_t j = 0; j < missing.size(); ++j) {
     if (!(*got)[j]) continue;
@@ -216,7 +215,7 @@ Result<std::string> Engine::instance_view_text(const Principal& who, std::string
 
 Result<std::vector<uint64_t>> Engine::State::history_seqs(std::string_view id) const {
   std::vector<uint64_t> seqs;
-  auto cursor = reads->scan_prefix(Space::kInstanceEvents, index::history_prefix(id));
+  auto cursor = store->scan_prefix(Space::kInstanceEvents, index::history_prefix(id));
   for (; cursor->valid(); cursor->next()) {
     auto seq = storage::get_u64(cursor->value());
     if (!seq) return fail(Code::kCorruption, "历史索引损坏（corrupt history index）");
@@ -230,7 +229,7 @@ Result<std::vector<Event>> Engine::State::read_events(const std::vector<uint64_t
   std::vector<std::string> keys;
   keys.reserve(seqs.size());
   for (uint64_t seq : seqs) keys.push_back(storage::u64_key(seq));
-  auto values = reads->multi_get(Space::kEvents, keys);
+  auto values = store->multi_get(Space::kEvents, keys);
   if (!values) return fail(values.error());
   std::vector<Event> out;
   out.reserve(values->size());

@@ -17,10 +17,7 @@ struct Engine::State {
   EngineOptions options;
   SystemClock system_clock;
   const Clock* clock = nullptr;
-  std::unique_ptr<storage::Store> store;  // the writer's (the sequencer's), and open/verify/checkpoint
-  // Every other read goes through this: it sees what the sequencer has published as durable,
-  // never a batch that is written but not yet synced (Sequencer, "the sync behind the write").
-  std::unique_ptr<storage::Store> reads;
+  std::unique_ptr<storage::Store> store;
   Directory directory;
   Registry registry;
   mutable InstanceCache read_cache{20000};  // a cache: filling it does not change what reads see

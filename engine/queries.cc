@@ -109,7 +109,7 @@ Result<InstancePage> walk(const Engine::State& s, const std::vector<std::string>
       }
       lower = start.after_key + '\0';  // the smallest key after the last one returned
     }
-    auto cursor = s.reads->scan(Space::kIndexes, lower, storage::prefix_end(prefix));
+    auto cursor = s.store->scan(Space::kIndexes, lower, storage::prefix_end(prefix));
     while (cursor->valid()) {
       std::vector<std::string> keys, tags, ids;
       for (; cursor->valid() && keys.size() < chunk; cursor->next()) {
@@ -297,7 +297,7 @@ Result<EventPage> Engine::events_after(const Principal& who, uint64_t since, siz
   if (!who.system && page.head - since > scan.merge_after) {
     few.emplace();
     for (const std::string& root : roots_of(who)) {
-      auto c = state_->reads->scan_prefix(Space::kIndexes, index::by_org(root));
+      auto c = state_->store->scan_prefix(Space::kIndexes, index::by_org(root));
       for (; c->valid() && few; c->next()) {
         few->emplace(index::id_of(c->key()));
         if (few->size() > scan.max_merged_instances) few.reset();
@@ -329,7 +329,7 @@ Result<EventPage> Engine::events_after(const Principal& who, uint64_t since, siz
   std::map<std::string, bool, std::less<>> visible;  // instance id -> may the caller see it
   size_t examined = 0;
   uint64_t last_seen = since;
-  auto cursor = state_->reads->scan(Space::kEvents, storage::u64_key(since + 1), storage::u64_key(page.head + 1));
+  auto cursor = state_->store->scan(Space::kEvents, storage::u64_key(since + 1), storage::u64_key(page.head + 1));
   for (; cursor->valid(); cursor->next()) {
     if (page.items.size() == limit || examined == max_examined) {
       page.next_since = page.items.size() == limit ? page.items.back().seq : last_seen;
@@ -373,12 +373,12 @@ Result<Json> Engine::stats(const Principal& who, std::string_view workflow, std:
   };
   std::map<std::string, Json> groups;
   const std::string prefix = workflow.empty() ? storage::KeyBuilder().text("n").prefix() : index::counter_prefix(workflow);
-  auto cursor = state_->reads->scan_prefix(Space::kCounters, prefix);
+  auto cursor = state_->store->scan_prefix(Space::kCounters, prefix);
   for (; cursor->valid(); cursor->next()) {
     index::CounterParts parts;
     if (!index::parse_counter_key(cursor->key(), parts)) continue;
     if (!who.can_see(parts.org, parts.assignee_org)) continue;
-    auto count = state_->reads->counter(cursor->key());
+    auto count = state_->store->counter(cursor->key());
     if (!count) return fail(count.error());
     if (*count <= 0) continue;
     DefinitionPtr def = state_->registry.latest(parts.workflow);

@@ -74,14 +74,8 @@ struct Sequencer::BatchState {
   std::map<std::string, int64_t> counter_deltas;
 };
 
-// After a failed sync, every write is refused until the server restarts (run_syncer).
-constexpr const char* kSyncFailed =
-    "存储同步失败，写入已停止，请重启服务（a sync to disk failed; writes are stopped until the server restarts）";
-
 struct Sequencer::Flight {
   BatchState bs;
-  std::shared_ptr<const storage::View> view;  // the store just after this batch was written
-  std::chrono::steady_clock::time_point written_at;  // when its write began
   std::vector<Pending> commands;  // in the order decided
   std::vector<Result<Reply>> replies;
   std::vector<std::optional<Deferred>> deferred;
@@ -110,10 +104,6 @@ Result<std::unique_ptr<Sequencer>> Sequencer::start(Deps deps) {
     name_this_thread("pioneer-reply");
     p->run_replier();
   });
-  s->syncer_ = std::thread([p = s.get()] {
-    name_this_thread("pioneer-sync");
-    p->run_syncer();
-  });
   s->committer_ = std::thread([p = s.get()] {
     name_this_thread("pioneer-commit");
     p->run_committer();
@@ -140,12 +130,6 @@ Sequencer::~Sequencer() {
   commit_wake_.notify_all();
   if (committer_.joinable()) committer_.join();
   {
-    std::lock_guard lock(mu_);
-    syncer_stopping_ = true;
-  }
-  sync_wake_.notify_all();
-  if (syncer_.joinable()) syncer_.join();
-  {
     std::lock_guard lock(reply_mu_);
     replier_stopping_ = true;
   }
@@ -161,11 +145,6 @@ void Sequencer::set_publisher(Publisher publisher) {
 void Sequencer::submit(Command command, ReplyCallback done) {
   {
     std::unique_lock lock(mu_);
-    if (sync_failed_) {
-      lock.unlock();
-      done(fail(Code::kInternal, kSyncFailed));
-      return;
-    }
     if (accepting_ && queue_.size() < deps_.queue_limit) {
       queue_.push_back(Pending{std::move(command), std::move(done)});
       lock.unlock();
@@ -195,7 +174,7 @@ void Sequencer::poke() {
 void Sequencer::drain() {
   {
     std::unique_lock lock(mu_);
-    idle_.wait(lock, [&] { return queue_.empty() && !busy_ && in_flight_ == 0; });
+    idle_.wait(lock, [&] { return queue_.empty() && !busy_ && !committing_; });
   }
   std::unique_lock lock(reply_mu_);
   reply_idle_.wait(lock, [&] { return replies_.empty() && !replier_busy_; });
@@ -307,20 +286,15 @@ void Sequencer::run() {
   std::unique_ptr<Flight> open;
   std::unique_lock lock(mu_);
   for (;;) {
-    if (commit_failed_ && in_flight_ == 0) {
+    if (commit_failed_ && !committing_) {
       commit_failed_ = false;
-      std::deque<Pending> refused;
-      if (sync_failed_) refused.swap(queue_);  // and submit() refuses from now on
       lock.unlock();
       forget_undurable(open, "之前的写入失败，请重试（an earlier write failed; retry）");
-      for (Pending& p : refused) {
-        if (p.done) p.done(fail(Code::kInternal, kSyncFailed));
-      }
       lock.lock();
       continue;
     }
     poked_ = false;
-    const bool quiet = !open && in_flight_ == 0;
+    const bool quiet = !open && !committing_;
     const int64_t now = deps_.clock.now_ms();
     if (quiet && timers_dirty_) {
       lock.unlock();
@@ -341,21 +315,18 @@ void Sequencer::run() {
       }
       lock.lock();
     }
-    // Hand the open batch over when the committer is free and the pipeline has room; never on
-    // top of a batch that failed (the writer forgets it first, once nothing is in flight).
-    if (open && !writing_ && in_flight_ < kMaxInFlight && !commit_failed_) {
+    if (open && !committing_) {  // the committer is free: hand the open batch over
       std::unique_ptr<Flight> flight = std::move(open);
-      writing_ = true;
-      in_flight_++;
-      if (flight->barrier) barriers_in_flight_++;
+      committing_ = true;
       lock.unlock();
       seal(*flight);
       lock.lock();
+      committing_barrier_ = flight->barrier;
       handed_ = std::move(flight);
       commit_wake_.notify_one();
       continue;
     }
-    const bool blocked = timers_due || barriers_in_flight_ > 0 || commit_failed_ ||
+    const bool blocked = timers_due || (committing_ && committing_barrier_) ||
                          (open && open->commands.size() >= deps_.max_batch);
     if (!blocked && !queue_.empty()) {
       const size_t room = deps_.max_batch - (open ? open->commands.size() : 0);
@@ -371,7 +342,7 @@ void Sequencer::run() {
       lock.lock();
       continue;
     }
-    if (stopping_ && queue_.empty() && !open && in_flight_ == 0) break;
+    if (stopping_ && queue_.empty() && !open && !committing_) break;
     busy_ = open != nullptr;
     idle_.notify_all();
     // Sleep until a command arrives, the committer is done, or the earliest timer is due
@@ -452,106 +423,37 @@ void Sequencer::run_committer() {
     if (!handed_) break;
     std::unique_ptr<Flight> flight = std::move(handed_);
     lock.unlock();
-    const bool ok = write(*flight);
+    const bool ok = commit(*flight);
+    flight.reset();
     lock.lock();
-    writing_ = false;
-    if (ok) {
-      to_sync_.push_back(std::move(flight));
-      sync_wake_.notify_one();
-    } else {
-      in_flight_--;
-      if (flight->barrier) barriers_in_flight_--;
-      commit_failed_ = true;
-      lock.unlock();
-      flight.reset();
-      lock.lock();
-    }
+    committing_ = false;
+    if (!ok) commit_failed_ = true;
     wake_.notify_all();
     idle_.notify_all();
   }
 }
 
-bool Sequencer::write(Flight& f) {
-  BatchState& bs = f.bs;
-  f.written_at = std::chrono::steady_clock::now();
-  if (bs.batch.empty()) return true;  // only refusals: answered in order, nothing to write
-  std::string head;
-  storage::put_u64(head, bs.seq);
-  bs.batch.put(Space::kMeta, "head_seq", head);
-  bs.batch.put(Space::kMeta, "head_hash", bs.hash);
-  auto st = deps_.store.commit(bs.batch, /*sync=*/false);
-  if (!st) {
-    // Nothing of this batch is written: every caller hears so, and memory stays as it was.
-    for (Pending& p : f.commands) {
-      if (p.done) p.done(fail(Code::kInternal, "写入失败，请重试（the write failed; retry）: " + st.error().message));
-    }
-    return false;
-  }
-  // Readers see the store as of here once the syncer has made it durable. The committer is the
-  // only writer, so the view holds exactly the batches up to this one.
-  f.view = deps_.store.view();
-  return true;
-}
-
-// The syncer. One sync covers every batch written before it started; only then do readers see
-// those batches and their callers hear. A failed sync stops writing for good (kSyncFailed):
-// the batches are in RocksDB's memtable and write-ahead log, so a later successful sync could
-// still make durable what their callers were told had failed — the same reason PostgreSQL
-// stops on a failed fsync. Reads go on at the last durable state.
-void Sequencer::run_syncer() {
-  std::unique_lock lock(mu_);
-  for (;;) {
-    sync_wake_.wait(lock, [&] { return !to_sync_.empty() || syncer_stopping_; });
-    if (to_sync_.empty()) break;
-    std::deque<std::unique_ptr<Flight>> flights;
-    flights.swap(to_sync_);
-    // A batch written after a failed sync was decided on top of a batch its callers were told
-    // had failed; a sync now would make both durable. It fails unsynced.
-    const bool failed_before = sync_failed_;
-    lock.unlock();
-    std::shared_ptr<const storage::View> last;
-    for (const auto& f : flights) {
-      if (f->view) last = f->view;
-    }
-    Result<void> st;
-    if (failed_before) {
-      st = fail(Code::kInternal, "an earlier sync failed");
-    } else if (last) {
-      st = deps_.store.sync();
-    }
-    if (st) {
-      deps_.store.publish(std::move(last));  // before anyone hears: a caller reads what it wrote
-      for (auto& f : flights) finish(*f);
-    } else {
-      for (auto& f : flights) {
-        for (Pending& p : f->commands) {
-          if (p.done) p.done(fail(Code::kInternal, std::string(kSyncFailed) + ": " + st.error().message));
-        }
-      }
-    }
-    const int done = static_cast<int>(flights.size());
-    const int barriers = static_cast<int>(
-        std::count_if(flights.begin(), flights.end(), [](const auto& f) { return f->barrier; }));
-    flights.clear();
-    lock.lock();
-    in_flight_ -= done;
-    barriers_in_flight_ -= barriers;
-    if (!st) commit_failed_ = sync_failed_ = true;
-    wake_.notify_all();
-    idle_.notify_all();
-  }
-}
-
-void Sequencer::finish(Flight& f) {
+bool Sequencer::commit(Flight& f) {
   BatchState& bs = f.bs;
   if (!bs.batch.empty()) {
-    // Write start to durable: the commit as a caller waits for it.
-    const auto us =
-        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - f.written_at).count();
+    std::string head;
+    storage::put_u64(head, bs.seq);
+    bs.batch.put(Space::kMeta, "head_seq", head);
+    bs.batch.put(Space::kMeta, "head_hash", bs.hash);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto st = deps_.store.commit(bs.batch, /*sync=*/true);
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
     size_t b = 0;
     while (b < std::size(EngineMetrics::kCommitBucketsMs) && us > EngineMetrics::kCommitBucketsMs[b] * 1000) ++b;
     commit_buckets_[b]++;
     commit_us_total_ += static_cast<uint64_t>(us);
+    if (!st) {
+      // Nothing of this batch is durable: every caller hears so, and memory stays as it was.
+      for (Pending& p : f.commands) {
+        if (p.done) p.done(fail(Code::kInternal, "写入失败，请重试（the write failed; retry）: " + st.error().message));
+      }
+      return false;
+    }
   }
   for (auto& fn : bs.after_commit) fn();
   head_hash_ = bs.hash;
@@ -568,7 +470,7 @@ void Sequencer::finish(Flight& f) {
   }
   completed.events = std::move(bs.events);
   // The read cache learns the new records on the replier, before anyone is answered: a
-  // caller that has its answer reads what it wrote, and the syncer goes on to the next batch.
+  // caller that has its answer reads what it wrote, and the committer goes on to the next batch.
   if (deps_.read_cache != nullptr) {
     completed.committed.reserve(bs.changed.size());
     for (const std::string& id : bs.changed) completed.committed.push_back(instance_of(bs.instances[id]));
@@ -578,6 +480,7 @@ void Sequencer::finish(Flight& f) {
     replies_.push_back(std::move(completed));
   }
   reply_wake_.notify_one();
+  return true;
 }
 
 // Fired timers are deleted from the head of the timer space, and RocksDB keeps their

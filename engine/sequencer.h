@@ -120,11 +120,8 @@ class Sequencer {
   void seal(Flight& flight);
   // Writer: after a failed commit, forgets everything not durable.
   void forget_undurable(std::unique_ptr<Flight>& open, const std::string& why);
-  // Committer: writes one batch without waiting for the disk; false when the write failed.
-  bool write(Flight& flight);
-  // Syncer: after the sync that made `flight` durable, moves the head and queues the answers.
-  void finish(Flight& flight);
-  void run_syncer();
+  // Committer: writes, syncs and publishes one batch; false when the commit failed.
+  bool commit(Flight& flight);
 
   // The earliest armed timer, durable or not, or a time not after it. Scans the store only
   // when `quiet` (nothing open or being committed); otherwise an unknown answer is "now".
@@ -151,25 +148,15 @@ class Sequencer {
   bool busy_ = false;       // the writer is deciding, or holds an open batch
   bool poked_ = false;
   Publisher publisher_;
-  // The pipeline (under mu_): the writer hands a sealed batch to the committer, which writes it
-  // unsynced and passes it to the syncer, which makes it durable (one fsync for every batch
-  // written since the last), publishes it to readers and queues the answers. The fsync of one
-  // batch overlaps the writing of the next: at most kMaxInFlight batches are between hand-over
-  // and durable.
-  static constexpr int kMaxInFlight = 2;
+  // The hand-over between writer and committer (under mu_).
   std::unique_ptr<Flight> handed_;   // waiting for the committer to take it
-  bool writing_ = false;             // the committer has a batch it has not written yet
-  int in_flight_ = 0;                // handed over, neither durable nor failed yet
-  int barriers_in_flight_ = 0;       // ... of which hold administration commands
-  bool commit_failed_ = false;       // a write or sync failed: the writer must forget
-  bool sync_failed_ = false;         // a sync failed: writes are refused until a restart
+  bool committing_ = false;          // a batch is handed over and not yet finished
+  bool committing_barrier_ = false;  // ... and it holds administration commands
+  bool commit_failed_ = false;       // the last commit failed: the writer must forget
   bool committer_stopping_ = false;
   std::condition_variable commit_wake_;
-  std::deque<std::unique_ptr<Flight>> to_sync_;  // written, in order, waiting for the syncer
-  bool syncer_stopping_ = false;
-  std::condition_variable sync_wake_;
 
-  // Head of the log as durable; written only by the syncer, read by others (head_hash_
+  // Head of the log as durable; written only by the committer, read by others (head_hash_
   // by the writer under mu_ after a failed commit).
   std::atomic<uint64_t> head_seq_{0};
   std::string head_hash_;
@@ -209,7 +196,6 @@ class Sequencer {
   std::atomic<uint64_t> commit_us_total_ = 0;
 
   std::thread committer_;
-  std::thread syncer_;
   std::thread thread_;
 };
 

@@ -12,7 +12,6 @@
 #include <array>
 #include <cstdarg>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -94,31 +93,15 @@ class DiscardLogger final : public rocksdb::Logger {
   void Logv(const char* /*format*/, va_list /*ap*/) override {}
 };
 
-// A RocksDB snapshot, released when the last reader lets go of it.
-struct RocksView final : View {
-  RocksView(rocksdb::DB* owner, const rocksdb::Snapshot* taken) : db(owner), snapshot(taken) {}
-  ~RocksView() override { db->ReleaseSnapshot(snapshot); }
-  rocksdb::DB* db;
-  const rocksdb::Snapshot* snapshot;
-};
-
-rocksdb::ReadOptions read_at(const RocksView* view) {
-  rocksdb::ReadOptions read;
-  if (view != nullptr) read.snapshot = view->snapshot;
-  return read;
-}
-
 // A cursor owns the bound strings because RocksDB keeps pointers to them for the iterator's
 // whole life. Members are declared so that the iterator is destroyed first.
 class RocksCursor final : public Cursor {
  public:
-  // A null family (absent in a read-only database) gives an empty cursor. With a view, the
-  // cursor reads that snapshot and keeps it alive.
+  // A null family (absent in a read-only database) gives an empty cursor.
   RocksCursor(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, std::string_view lower,
-              std::string_view upper, std::shared_ptr<const RocksView> view = nullptr)
-      : view_(std::move(view)), lower_(lower), upper_(upper), lower_slice_(lower_), upper_slice_(upper_) {
+              std::string_view upper)
+      : lower_(lower), upper_(upper), lower_slice_(lower_), upper_slice_(upper_) {
     rocksdb::ReadOptions read;
-    if (view_) read.snapshot = view_->snapshot;
     read.iterate_lower_bound = &lower_slice_;
     if (!upper_.empty()) read.iterate_upper_bound = &upper_slice_;
     it_.reset(cf != nullptr ? db->NewIterator(read, cf) : rocksdb::NewEmptyIterator());
@@ -136,7 +119,6 @@ class RocksCursor final : public Cursor {
   }
 
  private:
-  std::shared_ptr<const RocksView> view_;
   std::string lower_;
   std::string upper_;
   rocksdb::Slice lower_slice_;
@@ -157,45 +139,30 @@ class RocksStore final : public Store {
   // nothing, since the log still holds the data; it only makes the next open slower, and a
   // destructor has no one to report to.
   ~RocksStore() override {
-    published_.reset();  // RocksDB will not close with a snapshot still held
     if (!read_only_) db_->Flush(rocksdb::FlushOptions(), handles_).PermitUncheckedError();
     for (rocksdb::ColumnFamilyHandle* h : handles_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
     db_->Close().PermitUncheckedError();
   }
 
   Result<std::optional<std::string>> get(Space space, std::string_view key) const override {
-    return get_at(nullptr, space, key);
-  }
-  Result<std::vector<std::optional<std::string>>> multi_get(
-      Space space, const std::vector<std::string>& keys) const override {
-    return multi_get_at(nullptr, space, keys);
-  }
-  std::unique_ptr<Cursor> scan(Space space, std::string_view lower,
-                               std::string_view upper) const override {
-    return std::make_unique<RocksCursor>(db_.get(), family(space), lower, upper);
-  }
-  Result<int64_t> counter(std::string_view key) const override { return counter_at(nullptr, key); }
-
-  // ---- reads at a view (nullptr: the latest state); the reader() store uses these ----
-  Result<std::optional<std::string>> get_at(const RocksView* view, Space space, std::string_view key) const {
     rocksdb::ColumnFamilyHandle* cf = family(space);
     if (cf == nullptr) return std::optional<std::string>();
     std::string value;
-    rocksdb::Status s = db_->Get(read_at(view), cf, to_slice(key), &value);
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf, to_slice(key), &value);
     if (s.IsNotFound()) return std::optional<std::string>();
     if (!s.ok()) return fail(to_error(s, "get"));
     return std::optional<std::string>(std::move(value));
   }
 
-  Result<std::vector<std::optional<std::string>>> multi_get_at(const RocksView* view, Space space,
-                                                                const std::vector<std::string>& keys) const {
+  Result<std::vector<std::optional<std::string>>> multi_get(
+      Space space, const std::vector<std::string>& keys) const override {
     std::vector<std::optional<std::string>> out(keys.size());
     rocksdb::ColumnFamilyHandle* cf = family(space);
     if (cf == nullptr || keys.empty()) return out;
     std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
     std::vector<rocksdb::PinnableSlice> values(keys.size());
     std::vector<rocksdb::Status> statuses(keys.size());
-    db_->MultiGet(read_at(view), cf, keys.size(), slices.data(), values.data(),
+    db_->MultiGet(rocksdb::ReadOptions(), cf, keys.size(), slices.data(), values.data(),
                   statuses.data());
     for (size_t i = 0; i < keys.size(); ++i) {
       if (statuses[i].IsNotFound()) continue;
@@ -205,13 +172,13 @@ class RocksStore final : public Store {
     return out;
   }
 
-  std::unique_ptr<Cursor> scan_at(std::shared_ptr<const RocksView> view, Space space, std::string_view lower,
-                                  std::string_view upper) const {
-    return std::make_unique<RocksCursor>(db_.get(), family(space), lower, upper, std::move(view));
+  std::unique_ptr<Cursor> scan(Space space, std::string_view lower,
+                               std::string_view upper) const override {
+    return std::make_unique<RocksCursor>(db_.get(), family(space), lower, upper);
   }
 
-  Result<int64_t> counter_at(const RocksView* view, std::string_view key) const {
-    auto value = get_at(view, Space::kCounters, key);
+  Result<int64_t> counter(std::string_view key) const override {
+    auto value = get(Space::kCounters, key);
     if (!value) return fail(value.error());
     if (!value->has_value()) return 0;
     int64_t n = 0;
@@ -246,30 +213,6 @@ class RocksStore final : public Store {
     if (!s.ok()) return fail(to_error(s, "commit"));
     return {};
   }
-
-  Result<void> sync() override {
-    if (read_only_) return {};
-    rocksdb::Status s = db_->SyncWAL();
-    if (!s.ok()) return fail(to_error(s, "sync"));
-    return {};
-  }
-
-  std::shared_ptr<const View> view() override {
-    return std::make_shared<const RocksView>(db_.get(), db_->GetSnapshot());
-  }
-
-  void publish(std::shared_ptr<const View> view) override {
-    auto rocks = std::dynamic_pointer_cast<const RocksView>(std::move(view));
-    std::lock_guard lock(published_mu_);
-    published_ = std::move(rocks);
-  }
-
-  std::shared_ptr<const RocksView> published() const {
-    std::lock_guard lock(published_mu_);
-    return published_;
-  }
-
-  std::unique_ptr<Store> reader() override;
 
   Result<void> checkpoint(const std::string& dest) override {
     rocksdb::Checkpoint* raw = nullptr;
@@ -308,46 +251,7 @@ class RocksStore final : public Store {
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   std::array<rocksdb::ColumnFamilyHandle*, kSpaceCount> spaces_;
   bool read_only_;
-  mutable std::mutex published_mu_;
-  std::shared_ptr<const RocksView> published_;  // what reader() reads; null: the latest
 };
-
-// Reads the owner's last published view. Each read takes the view current when it starts; a
-// cursor keeps its view for its whole life.
-class RocksReader final : public Store {
- public:
-  explicit RocksReader(RocksStore& owner) : owner_(owner) {}
-
-  Result<std::optional<std::string>> get(Space space, std::string_view key) const override {
-    return owner_.get_at(owner_.published().get(), space, key);
-  }
-  Result<std::vector<std::optional<std::string>>> multi_get(Space space,
-                                                            const std::vector<std::string>& keys) const override {
-    return owner_.multi_get_at(owner_.published().get(), space, keys);
-  }
-  std::unique_ptr<Cursor> scan(Space space, std::string_view lower, std::string_view upper) const override {
-    return owner_.scan_at(owner_.published(), space, lower, upper);
-  }
-  Result<int64_t> counter(std::string_view key) const override {
-    return owner_.counter_at(owner_.published().get(), key);
-  }
-  Result<void> commit(const Batch&, bool) override {
-    return fail(Code::kInternal, "只读视图不能写入（a reader cannot commit）");
-  }
-  Result<void> sync() override { return owner_.sync(); }
-  std::shared_ptr<const View> view() override { return owner_.view(); }
-  void publish(std::shared_ptr<const View> view) override { owner_.publish(std::move(view)); }
-  std::unique_ptr<Store> reader() override { return owner_.reader(); }
-  Result<void> checkpoint(const std::string& dest) override { return owner_.checkpoint(dest); }
-  std::optional<std::string> property(Space space, std::string_view name) const override {
-    return owner_.property(space, name);
-  }
-
- private:
-  RocksStore& owner_;
-};
-
-std::unique_ptr<Store> RocksStore::reader() { return std::make_unique<RocksReader>(*this); }
 
 }  // namespace
 

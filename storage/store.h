@@ -3,9 +3,8 @@
 // Keys and values are byte strings, ordered bytewise within each Space (a RocksDB column
 // family). Writes happen only as whole Batches: a batch is applied atomically, and with
 // sync=true commit() returns only after it is durable (fsync of the write-ahead log).
-// Reads see the latest committed state, except through reader(), which sees only what the
-// writer has published as durable (see there). All methods are thread-safe; many readers may
-// run while one writer commits. Nothing outside storage/ includes a RocksDB header.
+// Reads see the latest committed state. All methods are thread-safe; many readers may run
+// while one writer commits. Nothing outside storage/ includes a RocksDB header.
 #pragma once
 
 #include <algorithm>
@@ -98,12 +97,6 @@ struct StoreOptions {
   bool read_only = false;
 };
 
-// A point-in-time state of a store (a RocksDB snapshot), released with its last reference.
-class View {
- public:
-  virtual ~View() = default;
-};
-
 class Store {
  public:
   virtual ~Store() = default;
@@ -131,25 +124,6 @@ class Store {
 
   // Applies the whole batch atomically. With sync, returns only after it is durable.
   virtual Result<void> commit(const Batch& batch, bool sync = true) = 0;
-
-  // Makes every commit made so far durable, those made with sync=false included (an fsync of
-  // the write-ahead log). Commits may go on meanwhile from another thread; they are not
-  // necessarily covered.
-  virtual Result<void> sync() = 0;
-
-  // Everything committed so far, as a view that later commits do not change.
-  virtual std::shared_ptr<const View> view() = 0;
-
-  // From now on reader() reads `view` (a view of this store), until the next publish. The
-  // writer publishes a view once everything in it is durable: a commit made with sync=false is
-  // visible to reads at once (RocksDB puts it in the memtable), and readers must not see a
-  // state that a power cut could still take back.
-  virtual void publish(std::shared_ptr<const View> view) = 0;
-
-  // A store that reads the last published view (the latest state before the first publish).
-  // Its commits fail; sync(), view() and publish() act on this store. It must not outlive this
-  // store.
-  virtual std::unique_ptr<Store> reader() = 0;
 
   // Writes a consistent point-in-time copy of the database to dest (which must not exist),
   // while other threads keep reading and committing.

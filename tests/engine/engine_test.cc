@@ -691,10 +691,9 @@ TEST(Engine, ReadsNeverServeAStaleRecordAfterConcurrentWrites) {
   for (const Json& item : page->items) EXPECT_EQ(item["version"], 21);
 }
 
-// A store whose next commit (the unsynced write of a batch) or next sync can be held until the
-// test lets it go, and then made to fail: the writer decides the next batch while one is being
-// written and synced, so it must forget what it decided on top of a batch that never became
-// durable; and readers must not see a batch before its sync.
+// A store whose next commit can be held until the test lets it go, and then made to fail:
+// the writer decides the next batch while one is being committed, so it must forget what it
+// decided on top of a batch that never became durable.
 class HeldStore final : public storage::Store {
  public:
   explicit HeldStore(std::unique_ptr<storage::Store> inner) : inner_(std::move(inner)) {}
@@ -703,17 +702,13 @@ class HeldStore final : public storage::Store {
     std::lock_guard lock(mu_);
     hold_ = true;
   }
-  void hold_next_sync() {
-    std::lock_guard lock(mu_);
-    hold_sync_ = true;
-  }
   void wait_until_held() {
     std::unique_lock lock(mu_);
     cv_.wait(lock, [&] { return held_; });
   }
   void release(bool fail) {
     std::lock_guard lock(mu_);
-    released_ = true;
+    hold_ = false;
     fail_ = fail;
     cv_.notify_all();
   }
@@ -730,33 +725,23 @@ class HeldStore final : public storage::Store {
   Result<void> checkpoint(const std::string& dest) override { return inner_->checkpoint(dest); }
   std::optional<std::string> property(storage::Space s, std::string_view n) const override { return inner_->property(s, n); }
   Result<void> commit(const storage::Batch& batch, bool sync) override {
-    if (!wait_if_held(hold_)) return fail(Code::kInternal, "injected: the disk is gone");
+    std::unique_lock lock(mu_);
+    if (hold_) {
+      held_ = true;
+      cv_.notify_all();
+      cv_.wait(lock, [&] { return !hold_; });
+      held_ = false;
+      if (std::exchange(fail_, false)) return fail(Code::kInternal, "injected: the disk is gone");
+    }
+    lock.unlock();
     return inner_->commit(batch, sync);
   }
-  Result<void> sync() override {
-    if (!wait_if_held(hold_sync_)) return fail(Code::kInternal, "injected: fsync failed");
-    return inner_->sync();
-  }
-  std::shared_ptr<const storage::View> view() override { return inner_->view(); }
-  void publish(std::shared_ptr<const storage::View> view) override { inner_->publish(std::move(view)); }
-  std::unique_ptr<storage::Store> reader() override { return inner_->reader(); }
 
  private:
-  // When `hold` is set: clears it once released, and false when the release says fail.
-  bool wait_if_held(bool& hold) {
-    std::unique_lock lock(mu_);
-    if (!hold) return true;
-    held_ = true;
-    cv_.notify_all();
-    cv_.wait(lock, [&] { return released_; });
-    held_ = released_ = hold = false;
-    return !std::exchange(fail_, false);
-  }
-
   std::unique_ptr<storage::Store> inner_;
   std::mutex mu_;
   std::condition_variable cv_;
-  bool hold_ = false, hold_sync_ = false, held_ = false, released_ = false, fail_ = false;
+  bool hold_ = false, held_ = false, fail_ = false;
 };
 
 struct Held {
@@ -842,92 +827,6 @@ TEST(Engine, AnIdempotencyKeyRepeatedWhileItsBatchCommitsIsAReplay) {
   EXPECT_TRUE(b->replayed);
   EXPECT_EQ(a->body["id"], b->body["id"]);
   EXPECT_EQ(h.engine().head_seq(), head + 1);  // one instance, one event
-}
-
-// The sync runs behind the write: while a batch is written but its sync has not returned,
-// readers see the store as it was (a power cut could still take the batch back), and its
-// caller has no answer yet. The next batch is written meanwhile.
-TEST(Engine, ABatchIsSeenByReadersOnlyOnceItsSyncReturned) {
-  Held t;
-  EngineHarness& h = *t.harness;
-  const std::string id = new_project(h, "同步之后可见");
-  const auto before = h.engine().instance(h.user("li.na"), id);
-  ASSERT_OK(before);
-  const uint64_t head = h.engine().head_seq();
-
-  t.store->hold_next_sync();
-  auto issue = t.submit(Command{FireTransition{id, "issue", {}, std::nullopt, before->version}, h.user("wang.wei"), {}, {}});
-  t.store->wait_until_held();
-  // Written to RocksDB, not yet durable: invisible to every read, no answer.
-  auto during = h.engine().instance(h.user("li.na"), id);
-  ASSERT_OK(during);
-  EXPECT_EQ(during->version, before->version);
-  EXPECT_EQ(during->state, before->state);
-  auto feed = h.engine().events_after(h.user("li.na"), head, 100);
-  ASSERT_OK(feed);
-  EXPECT_TRUE(feed->items.empty());
-  EXPECT_EQ(h.engine().head_seq(), head);
-  // The reads that go to the store itself, not to a cache: the state index and the history.
-  engine::InstanceFilter issued{"yizhi-yixiang", "issued", "", "", false, ""};
-  auto page = h.engine().list_instances(h.user("li.na"), issued, 50, "");
-  ASSERT_OK(page);
-  EXPECT_EQ(page->size(), 0u);
-  auto history = h.engine().history(h.user("li.na"), id);
-  ASSERT_OK(history);
-  EXPECT_EQ(history->size(), 1u);  // created only
-  EXPECT_EQ(issue.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout);
-  // The next batch is written while the first one's sync is held.
-  auto comment = t.submit(Command{engine::AddComment{id, "同步期间写入"}, h.user("wang.wei"), {}, {}});
-  t.wait_taken();
-
-  t.store->release(/*fail=*/false);
-  ASSERT_OK(issue.get());
-  ASSERT_OK(comment.get());
-  auto after = h.engine().instance(h.user("li.na"), id);
-  ASSERT_OK(after);
-  EXPECT_EQ(after->state, "issued");
-  EXPECT_EQ(after->version, before->version + 2);
-  EXPECT_EQ(h.engine().head_seq(), head + 2);
-  page = h.engine().list_instances(h.user("li.na"), issued, 50, "");
-  ASSERT_OK(page);
-  EXPECT_EQ(page->size(), 1u);
-  history = h.engine().history(h.user("li.na"), id);
-  ASSERT_OK(history);
-  EXPECT_EQ(history->size(), 3u);
-}
-
-// A failed sync fails every batch it covered and stops writing until a restart (the batches
-// are in RocksDB's log already, so a later sync could make durable what was refused); reads go
-// on at the last durable state, and after the restart the store verifies and takes writes.
-TEST(Engine, AFailedSyncStopsWritesAndReadsGoOnAtTheDurableState) {
-  Held t;
-  EngineHarness& h = *t.harness;
-  const std::string id = new_project(h, "同步失败");
-  const auto before = h.engine().instance(h.user("li.na"), id);
-  ASSERT_OK(before);
-
-  t.store->hold_next_sync();
-  auto issue = t.submit(Command{FireTransition{id, "issue", {}, std::nullopt, before->version}, h.user("wang.wei"), {}, {}});
-  t.store->wait_until_held();
-  // Decided on top of the held batch and written behind it: it must fail too, unsynced.
-  auto comment = t.submit(Command{engine::AddComment{id, "失败之上"}, h.user("wang.wei"), {}, {}});
-  t.wait_taken();
-  t.store->release(/*fail=*/true);
-  ASSERT_CODE(issue.get(), Code::kInternal);
-  ASSERT_CODE(comment.get(), Code::kInternal);
-
-  auto refused = h.create("wang.wei", "yizhi-yixiang", "city/finance", {{"title", "失败之后"}});
-  ASSERT_CODE(refused, Code::kInternal);
-  EXPECT_NE(refused.error().message.find("重启"), std::string::npos) << refused.error().message;
-  auto during = h.engine().instance(h.user("li.na"), id);
-  ASSERT_OK(during);
-  EXPECT_EQ(during->version, before->version);
-
-  h.reopen();
-  auto report = engine::verify_store(h.engine().store(), h.engine().roles());
-  ASSERT_OK(report);
-  EXPECT_TRUE(report->ok) << report->to_json().dump();
-  ASSERT_OK(h.create("wang.wei", "yizhi-yixiang", "city/finance", {{"title", "重启之后"}}));
 }
 
 }  // namespace

@@ -106,48 +106,6 @@ TEST_F(StoreTest, PutGetDelete) {
   EXPECT_EQ(Get(Space::kInstances, "i1"), std::nullopt);
 }
 
-// reader() sees what was published, not what was committed since: the sequencer writes a
-// batch unsynced and publishes the view taken after it only once its sync returned.
-TEST_F(StoreTest, TheReaderSeesThePublishedViewOnly) {
-  Open();
-  auto reader = store_->reader();
-  Put(Space::kInstances, "a", "1");
-  EXPECT_EQ(Get(*reader, Space::kInstances, "a"), "1") << "before any publish: the latest state";
-  store_->publish(store_->view());
-
-  Batch b;
-  b.put(Space::kInstances, "a", "2");
-  b.put(Space::kInstances, "b", "1");
-  b.add("n", 5);
-  ASSERT_OK(store_->commit(b, /*sync=*/false));
-  auto after = store_->view();
-  EXPECT_EQ(Get(Space::kInstances, "a"), "2") << "the writer's own reads see the latest";
-  EXPECT_EQ(Get(*reader, Space::kInstances, "a"), "1");
-  EXPECT_EQ(Get(*reader, Space::kInstances, "b"), std::nullopt);
-  EXPECT_EQ(Keys(reader->scan(Space::kInstances, "", "")), std::vector<std::string>{"a"});
-  auto many = reader->multi_get(Space::kInstances, {"a", "b"});
-  ASSERT_OK(many);
-  EXPECT_EQ((*many)[0], "1");
-  EXPECT_EQ((*many)[1], std::nullopt);
-  auto counted = reader->counter("n");
-  ASSERT_OK(counted);
-  EXPECT_EQ(*counted, 0);
-  EXPECT_FALSE(reader->commit(b).has_value()) << "a reader cannot write";
-
-  // A cursor opened before the next publish keeps reading its own view.
-  auto old_cursor = reader->scan(Space::kInstances, "", "");
-  ASSERT_OK(store_->sync());
-  store_->publish(std::move(after));
-  EXPECT_EQ(Get(*reader, Space::kInstances, "a"), "2");
-  EXPECT_EQ(Get(*reader, Space::kInstances, "b"), "1");
-  EXPECT_EQ(*reader->counter("n"), 5);
-  EXPECT_EQ(Keys(std::move(old_cursor)), std::vector<std::string>{"a"});
-  EXPECT_EQ(Keys(reader->scan(Space::kInstances, "", "")), (std::vector<std::string>{"a", "b"}));
-  reader.reset();
-  Reopen();  // closes with a published view held: the store releases it first
-  EXPECT_EQ(Get(Space::kInstances, "b"), "1");
-}
-
 TEST_F(StoreTest, BinaryKeysAndValues) {
   Open();
   const std::string key = "a\0\xff\x01"s;
