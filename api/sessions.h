@@ -8,7 +8,8 @@
 //
 // TLS: the sessions are written against `Stream` and get the socket only through
 // beast::get_lowest_layer(); the ssl_stream<tcp_stream> instances add a handshake before the
-// first read and a bounded TLS shutdown at close, nothing else.
+// first read and a bounded TLS shutdown at close, nothing else. A plain WebSocket session runs
+// on the bare tcp::socket (ws_session.cc says why), a TLS one on ssl_stream<tcp_stream>.
 #pragma once
 
 #include <cstdint>

@@ -329,7 +329,8 @@ class WsSession : public Subscriber, public std::enable_shared_from_this<WsSessi
     closer_.expires_after(kCloseGrace);
     closer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
       if (ec) return;
-      beast::get_lowest_layer(self->ws_).close();
+      beast::error_code ignored;  // the bare socket's close() would throw on failure
+      self->socket().close(ignored);
     });
   }
 
