@@ -101,9 +101,10 @@ int cmd_rocks(const Args& a) {
   std::atomic<uint64_t> seq{0}, batches{0};
   std::atomic<bool> stop{false};
   std::vector<std::thread> pool;
-  std::vector<std::vector<uint32_t>> lat(threads);
+  std::vector<std::vector<uint32_t>> lat(std::max(threads, 1));  // --overlap records into lat[0]
   const auto start = BClock::now();
-  if (a.num("overlap", 0) != 0) {
+  const bool overlap = a.num("overlap", 0) != 0;
+  if (overlap) {
     // The committer writes batch N without sync while a second thread syncs the WAL up to batch
     // N-1 (SyncWAL covers every write before it): the fsync overlaps the next batch's WAL append
     // and memtable inserts. At most one batch is unsynced beyond the one being synced, as with
@@ -160,7 +161,7 @@ int cmd_rocks(const Args& a) {
     }
     syncer.join();
   }
-  for (int t = 0; t < (a.num("overlap", 0) != 0 ? 0 : threads); ++t) {
+  for (int t = 0; t < (overlap ? 0 : threads); ++t) {
     pool.emplace_back([&, t] {
       std::mt19937_64 rng(t + 1);
       rocksdb::WriteOptions wo;
@@ -176,7 +177,7 @@ int cmd_rocks(const Args& a) {
       }
     });
   }
-  if (!pool.empty()) std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  if (!overlap) std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
   stop = true;
   for (auto& th : pool) th.join();
   const double el = secs_since(start);
