@@ -10,11 +10,12 @@
 // One async_write is in flight at a time; the rest wait in a bounded queue. A client whose
 // live queue reaches ws_queue_limit is closed 4008 "lagging" and resumes with since=last seq.
 //
-// Credentials: the token the upgrade authenticated with is authenticated again every
-// kAuthRecheck, before live events are delivered when the last check is older than
-// kAuthFresh, and at once when the hub asks (a revocation committed). When it no longer
-// authenticates (revoked, expired, user gone) the session closes 4001 "unauthenticated";
-// when the user's roles changed, the new ones apply from then on.
+// Credentials: the session keeps the token's hash, not the token (engine::Engine::Credential).
+// It is checked before each batch of live events is delivered, every kAuthRecheck, and at once
+// when the hub asks (a revocation committed). A check costs an atomic load and a clock read
+// while no org, user or token changed and the token has not expired; otherwise the directory
+// is asked again. When it no longer authenticates (revoked, expired, user gone) the session
+// closes 4001 "unauthenticated"; when the user's roles changed, the new ones apply from then on.
 #include <algorithm>
 #include <chrono>
 #include <deque>
@@ -41,7 +42,6 @@ constexpr size_t kMaxReplayPage = 200;
 constexpr uint16_t kLaggingCode = 4008;
 constexpr uint16_t kUnauthenticatedCode = 4001;
 constexpr auto kAuthRecheck = seconds(2);
-constexpr auto kAuthFresh = std::chrono::milliseconds(500);
 constexpr auto kCloseGrace = seconds(2);  // then the socket is closed without a handshake
 constexpr size_t kWriteMemory = 1536;  // the composed write of a frame over TCP takes ~1.3 KB
 
@@ -99,7 +99,7 @@ class WsSession : public Subscriber, public std::enable_shared_from_this<WsSessi
         executor_(ws_.get_executor()),
         state_(state),
         who_(std::move(who)),
-        token_(std::move(token)),
+        credential_(engine::Engine::credential(token)),
         cursor_(since),
         slot_(std::move(slot)),
         heartbeat_(executor_),
@@ -152,7 +152,7 @@ class WsSession : public Subscriber, public std::enable_shared_from_this<WsSessi
     });
   }
   void recheck_credentials() override {
-    net::post(executor_, [self = this->shared_from_this()] { self->check_credentials(); });
+    net::post(executor_, [self = this->shared_from_this()] { self->check_credentials(/*force=*/true); });
   }
 
  private:
@@ -160,7 +160,7 @@ class WsSession : public Subscriber, public std::enable_shared_from_this<WsSessi
     if (ec) return;
     state_.hub.subscribe(std::weak_ptr<Subscriber>(this->shared_from_this()));
     // A revocation may have committed between the upgrade's check and the subscription.
-    if (!check_credentials()) return;
+    if (!check_credentials(/*force=*/true)) return;
     arm_heartbeat();
     arm_auth_check();
     do_read();
@@ -203,7 +203,7 @@ class WsSession : public Subscriber, public std::enable_shared_from_this<WsSessi
   // ---- live ----
   void on_batch(const StreamBatch& batch) {
     if (closing_) return;
-    if (std::chrono::steady_clock::now() - checked_at_ >= kAuthFresh && !check_credentials()) return;
+    if (!check_credentials()) return;
     if (replaying_) {
       pending_count_ += batch->size();
       if (pending_count_ > state_.config.ws_queue_limit) return lagging();
@@ -291,11 +291,12 @@ class WsSession : public Subscriber, public std::enable_shared_from_this<WsSessi
   }
 
   // ---- credentials ----
-  // Authenticates the token again; false (and the session closing 4001) when it fails.
-  bool check_credentials() {
+  // Authenticates the token again (unless nothing it depends on changed since the last check
+  // and `force` is false); false (and the session closing 4001) when it fails.
+  bool check_credentials(bool force = false) {
     if (closing_) return false;
-    checked_at_ = std::chrono::steady_clock::now();
-    auto who = state_.engine.authenticate(token_);
+    if (!force && state_.engine.still_authenticated(credential_)) return true;
+    auto who = state_.engine.authenticate(credential_);
     if (!who) {
       state_.metrics.stream_unauthenticated();
       close(kUnauthenticatedCode, "unauthenticated");
@@ -347,8 +348,7 @@ class WsSession : public Subscriber, public std::enable_shared_from_this<WsSessi
   net::any_io_executor executor_;  // fixed at construction, safe to read from any thread
   ServerState& state_;
   engine::Principal who_;
-  std::string token_;  // secret: held for check_credentials() only, never logged
-  std::chrono::steady_clock::time_point checked_at_ = std::chrono::steady_clock::now();
+  engine::Engine::Credential credential_;  // the token's hash and what the last check depended on
   uint64_t cursor_;  // every seq ≤ cursor_ has been sent or deliberately skipped
   ConnectionSlot slot_;
   net::steady_timer heartbeat_;

@@ -48,6 +48,7 @@ Result<void> Directory::load(const storage::Store& store) {
       tokens_[std::string(parts[1])] = TokenRecord{j.value("user", ""), j.value("expires", int64_t{0})};
     }
   }
+  generation_.fetch_add(1, std::memory_order_release);
   return {};
 }
 
@@ -98,7 +99,8 @@ Principal Directory::principal_of(const UserRecord& u) {
   return p;
 }
 
-Result<Principal> Directory::authenticate_hash(const std::string& token_hash, int64_t now_ms) const {
+Result<Principal> Directory::authenticate_hash(const std::string& token_hash, int64_t now_ms,
+                                                TokenCheck* check) const {
   auto refused = [] { return fail(Code::kUnauthenticated, "令牌无效或已过期（invalid or expired token）"); };
   std::shared_lock lock(mu_);
   // The map lookup finds the candidate; the final comparison is constant-time so that the
@@ -108,27 +110,34 @@ Result<Principal> Directory::authenticate_hash(const std::string& token_hash, in
   if (it->second.expires_ms != 0 && it->second.expires_ms <= now_ms) return refused();
   auto user = users_.find(it->second.user_id);
   if (user == users_.end()) return refused();
+  // Read under the shared lock: every change moves the generation under the unique lock, so
+  // this is the generation of exactly the state the answer was read from.
+  if (check) *check = TokenCheck{generation_.load(std::memory_order_relaxed), it->second.expires_ms};
   return principal_of(user->second);
 }
 
 void Directory::put_org(const Org& org) {
   std::unique_lock lock(mu_);
   orgs_[org.id] = org;
+  generation_.fetch_add(1, std::memory_order_release);
 }
 
 void Directory::put_user(const UserRecord& user) {
   std::unique_lock lock(mu_);
   users_[user.id] = user;
+  generation_.fetch_add(1, std::memory_order_release);
 }
 
 void Directory::put_token(const std::string& hash, const TokenRecord& token) {
   std::unique_lock lock(mu_);
   tokens_[hash] = token;
+  generation_.fetch_add(1, std::memory_order_release);
 }
 
 void Directory::revoke_user_tokens(const std::string& user_id) {
   std::unique_lock lock(mu_);
   std::erase_if(tokens_, [&](const auto& kv) { return kv.second.user_id == user_id; });
+  generation_.fetch_add(1, std::memory_order_release);
 }
 
 std::vector<std::string> Directory::token_hashes_of(std::string_view user_id) const {

@@ -5,6 +5,8 @@
 // many readers, the writer alone updates).
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <shared_mutex>
@@ -44,8 +46,19 @@ class Directory final : public OrgView {
   std::vector<UserRecord> users() const;
   bool empty() const;
 
-  // The principal holding this token hash at `now`, or kUnauthenticated.
-  Result<Principal> authenticate_hash(const std::string& token_hash, int64_t now_ms) const;
+  // What a successful authentication depended on: the directory's generation when it was made
+  // and the token's expiry. While generation() is unchanged and now < expires_ms (or it is 0),
+  // authenticating the same hash again gives the same principal.
+  struct TokenCheck {
+    uint64_t generation = 0;
+    int64_t expires_ms = 0;  // 0: never
+  };
+  // The principal holding this token hash at `now`, or kUnauthenticated; `check`, when given,
+  // receives what the answer depended on.
+  Result<Principal> authenticate_hash(const std::string& token_hash, int64_t now_ms,
+                                      TokenCheck* check = nullptr) const;
+  // Moves forward with every change to orgs, users or tokens (from 1; 0 is never current).
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
   static Principal principal_of(const UserRecord& user);
 
   // Updates after a committed batch (writer thread only).
@@ -67,6 +80,8 @@ class Directory final : public OrgView {
   std::map<std::string, Org, std::less<>> orgs_;
   std::map<std::string, UserRecord, std::less<>> users_;
   std::map<std::string, TokenRecord, std::less<>> tokens_;  // by hex SHA-256 of the token
+  // Written under the unique lock after each change, read without a lock (generation()).
+  std::atomic<uint64_t> generation_{1};
 };
 
 }  // namespace pioneer::engine

@@ -86,6 +86,21 @@ Result<Principal> Engine::authenticate(std::string_view token) const {
   return state_->directory.authenticate_hash(sha256_hex(token), state_->clock->now_ms());
 }
 
+Engine::Credential Engine::credential(std::string_view token) { return Credential{sha256_hex(token), 0, 0}; }
+
+bool Engine::still_authenticated(const Credential& c) const {
+  if (c.generation == 0 || c.generation != state_->directory.generation()) return false;
+  return c.expires_ms == 0 || state_->clock->now_ms() < c.expires_ms;
+}
+
+Result<Principal> Engine::authenticate(Credential& c) const {
+  Directory::TokenCheck check;
+  auto who = state_->directory.authenticate_hash(c.token_hash, state_->clock->now_ms(), &check);
+  c.generation = who ? check.generation : 0;
+  c.expires_ms = who ? check.expires_ms : 0;
+  return who;
+}
+
 Result<Principal> Engine::user(std::string_view id) const {
   auto u = state_->directory.find_user(id);
   if (!u) return fail(Code::kNotFound, "用户不存在（no such user）");

@@ -151,6 +151,19 @@ class Engine {
   // ---- principals ----
   // The user a bearer token belongs to; kUnauthenticated when unknown, expired or revoked.
   Result<Principal> authenticate(std::string_view token) const;
+  // A bearer token as a long-lived session (a WebSocket stream) keeps it: the token's hash, never
+  // the token, and what the last check depended on, so that checking again costs an atomic load
+  // and a clock read while no org, user or token changed and the token has not expired.
+  struct Credential {
+    std::string token_hash;
+    uint64_t generation = 0;  // the directory's generation at the last check; 0: never checked
+    int64_t expires_ms = 0;   // the token's expiry then; 0: never
+  };
+  static Credential credential(std::string_view token);
+  // True when authenticate(c) would answer as it did last time.
+  bool still_authenticated(const Credential& c) const;
+  // Authenticates again and records in `c` what the answer depended on.
+  Result<Principal> authenticate(Credential& c) const;
   Result<Principal> user(std::string_view id) const;
   std::vector<Org> orgs() const;
   std::vector<Principal> users() const;

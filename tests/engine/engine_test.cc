@@ -520,6 +520,60 @@ TEST(Engine, TokensAuthenticateUntilRevoked) {
   ASSERT_CODE(h.engine().authenticate(token), Code::kUnauthenticated);
 }
 
+// A session's credential (the token's hash) is checked again for free only while nothing the
+// answer depends on changed: any org, user or token change, or the token's expiry, sends it
+// back to the directory.
+TEST(Engine, ACredentialNeedsNoLookupUntilSomethingItDependsOnChanges) {
+  EngineHarness h;
+  const engine::Principal system = engine::Principal::system_principal();
+  const std::string token = new_token();
+  ASSERT_OK(h.engine().execute(
+      Command{engine::IssueToken{"li.na", sha256_hex(token), h.clock().now_ms() + kDayMs}, system, {}, {}}));
+  engine::Engine::Credential c = engine::Engine::credential(token);
+  EXPECT_EQ(c.token_hash, sha256_hex(token));
+  EXPECT_FALSE(h.engine().still_authenticated(c));  // never checked
+  auto who = h.engine().authenticate(c);
+  ASSERT_OK(who);
+  EXPECT_EQ(who->id, "li.na");
+  EXPECT_TRUE(h.engine().still_authenticated(c));
+
+  // Another user's token: the directory changed, so the next check looks again (and passes).
+  ASSERT_OK(h.engine().execute(Command{engine::IssueToken{"wang.wei", sha256_hex(new_token()), 0}, system, {}, {}}));
+  EXPECT_FALSE(h.engine().still_authenticated(c));
+  ASSERT_OK(h.engine().authenticate(c));
+  EXPECT_TRUE(h.engine().still_authenticated(c));
+
+  // The user's roles change: the new ones come back from the next check.
+  auto before = h.engine().user("li.na");
+  ASSERT_OK(before);
+  ASSERT_OK(h.engine().execute(
+      Command{engine::PutUser{"li.na", before->name, before->home_org, {{"party_group", "city"}}}, system, {}, {}}));
+  EXPECT_FALSE(h.engine().still_authenticated(c));
+  who = h.engine().authenticate(c);
+  ASSERT_OK(who);
+  ASSERT_EQ(who->roles.size(), 1u);
+  EXPECT_EQ(who->roles[0].role, "party_group");
+
+  // Expiry: nothing changed in the directory, but the clock passed the token's end.
+  h.clock().advance(kDayMs - 1);
+  EXPECT_TRUE(h.engine().still_authenticated(c));
+  h.clock().advance(1);
+  EXPECT_FALSE(h.engine().still_authenticated(c));
+  ASSERT_CODE(h.engine().authenticate(c), Code::kUnauthenticated);
+  EXPECT_FALSE(h.engine().still_authenticated(c));  // a failed check is never "still" good
+
+  // Revocation of an unexpiring token.
+  const std::string forever = new_token();
+  ASSERT_OK(h.engine().execute(Command{engine::IssueToken{"li.na", sha256_hex(forever), 0}, system, {}, {}}));
+  engine::Engine::Credential f = engine::Engine::credential(forever);
+  ASSERT_OK(h.engine().authenticate(f));
+  h.clock().advance(100 * kDayMs);
+  EXPECT_TRUE(h.engine().still_authenticated(f));
+  ASSERT_OK(h.engine().execute(Command{engine::RevokeTokens{"li.na"}, system, {}, {}}));
+  EXPECT_FALSE(h.engine().still_authenticated(f));
+  ASSERT_CODE(h.engine().authenticate(f), Code::kUnauthenticated);
+}
+
 TEST(Engine, VerifyFindsAnEditedEvent) {
   EngineHarness h;
   const std::string id = new_project(h, "可信历史");
