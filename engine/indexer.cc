@@ -75,7 +75,19 @@ std::string_view id_of(std::string_view key) {
   return pos == std::string_view::npos ? key : key.substr(pos + 1);
 }
 
-std::vector<Entry> entries(const Definition& def, const Instance& in) {
+namespace {
+
+// The title text the grams are made of; nullptr when the instance has none.
+const std::string* title_of(const Definition& def, const Instance& in) {
+  if (def.title_field.empty()) return nullptr;
+  auto it = in.fields.find(def.title_field);
+  return it != in.fields.end() && it->is_string() ? it->get_ptr<const std::string*>() : nullptr;
+}
+
+}  // namespace
+
+std::vector<Entry> entries(const Definition& def, const Instance& in, const Instance* before,
+                           const std::vector<Entry>* before_entries) {
   std::vector<Entry> out;
   const StateSpec* state = def.state(in.state);
   const bool terminal = state != nullptr && state->terminal;
@@ -96,9 +108,21 @@ std::vector<Entry> entries(const Definition& def, const Instance& in) {
       }
     }
   }
-  if (!def.title_field.empty() && in.fields.contains(def.title_field) && in.fields[def.title_field].is_string()) {
-    for (const std::string& g : grams(in.fields[def.title_field].get<std::string>())) {
-      out.push_back({KeyBuilder().text("q").text(g).text(in.id).build(), ""});
+  if (const std::string* title = title_of(def, in)) {
+    const std::string* old_title = nullptr;
+    if (before && before_entries && before->id == in.id && before->workflow == in.workflow &&
+        before->workflow_version == in.workflow_version) {
+      old_title = title_of(def, *before);
+    }
+    if (old_title && *old_title == *title) {
+      static const std::string kGramPrefix = KeyBuilder().text("q").prefix();
+      for (const Entry& e : *before_entries) {
+        if (e.key.compare(0, kGramPrefix.size(), kGramPrefix) == 0) out.push_back(e);
+      }
+    } else {
+      for (const std::string& g : grams(*title)) {
+        out.push_back({KeyBuilder().text("q").text(g).text(in.id).build(), ""});
+      }
     }
   }
   std::sort(out.begin(), out.end());

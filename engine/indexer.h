@@ -27,8 +27,11 @@ struct Entry {
   bool operator==(const Entry& other) const = default;
 };
 
-// Every index entry of the instance, sorted by key.
-std::vector<Entry> entries(const Definition& def, const Instance& instance);
+// Every index entry of the instance, sorted by key. Given the same instance before a change
+// and its entries, the title-search entries are copied from them when the title is unchanged
+// (most transitions): its grams are the costliest part to compute.
+std::vector<Entry> entries(const Definition& def, const Instance& instance, const Instance* before = nullptr,
+                           const std::vector<Entry>* before_entries = nullptr);
 
 // Prefix scans (each ends right before the instance id part).
 std::string by_org(std::string_view root);                                   // all, by scope path

@@ -580,7 +580,7 @@ Sequencer::KnownPtr Sequencer::record(BatchState& bs, const Definition& def, con
   }
   static const std::vector<index::Entry> kNone;
   const std::vector<index::Entry>& old_entries = before_known ? before_known->entries : kNone;
-  std::vector<index::Entry> new_entries = index::entries(def, after);
+  std::vector<index::Entry> new_entries = index::entries(def, after, before, before_known ? &old_entries : nullptr);
   // Both lists are sorted: one merge pass finds what to delete and what to put.
   size_t i = 0, j = 0;
   while (i < old_entries.size() || j < new_entries.size()) {

@@ -240,6 +240,46 @@ TEST(Engine, TitleSearchFindsChineseSubstrings) {
   EXPECT_EQ(one_char->items.size(), 2u);
 }
 
+// The writer copies the title-search entries from the record before a change when the title is
+// unchanged; a changed title is indexed afresh. Both must equal entries computed from scratch,
+// and search follows the title.
+TEST(Engine, TitleEntriesFollowATitleChangeAndAreReusedOtherwise) {
+  EngineHarness h;
+  const std::string id = new_project(h, "优化营商环境");
+  auto def = h.engine().definition("yizhi-yixiang");
+  ASSERT_OK(def);
+  auto before = h.engine().instance(h.user("admin"), id);
+  ASSERT_OK(before);
+  const auto before_entries = engine::index::entries(**def, *before);
+  engine::Instance same = *before;
+  same.state = "issued";
+  EXPECT_EQ(engine::index::entries(**def, same, &*before, &before_entries), engine::index::entries(**def, same));
+  engine::Instance renamed = same;
+  renamed.fields["title"] = "机关志愿服务";
+  EXPECT_EQ(engine::index::entries(**def, renamed, &*before, &before_entries),
+            engine::index::entries(**def, renamed));
+  engine::Instance untitled = same;
+  untitled.fields.erase("title");
+  EXPECT_EQ(engine::index::entries(**def, untitled, &*before, &before_entries),
+            engine::index::entries(**def, untitled));
+
+  // Through the writer: a transition that changes the title, then one that does not.
+  ASSERT_OK(h.fire("wang.wei", id, "issue", {{"title", "机关志愿服务"}}));
+  ASSERT_OK(h.fire("li.na", id, "return_for_revision", Json::object(), "请补充目标"));
+  InstanceFilter f;
+  f.text = "营商";
+  auto old_title = h.engine().list_instances(h.user("admin"), f, 50, "");
+  ASSERT_OK(old_title);
+  EXPECT_TRUE(old_title->items.empty());
+  f.text = "志愿";
+  auto new_title = h.engine().list_instances(h.user("admin"), f, 50, "");
+  ASSERT_OK(new_title);
+  EXPECT_EQ(ids(new_title->items), (std::set<std::string>{id}));
+  auto verified = engine::verify_store(h.engine().store(), h.engine().roles());
+  ASSERT_OK(verified);
+  EXPECT_TRUE(verified->ok) << verified->to_json().dump(2);
+}
+
 // A filter the index does not narrow (a one-character title search) walks index entries; a
 // page looks at no more than page_scan_limit of them and may end short, with a next_cursor.
 // Paging on finds exactly what an unbounded walk finds, each once.
