@@ -293,6 +293,16 @@ TEST(Codec, TimesRoundTrip) {
   EXPECT_FALSE(parse_time("9999-12-31T23:59:59.999-23:59").has_value());
   EXPECT_FALSE(parse_time("0000-01-01T00:00:00+00:01").has_value());
   EXPECT_EQ(format_time(*parse_time("9999-12-31T23:59:59.999Z")), "9999-12-31T23:59:59.999Z");
+  EXPECT_EQ(format_time(*parse_time("0000-01-01T00:00:00.001Z")), "0000-01-01T00:00:00.001Z");
+  EXPECT_EQ(format_time(*parse_time("1970-01-01T00:00:00.010Z")), "1970-01-01T00:00:00.010Z");
+  EXPECT_EQ(format_time(-1), "1969-12-31T23:59:59.999Z");
+  // Every millisecond pattern and a spread of days read back to the same instant.
+  for (int64_t ms = -40LL * 365 * 86400000; ms < 80LL * 365 * 86400000; ms += 86400000LL * 37 + 3600000 * 5 + 61007) {
+    for (int64_t milli : {0, 1, 9, 10, 99, 100, 999}) {
+      const int64_t t = ms - ms % 1000 + milli;
+      EXPECT_EQ(parse_time(format_time(t)), t) << format_time(t);
+    }
+  }
 }
 
 TEST(Codec, EventsRoundTripAndTheHashInputExcludesOnlyTheHash) {
