@@ -153,4 +153,61 @@ std::string_view bearer_token(std::string_view authorization) {
   return token;
 }
 
+namespace {
+
+std::string_view reason_phrase(int status) {
+  switch (status) {
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 412: return "Precondition Failed";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    default: return "Unknown";
+  }
+}
+
+void append_field(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name);
+  out.append(": ");
+  for (char c : value) out.push_back(c == '\r' || c == '\n' ? ' ' : c);
+  out.append("\r\n");
+}
+
+}  // namespace
+
+std::string response_head(const Response& res, unsigned version, bool keep_alive) {
+  std::string out;
+  out.reserve(160);
+  out.append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  out.append(std::to_string(res.status));
+  out.push_back(' ');
+  out.append(reason_phrase(res.status));
+  out.append("\r\n");
+  append_field(out, "Server", "pioneer");
+  append_field(out, "Content-Type", res.content_type);
+  for (const auto& [name, value] : res.headers) append_field(out, name, value);
+  if (version == 10 && keep_alive) append_field(out, "Connection", "keep-alive");
+  if (version != 10 && !keep_alive) append_field(out, "Connection", "close");
+  append_field(out, "Content-Length", std::to_string(res.body.size()));
+  out.append("\r\n");
+  return out;
+}
+
 }  // namespace pioneer::api

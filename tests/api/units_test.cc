@@ -93,6 +93,28 @@ TEST(ErrorResponse, MapsEveryCodeToTheStatusOfApiMd) {
   EXPECT_EQ(internal.body.find("secret"), std::string::npos);
 }
 
+TEST(Http, ResponseHeadIsTheWireFormatAndCannotBeSplit) {
+  Response res = json_response(201, Json{{"id", "x"}});
+  res.headers.emplace_back("Idempotent-Replayed", "true");
+  EXPECT_EQ(response_head(res, 11, true),
+            "HTTP/1.1 201 Created\r\nServer: pioneer\r\nContent-Type: application/json\r\n"
+            "Idempotent-Replayed: true\r\nContent-Length: " + std::to_string(res.body.size()) + "\r\n\r\n");
+  // Connection only when it differs from the version's default.
+  EXPECT_NE(response_head(res, 11, false).find("\r\nConnection: close\r\n"), std::string::npos);
+  EXPECT_EQ(response_head(res, 10, false).find("Connection:"), std::string::npos);
+  const std::string keep10 = response_head(res, 10, true);
+  EXPECT_TRUE(keep10.starts_with("HTTP/1.0 201 Created\r\n")) << keep10;
+  EXPECT_NE(keep10.find("\r\nConnection: keep-alive\r\n"), std::string::npos);
+  // Every status we send has its reason phrase; a value can never start a field of its own.
+  Response error = error_response(Error::make(Code::kOverloaded, "busy"));
+  EXPECT_TRUE(response_head(error, 11, true).starts_with("HTTP/1.1 503 Service Unavailable\r\n"));
+  EXPECT_NE(response_head(error, 11, true).find("\r\nRetry-After: 1\r\n"), std::string::npos);
+  Response evil = text_response(200, "", "text/plain\r\nSet-Cookie: a=b");
+  const std::string head = response_head(evil, 11, true);
+  EXPECT_EQ(head.find("\r\nSet-Cookie"), std::string::npos) << head;
+  EXPECT_NE(head.find("Content-Length: 0\r\n\r\n"), std::string::npos) << head;
+}
+
 TEST(Http, QueryAndBearerParsing) {
   auto q = parse_query("limit=5&q=%E5%B9%82+x&empty=&flag&limit=7");
   EXPECT_EQ(q["limit"], "7");
