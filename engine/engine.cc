@@ -240,17 +240,28 @@ Result<std::vector<uint64_t>> Engine::State::history_seqs(std::string_view id) c
   return seqs;
 }
 
-Result<std::vector<Event>> Engine::State::read_events(const std::vector<uint64_t>& seqs) const {
+Result<std::vector<std::string>> Engine::State::read_event_texts(const std::vector<uint64_t>& seqs) const {
   std::vector<std::string> keys;
   keys.reserve(seqs.size());
   for (uint64_t seq : seqs) keys.push_back(storage::u64_key(seq));
   auto values = store->multi_get(Space::kEvents, keys);
   if (!values) return fail(values.error());
-  std::vector<Event> out;
+  std::vector<std::string> out;
   out.reserve(values->size());
   for (auto& v : *values) {
     if (!v) return fail(Code::kCorruption, "历史事件缺失（an event of the history is missing）");
-    auto e = decode_event(*v);
+    out.push_back(std::move(*v));
+  }
+  return out;
+}
+
+Result<std::vector<Event>> Engine::State::read_events(const std::vector<uint64_t>& seqs) const {
+  auto texts = read_event_texts(seqs);
+  if (!texts) return fail(texts.error());
+  std::vector<Event> out;
+  out.reserve(texts->size());
+  for (const std::string& text : *texts) {
+    auto e = decode_event(text);
     if (!e) return fail(e.error());
     out.push_back(std::move(*e));
   }
@@ -263,6 +274,14 @@ Result<std::vector<Event>> Engine::history(const Principal& who, std::string_vie
   auto seqs = state_->history_seqs(id);
   if (!seqs) return fail(seqs.error());
   return state_->read_events(*seqs);
+}
+
+Result<std::vector<std::string>> Engine::history_text(const Principal& who, std::string_view id) const {
+  auto in = instance(who, id);
+  if (!in) return fail(in.error());
+  auto seqs = state_->history_seqs(id);
+  if (!seqs) return fail(seqs.error());
+  return state_->read_event_texts(*seqs);
 }
 
 bool Engine::may_see(const Principal& who, const Event& event) const {

@@ -190,6 +190,11 @@ class Engine {
                              ViewForm form = ViewForm::kJson) const;
   // One instance's history, oldest first.
   Result<std::vector<Event>> history(const Principal& who, std::string_view id) const;
+  // The same history as the API's JSON of each event, read as stored and not parsed: a stored
+  // event is its canonical JSON, byte for byte what encode_event() writes for it (`pioneer
+  // verify` checks exactly that for every record). Parsing and writing them again was most of
+  // a history read's instructions.
+  Result<std::vector<std::string>> history_text(const Principal& who, std::string_view id) const;
   // Events with seq > since that `who` may see, at most limit, in order; see EventScan.
   // `scan` nullopt: EngineOptions::event_scan.
   Result<EventPage> events_after(const Principal& who, uint64_t since, size_t limit,

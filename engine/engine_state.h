@@ -31,6 +31,8 @@ struct Engine::State {
   Result<std::vector<uint64_t>> history_seqs(std::string_view id) const;
   // The events with these seqs, in that order; a missing one is corruption.
   Result<std::vector<Event>> read_events(const std::vector<uint64_t>& seqs) const;
+  // The same events as stored: each record is the event's canonical JSON (encode_event).
+  Result<std::vector<std::string>> read_event_texts(const std::vector<uint64_t>& seqs) const;
   // The API view of an instance with the caller's actions.
   Json view(const Instance& instance, const Principal& who) const;
   std::string view_text(const Instance& instance, const Principal& who) const;

@@ -614,6 +614,36 @@ TEST(Engine, ACredentialNeedsNoLookupUntilSomethingItDependsOnChanges) {
   ASSERT_CODE(h.engine().authenticate(f), Code::kUnauthenticated);
 }
 
+// The history endpoint serves the stored records as they are: each must be exactly the JSON the
+// API gave when it parsed and wrote them again (event_json(e).dump()), for every kind of event
+// (creation, transitions with field changes, an in-place urge with a comment, quotes and
+// newlines in client text), and visibility is the same as history()'s.
+TEST(Engine, HistoryTextIsTheStoredRecordAndTheApiJson) {
+  EngineHarness h;
+  const std::string id = new_project(h, "引号\"与\\反斜杠\n换行");
+  ASSERT_OK(h.fire("wang.wei", id, "issue", {{"due_date", "2027-06-30"}}, "出题说明：\"重点\"\t任务"));
+  ASSERT_OK(h.fire("li.na", id, "assign", {{"branch", "city/finance/b1"}}));
+  ASSERT_OK(h.fire("li.na", id, "urge", Json::object(), "请在本周内😀推进"));
+  const engine::Principal admin = h.user("admin");
+  auto events = h.engine().history(admin, id);
+  ASSERT_OK(events);
+  auto texts = h.engine().history_text(admin, id);
+  ASSERT_OK(texts);
+  ASSERT_EQ(texts->size(), events->size());
+  ASSERT_GE(texts->size(), 4u);
+  for (size_t i = 0; i < texts->size(); ++i) {
+    EXPECT_EQ((*texts)[i], engine::event_json((*events)[i]).dump()) << i;
+    EXPECT_EQ((*texts)[i], engine::encode_event((*events)[i])) << i;
+  }
+  // Someone who may not see the instance gets the same refusal from both.
+  const engine::Principal other = h.user("chen.jie");
+  auto refused = h.engine().history(other, id);
+  auto refused_text = h.engine().history_text(other, id);
+  ASSERT_FALSE(refused.has_value());
+  ASSERT_FALSE(refused_text.has_value());
+  EXPECT_EQ(refused.error().code, refused_text.error().code);
+}
+
 TEST(Engine, VerifyFindsAnEditedEvent) {
   EngineHarness h;
   const std::string id = new_project(h, "可信历史");
