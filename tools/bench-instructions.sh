@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tools/bench-instructions.sh [--baseline PIONEER_BINARY] [--seconds N] — CPU instructions per
 # durable transition, by thread, counted by callgrind: the server's cost in a figure this shared
-# machine's noise cannot move.
+# machine's noise barely moves.
 #
 # Runs `pioneer serve` (build-bench/, Release) under valgrind's callgrind, lets one keep-alive
 # client fire paced transitions (the benchmark's mix) for N seconds (default 5), zeroing the
@@ -13,8 +13,10 @@
 # (`git worktree`, build, pass its build-bench/pioneer). Results also go to
 # bench/results/<timestamp>-instructions.json. Instructions are not time (the kernel, cache misses
 # and waiting are not in them, and SHA-256 is counted at its software cost: valgrind does not
-# offer the CPU's SHA instructions; bench/README.md), but a change that removes work shows here
-# at once and in the same figure on every run.
+# offer the CPU's SHA instructions; bench/README.md), and they move by a few per cent between
+# runs (the commands done in the window vary with the machine's speed, and with them the
+# memtable's size and where in the mix the run stops: the committer's figure most), but a
+# change that removes 5 % of the work shows at once.
 set -euo pipefail
 
 SECONDS_LOAD=5
@@ -23,7 +25,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --baseline) BASELINE=$(realpath "$2"); shift 2 ;;
     --seconds) SECONDS_LOAD=$2; shift 2 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "bench-instructions: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -33,18 +35,8 @@ BUILD=${PIONEER_BENCH_BUILD:-$ROOT/build-bench}
 log() { printf '[instructions %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "FAILED: $*"; exit 1; }
 
-SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-need=()
-for p in valgrind cmake ninja-build curl; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
-done
-if [ ${#need[@]} -gt 0 ]; then
-  log "installing ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -q >&2
-  $SUDO apt-get install -y -q --no-install-recommends "${need[@]}" >&2
-fi
-[ -x "$ROOT/tools/setup.sh" ] && bash "$ROOT/tools/setup.sh" >&2
+# The build packages and, beside them, what this script needs (tools/setup.sh: idempotent).
+bash "$ROOT/tools/setup.sh" valgrind curl >&2
 if [ ! -f "$BUILD/build.ninja" ]; then
   cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >&2
 fi

@@ -35,18 +35,8 @@ log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "FAILED: $*"; exit 1; }
 
 # ---------------------------------------------------------------- packages
-SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-need=()
-for p in postgresql cmake ninja-build; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
-done
-if [ ${#need[@]} -gt 0 ]; then
-  log "installing ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -q >&2
-  $SUDO apt-get install -y -q --no-install-recommends "${need[@]}" >&2
-fi
-[ -x "$ROOT/tools/setup.sh" ] && bash "$ROOT/tools/setup.sh" >&2
+# The build packages and, beside them, what this script needs (tools/setup.sh: idempotent).
+bash "$ROOT/tools/setup.sh" postgresql >&2
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [ -x "$PGBIN/initdb" ] || die "PostgreSQL binaries not found under /usr/lib/postgresql"
 
