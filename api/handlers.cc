@@ -178,12 +178,19 @@ std::string request_token(const Request& req, bool allow_query_token) {
   return std::string(token);
 }
 
-Result<engine::Principal> authenticate(ServerState& state, const Request& req, bool allow_query_token) {
+Result<engine::Principal> authenticate(ServerState& state, const Request& req, bool allow_query_token,
+                                       engine::Engine::Credential* credential) {
   std::string token = request_token(req, allow_query_token);
   if (token.empty()) {
     return fail(Code::kUnauthenticated, "缺少访问令牌 (missing bearer token)");
   }
-  auto who = state.engine.authenticate(token);
+  Result<engine::Principal> who = fail(Code::kUnauthenticated, "");
+  if (credential) {
+    *credential = engine::Engine::credential(token);
+    who = state.engine.authenticate(*credential);
+  } else {
+    who = state.engine.authenticate(token);
+  }
   if (!who) return fail(Code::kUnauthenticated, "访问令牌无效 (invalid or expired token)");
   return who;
 }

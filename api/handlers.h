@@ -16,8 +16,11 @@ namespace pioneer::api::handlers {
 
 // The principal of the request's bearer token; when allow_query_token, also the access_token
 // query parameter (the stream: browsers cannot set headers on a WebSocket). kUnauthenticated
-// when missing or unknown. The token is never logged.
-Result<engine::Principal> authenticate(ServerState& state, const Request& req, bool allow_query_token);
+// when missing or unknown. The token is never logged. With `credential`, what the answer
+// depended on is recorded there (Engine::Credential), so that a caller can ask
+// Engine::still_authenticated() instead of authenticating the same token again.
+Result<engine::Principal> authenticate(ServerState& state, const Request& req, bool allow_query_token,
+                                       engine::Engine::Credential* credential = nullptr);
 // The bearer token of the request (as authenticate() finds it), "" when none.
 std::string request_token(const Request& req, bool allow_query_token);
 

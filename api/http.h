@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,7 +31,8 @@ struct Request {
   // Filled by the router.
   std::string route;                // the matched pattern, "/api/v1/instances/{id}"
   std::vector<std::string> params;  // decoded path parameters, in pattern order
-  std::optional<engine::Principal> principal;  // set on authenticated routes
+  // Set on authenticated routes; shared with the connection's AuthMemo (api/router.h).
+  std::shared_ptr<const engine::Principal> principal;
 };
 
 struct Response {

@@ -172,11 +172,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
       return answer(error_response(Error::make(Code::kOverloaded, "服务器正在停止 (server is stopping)")));
     }
     // The router may answer later from the engine's writer thread: come back to the session's thread.
-    state_.router.dispatch(std::move(request), [self = this->shared_from_this()](Response res) {
-      net::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable {
-        self->answer(std::move(res));
-      });
-    });
+    state_.router.dispatch(
+        std::move(request),
+        [self = this->shared_from_this()](Response res) {
+          net::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable {
+            self->answer(std::move(res));
+          });
+        },
+        &auth_memo_);
   }
 
   void upgrade_to_stream(Request request) {
@@ -298,6 +301,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   // The answer being written: owned by the session until on_write (one write at a time).
+  AuthMemo auth_memo_;  // this connection's last authentication (api/router.h)
   std::string response_head_;
   std::string response_body_;
   bool response_keep_alive_ = false;

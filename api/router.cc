@@ -1,5 +1,9 @@
 #include "api/router.h"
 
+#include <openssl/crypto.h>
+
+#include <iterator>
+
 #include "api/handlers.h"
 
 namespace pioneer::api {
@@ -35,16 +39,23 @@ const std::vector<Route>& Router::routes() const { return kRoutes; }
 bool match_pattern(std::string_view pattern, std::string_view path,
                    std::vector<std::string>& params) {
   params.clear();
+  // The parameters' segments, decoded only once the whole path matched.
+  std::string_view segments[4];
+  size_t count = 0;
   while (true) {
-    if (pattern.empty() || path.empty()) return pattern.empty() && path.empty();
+    if (pattern.empty() || path.empty()) {
+      if (!pattern.empty() || !path.empty()) return false;
+      for (size_t i = 0; i < count; ++i) params.push_back(percent_decode(segments[i], false));
+      return true;
+    }
     if (pattern.front() != '/' || path.front() != '/') return false;
     pattern.remove_prefix(1);
     path.remove_prefix(1);
     size_t ps = pattern.find('/'), qs = path.find('/');
     std::string_view pseg = pattern.substr(0, ps), seg = path.substr(0, qs);
     if (pseg.size() >= 2 && pseg.front() == '{' && pseg.back() == '}') {
-      if (seg.empty()) return false;
-      params.push_back(percent_decode(seg, false));
+      if (seg.empty() || count == std::size(segments)) return false;
+      segments[count++] = seg;
     } else if (pseg != seg) {
       return false;
     }
@@ -53,20 +64,49 @@ bool match_pattern(std::string_view pattern, std::string_view path,
   }
 }
 
-void Router::dispatch(Request request, Respond respond) const {
+namespace {
+
+// Equal bytes, in a time that does not depend on where they differ.
+bool same_bytes(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const engine::Principal>> Router::authenticate(const Request& request,
+                                                                      AuthMemo* memo) const {
+  if (memo && memo->principal && same_bytes(memo->authorization, request.authorization) &&
+      state_->engine.still_authenticated(memo->credential)) {
+    return memo->principal;
+  }
+  engine::Engine::Credential credential;
+  auto who = handlers::authenticate(*state_, request, /*allow_query_token=*/false, &credential);
+  if (!who) {
+    if (memo) *memo = AuthMemo{};
+    return fail(who.error());
+  }
+  auto principal = std::make_shared<const engine::Principal>(std::move(*who));
+  if (memo) *memo = AuthMemo{request.authorization, std::move(credential), principal};
+  return principal;
+}
+
+void Router::dispatch(Request request, Respond respond, AuthMemo* memo) const {
   const Route* found = nullptr;
-  std::string allow;
   std::vector<std::string> params;
   for (const Route& route : kRoutes) {
-    if (!match_pattern(route.pattern, request.path, params)) continue;
-    if (route.method == request.method) {
+    if (route.method == request.method && match_pattern(route.pattern, request.path, params)) {
       found = &route;
       break;
     }
-    if (!allow.empty()) allow += ", ";
-    allow += route.method;
   }
   if (!found) {
+    // Which methods the path has, if any: 405 with Allow, else 404.
+    std::string allow;
+    for (const Route& route : kRoutes) {
+      if (!match_pattern(route.pattern, request.path, params)) continue;
+      if (!allow.empty()) allow += ", ";
+      allow += route.method;
+    }
     Response res;
     if (allow.empty()) {
       res = error_response(Error::make(Code::kNotFound, "未找到 (not found)"));
@@ -85,7 +125,7 @@ void Router::dispatch(Request request, Respond respond) const {
   request.route = std::string(found->pattern);
 
   if (found->auth) {
-    auto who = handlers::authenticate(*state_, request, /*allow_query_token=*/false);
+    auto who = authenticate(request, memo);
     if (!who) {
       Response res = error_response(who.error());
       res.route = request.route;

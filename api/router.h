@@ -7,6 +7,8 @@
 // valid bearer token 401. Thread-safe: the table is immutable after construction.
 #pragma once
 
+#include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -29,14 +31,31 @@ struct Route {
 // The pattern of the stream route, answered by the WebSocket upgrade in the session layer.
 inline constexpr std::string_view kStreamRoute = "/api/v1/stream";
 
+// What a connection's last authentication found. A keep-alive connection (a browser tab, a
+// proxy's upstream connection) sends the same Authorization header with every request: while
+// the header is byte for byte the same and nothing the answer depended on has changed (the
+// directory's generation, the token's expiry: Engine::still_authenticated), the principal is
+// reused instead of hashing the token and looking it up again. A different header (a proxy
+// passing another user's request) is authenticated afresh and replaces the memo. It holds the
+// header, as the connection's own buffers do while a request is read. Belongs to one
+// connection and is used on its thread only.
+struct AuthMemo {
+  std::string authorization;
+  engine::Engine::Credential credential;
+  std::shared_ptr<const engine::Principal> principal;  // null: nothing remembered
+};
+
 class Router {
  public:
   explicit Router(ServerState* state = nullptr) : state_(state) {}
   void bind(ServerState* state) { state_ = state; }
-  void dispatch(Request request, Respond respond) const;
+  // `memo`, when given, is the connection's (see AuthMemo); it is used and updated before
+  // dispatch() returns, never later.
+  void dispatch(Request request, Respond respond, AuthMemo* memo = nullptr) const;
   const std::vector<Route>& routes() const;
 
  private:
+  Result<std::shared_ptr<const engine::Principal>> authenticate(const Request& request, AuthMemo* memo) const;
   ServerState* state_;
 };
 

@@ -256,6 +256,53 @@ TEST(TokenExpiryTest, AnExpiredTokenIsRefusedAndItsStreamCloses) {
   EXPECT_EQ(server.stop(), 0);
 }
 
+// One keep-alive connection carrying several users' requests, as a proxy's upstream connection
+// does. The connection remembers its last authentication (api/router.h, AuthMemo): each request
+// must still be answered as its own token's user, a bad token on it must not inherit the last
+// good one, and a revocation applies to the very next request on it.
+TEST_F(RevocationTest, OneConnectionCarriesManyUsersAndSeesARevocationAtOnce) {
+  auto request = [&](const std::string& method, const std::string& target, const std::string& token,
+                     bool last = false) {
+    std::string out = method + " " + target + " HTTP/1.1\r\nHost: pioneer\r\n";
+    if (!token.empty()) out += "Authorization: Bearer " + token + "\r\n";
+    if (method == "POST") out += "Content-Type: application/json\r\nContent-Length: 2\r\n";
+    if (last) out += "Connection: close\r\n";
+    return out + "\r\n" + (method == "POST" ? "{}" : "");
+  };
+  const std::string victim = server_->token("zheng.xin"), other = server_->token("li.na"),
+                    admin = server_->token("admin");
+  const std::string wire =
+      request("GET", "/api/v1/me", victim) + request("GET", "/api/v1/me", victim) +
+      request("GET", "/api/v1/me", other) + request("GET", "/api/v1/me", victim + "x") +
+      request("GET", "/api/v1/me", "") + request("GET", "/api/v1/me", victim) +
+      request("POST", "/api/v1/users/zheng.xin/revoke-tokens", admin) +
+      request("GET", "/api/v1/me", victim) + request("GET", "/api/v1/me", admin) +
+      // The connection's last authentication is admin's, made before this revocation.
+      request("POST", "/api/v1/users/admin/revoke-tokens", admin) + request("GET", "/api/v1/me", admin) +
+      request("GET", "/api/v1/me", other, /*last=*/true);
+  const std::string answers = raw_exchange(server_->port(), wire, 10s);
+
+  // Each answer: its status and, for /me, the user id.
+  std::vector<std::pair<int, std::string>> got;
+  size_t at = 0;
+  while ((at = answers.find("HTTP/1.1 ", at)) != std::string::npos) {
+    const int status = std::stoi(answers.substr(at + 9, 3));
+    const size_t head_end = answers.find("\r\n\r\n", at);
+    const size_t length_at = answers.find("Content-Length: ", at);
+    ASSERT_NE(head_end, std::string::npos);
+    ASSERT_LT(length_at, head_end);
+    const size_t length = std::stoul(answers.substr(length_at + 16));
+    const Json body = Json::parse(answers.substr(head_end + 4, length), nullptr, false);
+    got.emplace_back(status, body.is_object() && body.contains("id") ? body["id"].get<std::string>() : "");
+    at = head_end + 4 + length;
+  }
+  const std::vector<std::pair<int, std::string>> want = {
+      {200, "zheng.xin"}, {200, "zheng.xin"}, {200, "li.na"}, {401, ""}, {401, ""},
+      {200, "zheng.xin"}, {200, ""},          {401, ""},      {200, "admin"}, {200, ""},
+      {401, ""},          {200, "li.na"}};
+  EXPECT_EQ(got, want) << answers;
+}
+
 TEST_F(RevocationTest, TheTokenIsNeverLogged) {
   const std::string victim = server_->token("zheng.xin");
   {
