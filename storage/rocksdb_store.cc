@@ -22,6 +22,7 @@
 #include <rocksdb/iterator.h>
 #include <rocksdb/merge_operator.h>
 #include <rocksdb/options.h>
+#include <rocksdb/utilities/table_properties_collectors.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
@@ -317,15 +318,17 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& dir, const StoreOp
       // These families churn: an instance that changes state deletes its index entries and
       // writes new ones, a fired or disarmed timer is deleted. A scan steps over every deleted
       // key still in a memtable or table file (RocksDB drops a deletion only when compaction
-      // carries it to the last level), and the default 64 MiB memtable held the dead keys of
-      // every transition since the last flush: a list page or to-do page after 120,000
-      // transitions stepped over thousands of them (0.6-0.8 / 0.7-1.2 ms p50 instead of
-      // 0.5-0.6 / 0.4-0.6, bench/README.md, "Session 7"). A 4 MiB memtable is flushed every
-      // ~15,000 index changes, and compaction by file count then drops the dead keys. Also
-      // marking files dense in deletions for compaction (RocksDB's CompactOnDeletionCollector)
-      // was tried and not kept: at 1,000,000 instances each marked file was merged into a large
-      // level below, 450 MB rewritten in 12 s, and writes fell from 6,900 to 4,400/s.
+      // carries it to the last level), and with the default 64 MiB memtable and compaction by
+      // file count alone, a list page or to-do page after 120,000 transitions stepped over
+      // thousands of dead keys: 0.8 / 1.2 ms p50 instead of 0.5 / 0.4 (bench/README.md,
+      // "Session 7"). So their memtables are flushed after 4 MiB, and a table file dense in
+      // deletions (32 in any 128 consecutive entries, or a fifth of the file) is marked for
+      // compaction at once.
       cf.write_buffer_size = 4 << 20;
+      cf.table_properties_collector_factories.push_back(
+          rocksdb::NewCompactOnDeletionCollectorFactory(/*sliding_window_size=*/128,
+                                                        /*deletion_trigger=*/32,
+                                                        /*deletion_ratio=*/0.2));
     }
     descriptors.emplace_back(name, cf);
   }
