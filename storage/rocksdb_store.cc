@@ -22,7 +22,6 @@
 #include <rocksdb/iterator.h>
 #include <rocksdb/merge_operator.h>
 #include <rocksdb/options.h>
-#include <rocksdb/utilities/table_properties_collectors.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
@@ -314,22 +313,6 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& dir, const StoreOp
   for (const std::string& name : names) {
     rocksdb::ColumnFamilyOptions cf = family_options;
     if (name == space_name(Space::kCounters)) cf.merge_operator = std::make_shared<AddInt64>();
-    if (name == space_name(Space::kIndexes) || name == space_name(Space::kTimers)) {
-      // These families churn: an instance that changes state deletes its index entries and
-      // writes new ones, a fired or disarmed timer is deleted. A scan steps over every deleted
-      // key still in a memtable or table file (RocksDB drops a deletion only when compaction
-      // carries it to the last level), and with the default 64 MiB memtable and compaction by
-      // file count alone, a list page or to-do page after 120,000 transitions stepped over
-      // thousands of dead keys: 0.8 / 1.2 ms p50 instead of 0.5 / 0.4 (bench/README.md,
-      // "Session 7"). So their memtables are flushed after 4 MiB, and a table file dense in
-      // deletions (32 in any 128 consecutive entries, or a fifth of the file) is marked for
-      // compaction at once.
-      cf.write_buffer_size = 4 << 20;
-      cf.table_properties_collector_factories.push_back(
-          rocksdb::NewCompactOnDeletionCollectorFactory(/*sliding_window_size=*/128,
-                                                        /*deletion_trigger=*/32,
-                                                        /*deletion_ratio=*/0.2));
-    }
     descriptors.emplace_back(name, cf);
   }
 

@@ -10,7 +10,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -380,43 +379,6 @@ TEST_F(StoreTest, CleanCloseLeavesNoLogToReplay) {
   EXPECT_EQ(log_bytes, 0u);
   Open();
   EXPECT_EQ(Get(Space::kInstances, "k1"), "v");
-}
-
-// The index family churns (an instance changing state deletes its entries and writes new ones)
-// and every scan steps over the deleted keys still held in a memtable or table file. Its
-// memtable is flushed early and files dense in deletions are compacted at once, so the dead
-// keys do not pile up: with RocksDB's defaults all 200,000 of them would still be there.
-TEST_F(StoreTest, DeletedIndexKeysDoNotPileUp) {
-  Open();
-  constexpr int kKeys = 200'000, kLive = 1'000;
-  auto key = [](int i) {
-    return KeyBuilder().text("s").text("yizhi-yixiang").text("in_progress").org("city/finance").text("inst-" + std::to_string(i)).build();
-  };
-  for (int start = 0; start < kKeys; start += 1000) {
-    Batch b;
-    for (int i = start; i < start + 1000; ++i) {
-      b.put(Space::kIndexes, key(i), "o");
-      if (i >= kLive) b.del(Space::kIndexes, key(i - kLive));
-    }
-    ASSERT_OK(store_->commit(b, /*sync=*/false));
-  }
-  auto number = [&](std::string_view name) {
-    auto v = store_->property(Space::kIndexes, name);
-    return v ? std::stoll(*v) : -1;
-  };
-  // Waits for the flushes and compactions this started (marked files are compacted one by one).
-  for (int i = 0; i < 600; ++i) {
-    if (number("rocksdb.num-running-flushes") == 0 && number("rocksdb.num-running-compactions") == 0 &&
-        number("rocksdb.compaction-pending") == 0 && number("rocksdb.mem-table-flush-pending") == 0) {
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  long long dead = number("rocksdb.num-deletes-active-mem-table") + number("rocksdb.num-deletes-imm-mem-tables");
-  const std::string tables = store_->property(Space::kIndexes, "rocksdb.aggregated-table-properties").value_or("");
-  if (size_t at = tables.find("# deletions="); at != std::string::npos) dead += std::stoll(tables.substr(at + 12));
-  EXPECT_LT(dead, kKeys / 4) << tables;
-  EXPECT_EQ(Keys(store_->scan_prefix(Space::kIndexes, KeyBuilder().text("s").prefix())).size(), size_t{kLive});
 }
 
 TEST_F(StoreTest, OpenWithoutCreateFailsOnMissingFolder) {
