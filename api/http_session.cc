@@ -300,8 +300,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   bool refuse_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  // The answer being written: owned by the session until on_write (one write at a time).
   AuthMemo auth_memo_;  // this connection's last authentication (api/router.h)
+  // The answer being written: owned by the session until on_write (one write at a time).
   std::string response_head_;
   std::string response_body_;
   bool response_keep_alive_ = false;

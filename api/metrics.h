@@ -51,6 +51,7 @@ class Metrics {
   void connection_refused() { connections_refused_.fetch_add(1); }
   void tls_handshake_failed() { tls_handshake_failed_.fetch_add(1); }
   void stream_unauthenticated() { ws_unauthenticated_total_.fetch_add(1); }
+  void authentication_reused() { auth_reused_total_.fetch_add(1, std::memory_order_relaxed); }
   int64_t stream_sessions() const { return ws_sessions_.load(); }
 
   // The /metrics body. `connections` is the number of open connections now.
@@ -73,6 +74,7 @@ class Metrics {
   std::atomic<uint64_t> connections_refused_{0};
   std::atomic<uint64_t> tls_handshake_failed_{0};
   std::atomic<uint64_t> ws_unauthenticated_total_{0};
+  std::atomic<uint64_t> auth_reused_total_{0};
 };
 
 }  // namespace pioneer::api

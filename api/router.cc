@@ -39,8 +39,9 @@ const std::vector<Route>& Router::routes() const { return kRoutes; }
 bool match_pattern(std::string_view pattern, std::string_view path,
                    std::vector<std::string>& params) {
   params.clear();
-  // The parameters' segments, decoded only once the whole path matched.
-  std::string_view segments[4];
+  // The parameters' segments, decoded only once the whole path matched. No route has more than
+  // four (units_test.cc, Router.NoRouteHasMoreParametersThanMatchPatternHolds).
+  std::string_view segments[kMaxRouteParams];
   size_t count = 0;
   while (true) {
     if (pattern.empty() || path.empty()) {
@@ -77,6 +78,7 @@ Result<std::shared_ptr<const engine::Principal>> Router::authenticate(const Requ
                                                                       AuthMemo* memo) const {
   if (memo && memo->principal && same_bytes(memo->authorization, request.authorization) &&
       state_->engine.still_authenticated(memo->credential)) {
+    state_->metrics.authentication_reused();
     return memo->principal;
   }
   engine::Engine::Credential credential;

@@ -59,7 +59,9 @@ class Router {
   ServerState* state_;
 };
 
-// Matches a path against a pattern, filling the decoded parameters.
+// Matches a path against a pattern, filling the decoded parameters. A pattern may have at most
+// kMaxRouteParams parameters.
+inline constexpr size_t kMaxRouteParams = 4;
 bool match_pattern(std::string_view pattern, std::string_view path, std::vector<std::string>& params);
 
 }  // namespace pioneer::api

@@ -235,6 +235,11 @@ TEST(TokenExpiryTest, AnExpiredTokenIsRefusedAndItsStreamCloses) {
   auto me = http(server.port(), "GET", "/api/v1/me", token);
   ASSERT_EQ(me.status, 200) << me.body;
   EXPECT_EQ(me.json()["id"], "zhao.lei");
+  // A keep-alive connection whose authentication is remembered (api/router.h, AuthMemo)
+  // must still see the expiry.
+  HttpConnection kept(server.port());
+  EXPECT_EQ(kept.request("GET", "/api/v1/me", token).status, 200);
+  EXPECT_EQ(kept.request("GET", "/api/v1/me", token).status, 200);
   WsClient stream, other;
   ASSERT_EQ(stream.connect(server.port(), "/api/v1/stream?access_token=" + token), 101);
   ASSERT_EQ(other.connect(server.port(), "/api/v1/stream", server.token("zhao.lei")), 101);
@@ -245,6 +250,8 @@ TEST(TokenExpiryTest, AnExpiredTokenIsRefusedAndItsStreamCloses) {
   while (wall_now() <= expires_ms + 50) std::this_thread::sleep_for(50ms);
   auto expired = http(server.port(), "GET", "/api/v1/me", token);
   EXPECT_EQ(expired.status, 401) << expired.body;
+  auto expired_kept = kept.request("GET", "/api/v1/me", token);
+  EXPECT_EQ(expired_kept.status, 401) << expired_kept.body;
   EXPECT_EQ(error_code(expired), "unauthenticated") << expired.body;
   WsClient late;
   EXPECT_EQ(late.connect(server.port(), "/api/v1/stream", token), 401);
@@ -280,6 +287,13 @@ TEST_F(RevocationTest, OneConnectionCarriesManyUsersAndSeesARevocationAtOnce) {
       // The connection's last authentication is admin's, made before this revocation.
       request("POST", "/api/v1/users/admin/revoke-tokens", admin) + request("GET", "/api/v1/me", admin) +
       request("GET", "/api/v1/me", other, /*last=*/true);
+  auto reused = [&] {
+    const std::string m = http(server_->port(), "GET", "/metrics").body;
+    const std::string name = "\npioneer_http_authentications_reused_total ";
+    const size_t at = m.find(name);
+    return at == std::string::npos ? -1 : std::stoll(m.substr(at + name.size()));
+  };
+  const long long reused_before = reused();
   const std::string answers = raw_exchange(server_->port(), wire, 10s);
 
   // Each answer: its status and, for /me, the user id.
@@ -301,6 +315,9 @@ TEST_F(RevocationTest, OneConnectionCarriesManyUsersAndSeesARevocationAtOnce) {
       {200, "zheng.xin"}, {200, ""},          {401, ""},      {200, "admin"}, {200, ""},
       {401, ""},          {200, "li.na"}};
   EXPECT_EQ(got, want) << answers;
+  // Reused exactly twice: zheng.xin's second request, and admin's revocation of admin right
+  // after admin's GET. Every other request changed the header or followed a revocation.
+  EXPECT_EQ(reused() - reused_before, 2);
 }
 
 TEST_F(RevocationTest, TheTokenIsNeverLogged) {

@@ -199,6 +199,42 @@ HttpResult http(uint16_t port, const std::string& method, const std::string& tar
   return result;
 }
 
+struct HttpConnection::Impl {
+  net::io_context ioc;
+  beast::tcp_stream stream{ioc};
+  beast::flat_buffer buffer;
+  bool open = false;
+};
+
+HttpConnection::HttpConnection(uint16_t port) : impl_(std::make_unique<Impl>()) {
+  impl_->stream.expires_after(15s);
+  impl_->stream.async_connect(local(port), [this](beast::error_code ec) { impl_->open = !ec; });
+  impl_->ioc.run();
+}
+
+HttpConnection::~HttpConnection() = default;
+
+HttpResult HttpConnection::request(const std::string& method, const std::string& target,
+                                   const std::string& token, const std::string& body,
+                                   std::chrono::milliseconds timeout) {
+  HttpResult result;
+  if (!impl_->open) return result;
+  auto req = make_request(method, target, token, body, {{"Connection", "keep-alive"}});
+  bhttp::response_parser<bhttp::string_body> parser;
+  parser.body_limit(64u << 20);
+  impl_->stream.expires_after(timeout);
+  bhttp::async_write(impl_->stream, req, [&](beast::error_code ec, size_t) {
+    if (ec) return;
+    bhttp::async_read(impl_->stream, impl_->buffer, parser, [&](beast::error_code ec, size_t) {
+      if (!ec) take_response(parser, result);
+    });
+  });
+  impl_->ioc.restart();
+  impl_->ioc.run();
+  if (result.status == 0 || result.header("connection") == "close") impl_->open = false;
+  return result;
+}
+
 namespace {
 std::unique_ptr<net::ssl::context> client_context(const std::string& ca_file) {
   auto ctx = std::make_unique<net::ssl::context>(net::ssl::context::tls_client);

@@ -69,6 +69,24 @@ HttpResult http(uint16_t port, const std::string& method, const std::string& tar
                 const std::map<std::string, std::string>& headers = {},
                 std::chrono::milliseconds timeout = 15s);
 
+// Several requests on one keep-alive connection, as a browser tab or a proxy sends them. The
+// connection is opened by the constructor; a request after the server closed it answers
+// status 0.
+class HttpConnection {
+ public:
+  explicit HttpConnection(uint16_t port);
+  ~HttpConnection();
+  HttpConnection(const HttpConnection&) = delete;
+  HttpConnection& operator=(const HttpConnection&) = delete;
+  HttpResult request(const std::string& method, const std::string& target, const std::string& token = "",
+                     const std::string& body = "", std::chrono::milliseconds timeout = 15s);
+
+  struct Impl;  // public so that the .cc's helpers can name it; opaque here
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
 // The same over TLS. The server's certificate is verified against `ca_file` (the self-signed
 // certificate itself in the tests); status 0 when the handshake or anything after it fails.
 HttpResult https(uint16_t port, const std::string& ca_file, const std::string& method,

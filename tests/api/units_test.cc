@@ -67,6 +67,37 @@ TEST(Router, UnknownPathIs404AndWrongMethodIs405WithoutTouchingState) {
   router.dispatch(wrong, [&](Response r) { got = std::move(r); });
   EXPECT_EQ(got.status, 405);
   EXPECT_EQ(Json::parse(got.body)["error"]["code"], "bad_request");
+  auto allow = [](const Response& r) {
+    for (const auto& [name, value] : r.headers) {
+      if (name == "Allow") return value;
+    }
+    return std::string();
+  };
+  EXPECT_EQ(allow(got), "GET");
+  Request put_collection;
+  put_collection.method = "PUT";
+  put_collection.path = "/api/v1/instances";
+  router.dispatch(put_collection, [&](Response r) { got = std::move(r); });
+  EXPECT_EQ(got.status, 405);
+  EXPECT_EQ(allow(got), "GET, POST");
+  Request head;
+  head.method = "HEAD";
+  head.path = "/api/v1/instances/abc/events";
+  router.dispatch(head, [&](Response r) { got = std::move(r); });
+  EXPECT_EQ(got.status, 405);
+  EXPECT_EQ(allow(got), "GET");
+}
+
+// match_pattern holds at most kMaxRouteParams parameters; a route with more could never match.
+TEST(Router, NoRouteHasMoreParametersThanMatchPatternHolds) {
+  for (const Route& route : Router().routes()) {
+    EXPECT_LE(static_cast<size_t>(std::count(route.pattern.begin(), route.pattern.end(), '{')), kMaxRouteParams)
+        << route.pattern;
+  }
+  std::vector<std::string> params;
+  EXPECT_TRUE(match_pattern("/a/{1}/{2}/{3}/{4}", "/a/x/y/z/w", params));
+  EXPECT_EQ(params, (std::vector<std::string>{"x", "y", "z", "w"}));
+  EXPECT_FALSE(match_pattern("/a/{1}/{2}/{3}/{4}/{5}", "/a/x/y/z/w/v", params));
 }
 
 TEST(ErrorResponse, MapsEveryCodeToTheStatusOfApiMd) {
