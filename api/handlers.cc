@@ -184,13 +184,10 @@ Result<engine::Principal> authenticate(ServerState& state, const Request& req, b
   if (token.empty()) {
     return fail(Code::kUnauthenticated, "缺少访问令牌 (missing bearer token)");
   }
-  Result<engine::Principal> who = fail(Code::kUnauthenticated, "");
-  if (credential) {
-    *credential = engine::Engine::credential(token);
-    who = state.engine.authenticate(*credential);
-  } else {
-    who = state.engine.authenticate(token);
-  }
+  engine::Engine::Credential unkept;
+  engine::Engine::Credential& checked = credential ? *credential : unkept;
+  checked = engine::Engine::credential(token);
+  auto who = state.engine.authenticate(checked);
   if (!who) return fail(Code::kUnauthenticated, "访问令牌无效 (invalid or expired token)");
   return who;
 }

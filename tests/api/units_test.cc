@@ -54,36 +54,32 @@ TEST(Router, MatchesPatternsSegmentBySegment) {
 
 TEST(Router, UnknownPathIs404AndWrongMethodIs405WithoutTouchingState) {
   Router router;  // no state: these answers must not need it
-  Response got;
-  Request unknown;
-  unknown.method = "GET";
-  unknown.path = "/api/v2/me";
-  router.dispatch(unknown, [&](Response r) { got = std::move(r); });
-  EXPECT_EQ(got.status, 404);
-  EXPECT_EQ(Json::parse(got.body)["error"]["code"], "not_found");
-  Request wrong;
-  wrong.method = "PUT";
-  wrong.path = "/api/v1/instances/abc";
-  router.dispatch(wrong, [&](Response r) { got = std::move(r); });
-  EXPECT_EQ(got.status, 405);
-  EXPECT_EQ(Json::parse(got.body)["error"]["code"], "bad_request");
+  auto answer = [&](const char* method, const char* path) {
+    Request request;
+    request.method = method;
+    request.path = path;
+    Response got;
+    router.dispatch(request, [&](Response r) { got = std::move(r); });
+    return got;
+  };
   auto allow = [](const Response& r) {
     for (const auto& [name, value] : r.headers) {
       if (name == "Allow") return value;
     }
     return std::string();
   };
+  Response got = answer("GET", "/api/v2/me");
+  EXPECT_EQ(got.status, 404);
+  EXPECT_EQ(Json::parse(got.body)["error"]["code"], "not_found");
+  EXPECT_EQ(allow(got), "");
+  got = answer("PUT", "/api/v1/instances/abc");
+  EXPECT_EQ(got.status, 405);
+  EXPECT_EQ(Json::parse(got.body)["error"]["code"], "bad_request");
   EXPECT_EQ(allow(got), "GET");
-  Request put_collection;
-  put_collection.method = "PUT";
-  put_collection.path = "/api/v1/instances";
-  router.dispatch(put_collection, [&](Response r) { got = std::move(r); });
+  got = answer("PUT", "/api/v1/instances");
   EXPECT_EQ(got.status, 405);
   EXPECT_EQ(allow(got), "GET, POST");
-  Request head;
-  head.method = "HEAD";
-  head.path = "/api/v1/instances/abc/events";
-  router.dispatch(head, [&](Response r) { got = std::move(r); });
+  got = answer("HEAD", "/api/v1/instances/abc/events");
   EXPECT_EQ(got.status, 405);
   EXPECT_EQ(allow(got), "GET");
 }
