@@ -174,31 +174,6 @@ void take_response(bhttp::response_parser<bhttp::string_body>& parser, HttpResul
 }
 }  // namespace
 
-HttpResult http(uint16_t port, const std::string& method, const std::string& target,
-                const std::string& token, const std::string& body,
-                const std::map<std::string, std::string>& headers,
-                std::chrono::milliseconds timeout) {
-  HttpResult result;
-  net::io_context ioc;
-  beast::tcp_stream stream(ioc);
-  beast::flat_buffer buffer;
-  auto req = make_request(method, target, token, body, headers);
-  bhttp::response_parser<bhttp::string_body> parser;
-  parser.body_limit(64u << 20);
-  stream.expires_after(timeout);
-  stream.async_connect(local(port), [&](beast::error_code ec) {
-    if (ec) return;
-    bhttp::async_write(stream, req, [&](beast::error_code ec, size_t) {
-      if (ec) return;
-      bhttp::async_read(stream, buffer, parser, [&](beast::error_code ec, size_t) {
-        if (!ec) take_response(parser, result);
-      });
-    });
-  });
-  ioc.run();
-  return result;
-}
-
 struct HttpConnection::Impl {
   net::io_context ioc;
   beast::tcp_stream stream{ioc};
@@ -206,8 +181,9 @@ struct HttpConnection::Impl {
   bool open = false;
 };
 
-HttpConnection::HttpConnection(uint16_t port) : impl_(std::make_unique<Impl>()) {
-  impl_->stream.expires_after(15s);
+HttpConnection::HttpConnection(uint16_t port, std::chrono::milliseconds timeout)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->stream.expires_after(timeout);
   impl_->stream.async_connect(local(port), [this](beast::error_code ec) { impl_->open = !ec; });
   impl_->ioc.run();
 }
@@ -216,10 +192,13 @@ HttpConnection::~HttpConnection() = default;
 
 HttpResult HttpConnection::request(const std::string& method, const std::string& target,
                                    const std::string& token, const std::string& body,
+                                   const std::map<std::string, std::string>& headers,
                                    std::chrono::milliseconds timeout) {
   HttpResult result;
   if (!impl_->open) return result;
-  auto req = make_request(method, target, token, body, {{"Connection", "keep-alive"}});
+  std::map<std::string, std::string> fields{{"Connection", "keep-alive"}};
+  for (const auto& [k, v] : headers) fields[k] = v;
+  auto req = make_request(method, target, token, body, fields);
   bhttp::response_parser<bhttp::string_body> parser;
   parser.body_limit(64u << 20);
   impl_->stream.expires_after(timeout);
@@ -233,6 +212,15 @@ HttpResult HttpConnection::request(const std::string& method, const std::string&
   impl_->ioc.run();
   if (result.status == 0 || result.header("connection") == "close") impl_->open = false;
   return result;
+}
+
+HttpResult http(uint16_t port, const std::string& method, const std::string& target,
+                const std::string& token, const std::string& body,
+                const std::map<std::string, std::string>& headers,
+                std::chrono::milliseconds timeout) {
+  std::map<std::string, std::string> fields{{"Connection", "close"}};
+  for (const auto& [k, v] : headers) fields[k] = v;
+  return HttpConnection(port, timeout).request(method, target, token, body, fields, timeout);
 }
 
 namespace {

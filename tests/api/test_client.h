@@ -74,12 +74,14 @@ HttpResult http(uint16_t port, const std::string& method, const std::string& tar
 // status 0.
 class HttpConnection {
  public:
-  explicit HttpConnection(uint16_t port);
+  explicit HttpConnection(uint16_t port, std::chrono::milliseconds connect_timeout = 15s);
   ~HttpConnection();
   HttpConnection(const HttpConnection&) = delete;
   HttpConnection& operator=(const HttpConnection&) = delete;
+  // Connection: keep-alive unless `headers` says otherwise.
   HttpResult request(const std::string& method, const std::string& target, const std::string& token = "",
-                     const std::string& body = "", std::chrono::milliseconds timeout = 15s);
+                     const std::string& body = "", const std::map<std::string, std::string>& headers = {},
+                     std::chrono::milliseconds timeout = 15s);
 
   struct Impl;  // public so that the .cc's helpers can name it; opaque here
 
