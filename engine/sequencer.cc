@@ -581,16 +581,22 @@ Sequencer::KnownPtr Sequencer::record(BatchState& bs, const Definition& def, con
   static const std::vector<index::Entry> kNone;
   const std::vector<index::Entry>& old_entries = before_known ? before_known->entries : kNone;
   std::vector<index::Entry> new_entries = index::entries(def, after, before, before_known ? &old_entries : nullptr);
-  // Both lists are sorted: one merge pass finds what to delete and what to put.
+  // Both lists are sorted: one merge pass finds what to delete and what to put. Every index
+  // entry is put once and deleted once (del_once: the pair vanishes at the next flush instead of
+  // leaving a tombstone for scans to step over); a changed value is a deletion and a new put, so
+  // no key is ever put twice.
   size_t i = 0, j = 0;
   while (i < old_entries.size() || j < new_entries.size()) {
     if (j == new_entries.size() || (i < old_entries.size() && old_entries[i].key < new_entries[j].key)) {
-      out.del(Space::kIndexes, old_entries[i++].key);
+      out.del_once(Space::kIndexes, old_entries[i++].key);
     } else if (i == old_entries.size() || new_entries[j].key < old_entries[i].key) {
       out.put(Space::kIndexes, new_entries[j].key, new_entries[j].value);
       ++j;
     } else {
-      if (old_entries[i].value != new_entries[j].value) out.put(Space::kIndexes, new_entries[j].key, new_entries[j].value);
+      if (old_entries[i].value != new_entries[j].value) {
+        out.del_once(Space::kIndexes, old_entries[i].key);
+        out.put(Space::kIndexes, new_entries[j].key, new_entries[j].value);
+      }
       ++i;
       ++j;
     }
@@ -602,7 +608,8 @@ Sequencer::KnownPtr Sequencer::record(BatchState& bs, const Definition& def, con
     bs.counter_deltas[std::move(old_counter)] -= 1;
     bs.counter_deltas[new_counter] += 1;
   }
-  for (const ArmedTimer& t : d.disarmed) out.del(Space::kTimers, index::timer_key(t, after.id));
+  // Timer keys, too, are put once (names are unique in a state) and deleted once.
+  for (const ArmedTimer& t : d.disarmed) out.del_once(Space::kTimers, index::timer_key(t, after.id));
   for (const ArmedTimer& t : d.armed) {
     std::string key = index::timer_key(t, after.id);
     if (bs.lowest_armed.empty() || key < bs.lowest_armed) bs.lowest_armed = key;
@@ -645,7 +652,7 @@ Result<Reply> Sequencer::apply_instance_command(BatchState& bs, const Command& c
     const auto* timer = std::get_if<FireTimer>(&command.body);
     if (!before) {
       if (timer) {  // the instance is gone: drop the orphaned timer
-        bs.batch.del(Space::kTimers, index::timer_key(ArmedTimer{timer->timer, timer->due_ms}, id));
+        bs.batch.del_once(Space::kTimers, index::timer_key(ArmedTimer{timer->timer, timer->due_ms}, id));
         return Reply{};
       }
       return fail(Code::kNotFound, "找不到实例 '" + id + "'（instance not found）");
@@ -663,7 +670,7 @@ Result<Reply> Sequencer::apply_instance_command(BatchState& bs, const Command& c
     } else {
       auto fired = decide_timer(env, before->instance, *timer);
       if (!fired) {  // stale: the state it was armed for has been left
-        bs.batch.del(Space::kTimers, index::timer_key(ArmedTimer{timer->timer, timer->due_ms}, id));
+        bs.batch.del_once(Space::kTimers, index::timer_key(ArmedTimer{timer->timer, timer->due_ms}, id));
         return Reply{};
       }
       decision = std::move(*fired);

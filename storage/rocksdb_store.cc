@@ -203,6 +203,7 @@ class RocksStore final : public Store {
       switch (op.kind) {
         case Op::Kind::kPut: s = wb.Put(cf, op.key, op.value); break;
         case Op::Kind::kDelete: s = wb.Delete(cf, op.key); break;
+        case Op::Kind::kDeleteOnce: s = wb.SingleDelete(cf, op.key); break;
         case Op::Kind::kAdd: s = wb.Merge(cf, op.key, encode_i64(op.delta)); break;
       }
       if (!s.ok()) return fail(to_error(s, "commit"));

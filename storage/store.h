@@ -38,7 +38,8 @@ std::string_view space_name(Space space);
 
 // One write of a batch.
 struct Op {
-  enum class Kind : uint8_t { kPut, kDelete, kAdd };  // kAdd: counter += delta (kCounters only)
+  // kAdd: counter += delta (kCounters only). kDeleteOnce: see Batch::del_once.
+  enum class Kind : uint8_t { kPut, kDelete, kAdd, kDeleteOnce };
   Kind kind;
   Space space;
   std::string key;
@@ -54,6 +55,15 @@ class Batch {
   }
   void del(Space space, std::string key) {
     ops_.push_back(Op{Op::Kind::kDelete, space, std::move(key), {}, 0});
+  }
+  // Deletes a key that was put exactly once since it was last deleted (with del_once) and is
+  // never deleted with del() — RocksDB's SingleDelete. Where the deletion meets that one put, in
+  // a flush or any compaction, both vanish; a del() tombstone instead lives until it reaches the
+  // last level, and every scan across the range steps over it until then. For keys that come
+  // and go, such as secondary index entries. Breaking the contract is undefined: a key put twice
+  // may reappear, and a del_once that meets a del() fails the compaction.
+  void del_once(Space space, std::string key) {
+    ops_.push_back(Op{Op::Kind::kDeleteOnce, space, std::move(key), {}, 0});
   }
   void add(std::string key, int64_t delta) {
     ops_.push_back(Op{Op::Kind::kAdd, Space::kCounters, std::move(key), {}, delta});

@@ -5,9 +5,13 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <mutex>
+#include <set>
 #include <thread>
+#include <utility>
 
 #include "engine/demo.h"
+#include "storage/keys.h"
 #include "storage/store.h"
 
 namespace pioneer::testing {
@@ -23,6 +27,82 @@ TempDir::~TempDir() {
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
 }
+
+namespace {
+
+using storage::Op;
+using storage::Space;
+
+// Checks every batch the engine commits against the contract of Batch::del_once in the two
+// families written with it (index entries and armed timers): a key is never put while present,
+// never deleted with del(), and an index entry is deleted only while present (a timer may be
+// deleted again: a timer that fires after its state was left is dropped a second time). Breaking
+// it would not fail at once in RocksDB but leave entries that reappear, or fail a later
+// compaction, so every engine test checks it as it goes.
+class DeleteOnceContractStore final : public storage::Store {
+ public:
+  explicit DeleteOnceContractStore(std::unique_ptr<storage::Store> inner) : inner_(std::move(inner)) {
+    for (Space space : {Space::kIndexes, Space::kTimers}) {
+      for (auto c = inner_->scan_prefix(space, ""); c->valid(); c->next()) present_.emplace(space, c->key());
+    }
+  }
+
+  Result<std::optional<std::string>> get(Space s, std::string_view k) const override { return inner_->get(s, k); }
+  Result<std::vector<std::optional<std::string>>> multi_get(Space s, const std::vector<std::string>& keys) const override {
+    return inner_->multi_get(s, keys);
+  }
+  std::unique_ptr<storage::Cursor> scan(Space s, std::string_view lo, std::string_view hi) const override {
+    return inner_->scan(s, lo, hi);
+  }
+  Result<int64_t> counter(std::string_view k) const override { return inner_->counter(k); }
+  Result<void> checkpoint(const std::string& dest) override { return inner_->checkpoint(dest); }
+  Result<void> compact() override { return inner_->compact(); }
+  std::optional<std::string> property(Space s, std::string_view n) const override { return inner_->property(s, n); }
+
+  Result<void> commit(const storage::Batch& batch, bool sync) override {
+    std::lock_guard lock(mu_);
+    std::set<std::pair<Space, std::string>> after = present_;
+    for (const Op& op : batch.ops()) {
+      if (op.space != Space::kIndexes && op.space != Space::kTimers) continue;
+      const auto key = std::make_pair(op.space, op.key);
+      const bool there = after.count(key) > 0;
+      const std::string where = std::string(storage::space_name(op.space)) + " key " + printable(op.key);
+      switch (op.kind) {
+        case Op::Kind::kPut:
+          if (there) ADD_FAILURE() << "put twice: " << where;
+          after.insert(key);
+          break;
+        case Op::Kind::kDeleteOnce:
+          if (!there && op.space == Space::kIndexes) ADD_FAILURE() << "del_once of an absent entry: " << where;
+          after.erase(key);
+          break;
+        case Op::Kind::kDelete:
+          ADD_FAILURE() << "del() in a family written with del_once: " << where;
+          after.erase(key);
+          break;
+        case Op::Kind::kAdd:
+          ADD_FAILURE() << "counter add outside the counters: " << where;
+          break;
+      }
+    }
+    auto committed = inner_->commit(batch, sync);
+    if (committed) present_ = std::move(after);
+    return committed;
+  }
+
+ private:
+  static std::string printable(std::string_view key) {
+    std::string out;
+    for (char c : key) out += c == storage::kSep ? '|' : (static_cast<unsigned char>(c) < 0x20 ? '.' : c);
+    return out;
+  }
+
+  std::unique_ptr<storage::Store> inner_;
+  std::mutex mu_;
+  std::set<std::pair<Space, std::string>> present_;
+};
+
+}  // namespace
 
 std::string source_path(const std::string& relative) { return std::string(PIONEER_SOURCE_DIR) + "/" + relative; }
 
@@ -48,6 +128,10 @@ void EngineHarness::open() {
   options.data_dir = dir_;
   options.clock = &clock_;
   if (configure_) configure_(options);
+  options.wrap_store = [inner_wrap = std::move(options.wrap_store)](std::unique_ptr<storage::Store> store) {
+    if (inner_wrap) store = inner_wrap(std::move(store));
+    return std::unique_ptr<storage::Store>(std::make_unique<DeleteOnceContractStore>(std::move(store)));
+  };
   auto opened = engine::Engine::open(options);
   if (!opened) {
     ADD_FAILURE() << "open: " << opened.error().message;

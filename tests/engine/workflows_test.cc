@@ -5,7 +5,9 @@
 #include <atomic>
 #include <thread>
 
+#include "engine/indexer.h"
 #include "engine/verify.h"
+#include "storage/store.h"
 #include "tests/engine/test_support.h"
 
 namespace pioneer::testing {
@@ -232,7 +234,23 @@ TEST(YizhiYixiang, ATimerFiresWhileCommandsKeepArriving) {
 TEST(YizhiYixiang, LeavingAStateDisarmsItsTimers) {
   EngineHarness h;
   const std::string id = assigned_project(h, "2026-12-31");
+  std::vector<engine::index::TimerKey> armed;
+  for (auto c = h.engine().store().scan_prefix(storage::Space::kTimers, ""); c->valid(); c->next()) {
+    if (auto t = engine::index::parse_timer_key(c->key()); t && t->id == id) armed.push_back(*t);
+  }
+  ASSERT_FALSE(armed.empty());
   ASSERT_OK(h.fire("zhang.min", id, "decline", {}, "人手不足"));  // back to issued: no timers there
+  // A timer read from the store just before the state was left fires late: it is dropped (a
+  // second deletion of its key) and changes nothing else.
+  auto before = h.engine().instance_view(h.user("li.na"), id);
+  ASSERT_OK(before);
+  const engine::index::TimerKey& late = armed.front();
+  auto stale = h.engine().execute(engine::Command{engine::FireTimer{id, late.name, late.due_ms},
+                                                  engine::Principal::system_principal(), {}, {}});
+  ASSERT_OK(stale);
+  auto after = h.engine().instance_view(h.user("li.na"), id);
+  ASSERT_OK(after);
+  EXPECT_EQ((*after)["version"], (*before)["version"]);
   h.advance(60 * kDayMs);
   auto events = history(h, "li.na", id);
   EXPECT_EQ(events.back().transition, "decline");
