@@ -16,6 +16,8 @@
 //     --rate R         total write requests per second, paced per connection (0: closed loop);
 //                      latency is then measured from the scheduled send time
 //     --read-rate R    the same for reads (`reads`, and the readers of `mixed`)
+//     --reader-thread 1  `mixed`: the readers on a second thread with an io_context of their
+//                      own, so that their answers do not wait behind the writers' in one loop
 //   pioneer_bench ws --port P --tokens F --clients N --events K [--interval-ms I] [--server-pid PID]
 //     N WebSocket clients on /api/v1/stream, the server's VmRSS before and after they connect
 //     (idle), then 1 + K creates, one every I ms; delivery latency = the client's receive time
@@ -23,7 +25,9 @@
 //     most). The first event is reported apart (`delivery_first`), the K others as `delivery`.
 //
 // Output: one JSON object on stdout. Progress and errors on stderr. Every loop is bounded by a
-// deadline, after which the io_context is stopped.
+// deadline, after which the io_context is stopped. Clients run on one thread, except the readers
+// of `mixed --reader-thread 1`: what they share with the writers (the samples, the ids known to
+// the readers) is behind Ctx::mu.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -34,10 +38,15 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <atomic>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include <openssl/evp.h>
@@ -76,13 +85,15 @@ struct Ctx {
   std::string host;
   std::map<std::string, std::string> tokens;  // user id -> bearer token
   std::string nobody;  // `bounds`: a user whose roles cover no instance
-  bool measuring = false;
-  bool stopping = false;
+  std::atomic<bool> measuring{false};
+  std::atomic<bool> stopping{false};
+  std::mutex mu;  // guards kinds, reported and known
   std::map<std::string, Samples> kinds;  // by request kind
+  std::map<std::string, int> reported;   // errors printed, by request kind
   // Instance ids known to the readers: (id, reader token that may see it).
   std::vector<std::pair<std::string, std::string>> known;
   size_t known_next = 0;
-  std::mt19937_64 rng{7};
+  std::mt19937_64 rng{7};  // the WebSocket clients' nonces and masks (ws mode: one thread)
   double rate = 0;  // writes per second in total (0: closed loop)
   int conns = 1;
   double read_rate = 0;  // reads per second in total (0: closed loop)
@@ -94,29 +105,50 @@ struct Ctx {
     return it->second;
   }
   void remember(const std::string& id, const std::string& tok) {
+    std::lock_guard lock(mu);
     if (known.size() < 20000) known.emplace_back(id, tok);
     else known[known_next++ % known.size()] = {id, tok};
   }
+  // A known id and its token, chosen with the caller's generator; nullopt while none is known.
+  std::optional<std::pair<std::string, std::string>> pick_known(std::mt19937_64& rng) {
+    std::lock_guard lock(mu);
+    if (known.empty()) return std::nullopt;
+    return known[rng() % known.size()];
+  }
   void record(const std::string& kind, double started, int status) {
     if (!measuring) return;
+    const auto us = static_cast<uint32_t>(std::max(0.0, (now_s() - started) * 1e6));
+    std::lock_guard lock(mu);
     Samples& s = kinds[kind];
-    s.us.push_back(static_cast<uint32_t>(std::max(0.0, (now_s() - started) * 1e6)));
+    s.us.push_back(us);
     s.status[status]++;
+  }
+  void io_error() {
+    if (!measuring) return;
+    std::lock_guard lock(mu);
+    kinds["io_error"].io_errors++;
+  }
+  // Whether to print this failed answer: the first three of each kind while measuring.
+  bool report(const std::string& kind) {
+    if (!measuring) return false;
+    std::lock_guard lock(mu);
+    return reported[kind]++ < 3;
   }
 };
 
-// One HTTP/1.1 keep-alive connection.
+// One HTTP/1.1 keep-alive connection, on the executor of the coroutine that made it.
 struct Conn {
   Ctx& ctx;
+  net::any_io_executor ex;
   std::unique_ptr<beast::tcp_stream> s;
   beast::flat_buffer buf;
   http::response<http::string_body> res;
-  explicit Conn(Ctx& c) : ctx(c), s(std::make_unique<beast::tcp_stream>(c.ioc.get_executor())) {}
+  Conn(Ctx& c, net::any_io_executor e) : ctx(c), ex(std::move(e)), s(std::make_unique<beast::tcp_stream>(ex)) {}
 
   awaitable<void> connect() {
     beast::error_code ec;
     s->socket().close(ec);
-    s = std::make_unique<beast::tcp_stream>(ctx.ioc.get_executor());
+    s = std::make_unique<beast::tcp_stream>(ex);
     beast::tcp_stream& stream = *s;
     buf.clear();
     co_await stream.async_connect(ctx.ep, use_awaitable);
@@ -152,7 +184,7 @@ struct Conn {
       } catch (const std::exception& e) {
         beast::error_code ec;
         s->socket().close(ec);
-        if (ctx.measuring) ctx.kinds["io_error"].io_errors++;
+        ctx.io_error();
         if (ctx.stopping) co_return 0;
       }
     }
@@ -160,8 +192,8 @@ struct Conn {
   }
 };
 
-awaitable<void> sleep_for(Ctx& ctx, double seconds) {
-  net::steady_timer t(ctx.ioc);
+awaitable<void> sleep_for(Ctx&, double seconds) {
+  net::steady_timer t(co_await net::this_coro::executor);
   t.expires_after(std::chrono::duration_cast<SteadyClock::duration>(std::chrono::duration<double>(seconds)));
   co_await t.async_wait(use_awaitable);
 }
@@ -253,7 +285,7 @@ const char* kSteps[] = {"create", "issue", "assign", "claim", "report_progress",
 constexpr int kStepCount = 12;
 
 awaitable<void> writer(Ctx& ctx, int index) {
-  Conn conn(ctx);
+  Conn conn(ctx, co_await net::this_coro::executor);
   std::mt19937_64 rng(1000 + index);
   std::vector<Life> lives(3);
   const std::string due = due_date(180);
@@ -314,7 +346,7 @@ awaitable<void> writer(Ctx& ctx, int index) {
       l.step = (l.step + 1) % kStepCount;
       if (l.id.empty() || l.version < 0) l.step = 0;
     } else {
-      if (status != 0 && ctx.measuring && ctx.kinds["write"].status[status] <= 3) {
+      if (status != 0 && ctx.report("write")) {
         std::fprintf(stderr, "write %s -> %d %s\n", name.c_str(), status, conn.res.body().substr(0, 300).c_str());
       }
       l.step = 0;  // start a fresh instance
@@ -334,7 +366,7 @@ void harvest(Ctx& ctx, const std::string& body, const std::string& tok) {
 }
 
 awaitable<void> reader(Ctx& ctx, int index) {
-  Conn conn(ctx);
+  Conn conn(ctx, co_await net::this_coro::executor);
   std::mt19937_64 rng(5000 + index);
   const std::string list_tok = ctx.token("li.na");
   const std::string boss_tok = ctx.token("wang.wei");
@@ -349,15 +381,14 @@ awaitable<void> reader(Ctx& ctx, int index) {
     double started = co_await pace.wait(ctx);
     if (ctx.stopping) break;
     if (kind == 0 || kind == 4) {  // one instance, with its actions
-      if (ctx.known.empty()) {
+      auto known = ctx.pick_known(rng);
+      if (!known) {
         co_await sleep_for(ctx, 0.01);
         continue;
       }
-      auto& [id, tok] = ctx.known[rng() % ctx.known.size()];
-      std::string target = "/api/v1/instances/" + id + (kind == 4 ? "/events" : "");
-      std::string t = tok;
+      const std::string target = "/api/v1/instances/" + known->first + (kind == 4 ? "/events" : "");
       if (!pace.paced()) started = now_s();
-      status = co_await conn.call(http::verb::get, target, t, "");
+      status = co_await conn.call(http::verb::get, target, known->second, "");
       ctx.record(kind == 0 ? "read:instance" : "read:history", started, status);
     } else if (kind == 1) {  // a filtered page of 50
       status = co_await conn.call(http::verb::get,
@@ -378,7 +409,7 @@ awaitable<void> reader(Ctx& ctx, int index) {
         ctx.record("read:list", started, status);
       }
     }
-    if (status != 200 && status != 0 && ctx.measuring && ctx.kinds["read"].status[status]++ < 3) {
+    if (status != 200 && status != 0 && ctx.report("read")) {
       std::fprintf(stderr, "read kind %d -> %d %s\n", kind, status, conn.res.body().substr(0, 200).c_str());
     }
   }
@@ -387,7 +418,7 @@ awaitable<void> reader(Ctx& ctx, int index) {
 // Reads whose cost the server bounds per call (README "The feed's work is bounded"): each
 // was a walk over the whole database before.
 awaitable<void> bounds_reader(Ctx& ctx, int index) {
-  Conn conn(ctx);
+  Conn conn(ctx, co_await net::this_coro::executor);
   const std::vector<std::pair<const char*, std::pair<std::string, std::string>>> kinds = {
       {"read:feed_nobody", {ctx.nobody, "/api/v1/events?since=0&limit=100"}},
       {"read:feed_branch", {"zhang.min", "/api/v1/events?since=0&limit=100"}},
@@ -399,14 +430,14 @@ awaitable<void> bounds_reader(Ctx& ctx, int index) {
     const double started = now_s();
     int status = co_await conn.call(http::verb::get, call.second, ctx.token(call.first), "");
     ctx.record(kind, started, status);
-    if (status != 200 && status != 0 && ctx.measuring && ctx.kinds[kind].status[status] <= 3) {
+    if (status != 200 && status != 0 && ctx.report(kind)) {
       std::fprintf(stderr, "%s -> %d %s\n", kind, status, conn.res.body().substr(0, 200).c_str());
     }
   }
 }
 
 awaitable<void> me_client(Ctx& ctx, int index) {
-  Conn conn(ctx);
+  Conn conn(ctx, co_await net::this_coro::executor);
   std::vector<std::string> toks;
   for (auto& [u, t] : ctx.tokens) toks.push_back(t);
   uint64_t turn = index;
@@ -425,7 +456,7 @@ struct EngineCounters {
 };
 
 awaitable<EngineCounters> scrape(Ctx& ctx) {
-  Conn conn(ctx);
+  Conn conn(ctx, co_await net::this_coro::executor);
   EngineCounters m;
   int status = co_await conn.call(http::verb::get, "/metrics", "", "");
   if (status != 200) co_return m;
@@ -499,9 +530,14 @@ int run_http(const Options& o) {
   out["rate"] = ctx.rate;
   out["read_rate"] = ctx.read_rate;
 
-  auto spawn = [&](auto fn, int n) {
+  // `mixed --reader-thread 1`: the readers' own loop, kept running until the controller stops it.
+  net::io_context reader_ioc{1};
+  auto reader_work = net::make_work_guard(reader_ioc);
+  const bool reader_thread = scenario == "mixed" && o.num("reader-thread", 0) != 0;
+  out["reader_thread"] = reader_thread;
+  auto spawn = [&](auto fn, int n, net::io_context& ioc) {
     for (int i = 0; i < n; ++i) {
-      net::co_spawn(ctx.ioc, fn(ctx, i), [](std::exception_ptr e) {
+      net::co_spawn(ioc, fn(ctx, i), [](std::exception_ptr e) {
         if (e) {
           try {
             std::rethrow_exception(e);
@@ -512,16 +548,16 @@ int run_http(const Options& o) {
       });
     }
   };
-  if (scenario == "me") spawn(me_client, conns);
-  else if (scenario == "transitions") spawn(writer, conns);
-  else if (scenario == "reads") spawn(reader, conns);
+  if (scenario == "me") spawn(me_client, conns, ctx.ioc);
+  else if (scenario == "transitions") spawn(writer, conns, ctx.ioc);
+  else if (scenario == "reads") spawn(reader, conns, ctx.ioc);
   else if (scenario == "bounds") {
     ctx.nobody = o.get("nobody", "nobody");
-    spawn(bounds_reader, conns);
+    spawn(bounds_reader, conns, ctx.ioc);
   }
   else if (scenario == "mixed") {
-    spawn(writer, conns);
-    spawn(reader, readers);
+    spawn(writer, conns, ctx.ioc);
+    spawn(reader, readers, reader_thread ? reader_ioc : ctx.ioc);
   } else {
     std::fprintf(stderr, "unknown scenario %s\n", scenario.c_str());
     return 2;
@@ -553,12 +589,19 @@ int run_http(const Options& o) {
         out["engine"] = eng;
         co_await sleep_for(ctx, 3);  // let the clients finish their request in flight
         ctx.ioc.stop();
+        reader_ioc.stop();
       };
   net::co_spawn(ctx.ioc, controller(), net::detached);
   net::steady_timer watchdog(ctx.ioc);
   watchdog.expires_after(std::chrono::duration_cast<SteadyClock::duration>(std::chrono::duration<double>(warmup + seconds + 20)));
-  watchdog.async_wait([&](beast::error_code) { ctx.ioc.stop(); });
+  watchdog.async_wait([&](beast::error_code) {
+    ctx.ioc.stop();
+    reader_ioc.stop();
+  });
+  std::thread readers_thread;
+  if (reader_thread) readers_thread = std::thread([&] { reader_ioc.run(); });
   ctx.ioc.run();
+  if (readers_thread.joinable()) readers_thread.join();
   out["seconds"] = measured;
   Json kinds = Json::object();
   std::vector<uint32_t> all_reads;
@@ -840,7 +883,7 @@ int run_ws(const Options& o) {
         out["rss_after_kb"] = rss1;
         out["bytes_per_client"] = st.connected > 0 ? (rss1 - rss0) * 1024.0 / st.connected : 0.0;
         // The driver: one create every `interval`; every client that may see it gets the event.
-        Conn driver(ctx);
+        Conn driver(ctx, ctx.ioc.get_executor());
         st.recording = true;
         int ok = 0;
         std::vector<uint32_t> write_us;
