@@ -76,9 +76,12 @@ void add_transition(rocksdb::WriteBatch& b, uint64_t n, std::mt19937_64& rng, co
   b.Put(std::string("i") + id, rec);
   b.Put(std::string("e") + seq, ev);
   b.Put(std::string("h") + id + seq, seq);
+  // The index keys as the engine writes them (std::string literals: a char literal would stop
+  // at its first separator byte), the old ones deleted with SingleDelete as the writer does.
+  using namespace std::string_literals;
   for (int k = 0; k < 4; ++k) {
-    b.Delete(std::string("x") + std::to_string(k) + "\0s\0yizhi-yixiang\0assigned\0city/finance/b1/\0" + id);
-    b.Put(std::string("x") + std::to_string(k) + "\0s\0yizhi-yixiang\0in_progress\0city/finance/b1/\0" + id, "o");
+    b.SingleDelete(std::string("x") + std::to_string(k) + "\0s\0yizhi-yixiang\0assigned\0city/finance/b1/\0"s + id);
+    b.Put(std::string("x") + std::to_string(k) + "\0s\0yizhi-yixiang\0in_progress\0city/finance/b1/\0"s + id, "o");
   }
   b.Put("meta_head", seq);
 }

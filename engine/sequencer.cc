@@ -483,9 +483,9 @@ bool Sequencer::commit(Flight& f) {
   return true;
 }
 
-// Fired timers are deleted from the head of the timer space, and RocksDB keeps their
-// tombstones until a compaction: scanning from the very start every time would step over all
-// of them. The floor is a key below which no live timer exists: past every timer this batch
+// Fired timers are deleted from the head of the timer space, and a deletion stays in RocksDB
+// until it meets its put (at the next flush, or in a compaction when the timer was armed long
+// ago): scanning from the very start every time would step over all of them. The floor is a key below which no live timer exists: past every timer this batch
 // fired (when all of them were settled), and never above a timer it armed.
 void Sequencer::advance_timer_floor(const std::vector<Pending>& batch, const std::vector<Result<Reply>>& replies,
                                     const std::string& lowest_armed) {
@@ -581,20 +581,23 @@ Sequencer::KnownPtr Sequencer::record(BatchState& bs, const Definition& def, con
   static const std::vector<index::Entry> kNone;
   const std::vector<index::Entry>& old_entries = before_known ? before_known->entries : kNone;
   std::vector<index::Entry> new_entries = index::entries(def, after, before, before_known ? &old_entries : nullptr);
-  // Both lists are sorted: one merge pass finds what to delete and what to put. Every index
-  // entry is put once and deleted once (del_once: the pair vanishes at the next flush instead of
-  // leaving a tombstone for scans to step over); a changed value is a deletion and a new put, so
-  // no key is ever put twice.
+  // Both lists are sorted: one merge pass finds what to delete and what to put. An index entry is
+  // deleted with single_del (Batch: it vanishes where it meets its put instead of leaving a
+  // tombstone for scans to step over until the last level), which relies on the old entries being
+  // exactly what is stored: entries() is a pure function of the record and its definition
+  // version, so a change to how entries are derived needs a migration that rewrites them, and a
+  // database `pioneer verify` finds damaged must be repaired before it takes writes. A changed
+  // value is a deletion and a new put, so no key is ever put twice.
   size_t i = 0, j = 0;
   while (i < old_entries.size() || j < new_entries.size()) {
     if (j == new_entries.size() || (i < old_entries.size() && old_entries[i].key < new_entries[j].key)) {
-      out.del_once(Space::kIndexes, old_entries[i++].key);
+      out.single_del(Space::kIndexes, old_entries[i++].key);
     } else if (i == old_entries.size() || new_entries[j].key < old_entries[i].key) {
       out.put(Space::kIndexes, new_entries[j].key, new_entries[j].value);
       ++j;
     } else {
       if (old_entries[i].value != new_entries[j].value) {
-        out.del_once(Space::kIndexes, old_entries[i].key);
+        out.single_del(Space::kIndexes, old_entries[i].key);
         out.put(Space::kIndexes, new_entries[j].key, new_entries[j].value);
       }
       ++i;
@@ -609,7 +612,7 @@ Sequencer::KnownPtr Sequencer::record(BatchState& bs, const Definition& def, con
     bs.counter_deltas[new_counter] += 1;
   }
   // Timer keys, too, are put once (names are unique in a state) and deleted once.
-  for (const ArmedTimer& t : d.disarmed) out.del_once(Space::kTimers, index::timer_key(t, after.id));
+  for (const ArmedTimer& t : d.disarmed) out.single_del(Space::kTimers, index::timer_key(t, after.id));
   for (const ArmedTimer& t : d.armed) {
     std::string key = index::timer_key(t, after.id);
     if (bs.lowest_armed.empty() || key < bs.lowest_armed) bs.lowest_armed = key;
@@ -650,9 +653,12 @@ Result<Reply> Sequencer::apply_instance_command(BatchState& bs, const Command& c
     if (!loaded) return fail(loaded.error());
     before = *loaded;
     const auto* timer = std::get_if<FireTimer>(&command.body);
+    if (timer && !who.system) {
+      return fail(Code::kForbidden, "定时器只能由系统触发（only the system fires timers）");
+    }
     if (!before) {
       if (timer) {  // the instance is gone: drop the orphaned timer
-        bs.batch.del_once(Space::kTimers, index::timer_key(ArmedTimer{timer->timer, timer->due_ms}, id));
+        bs.batch.single_del(Space::kTimers, index::timer_key(ArmedTimer{timer->timer, timer->due_ms}, id));
         return Reply{};
       }
       return fail(Code::kNotFound, "找不到实例 '" + id + "'（instance not found）");
@@ -670,7 +676,7 @@ Result<Reply> Sequencer::apply_instance_command(BatchState& bs, const Command& c
     } else {
       auto fired = decide_timer(env, before->instance, *timer);
       if (!fired) {  // stale: the state it was armed for has been left
-        bs.batch.del_once(Space::kTimers, index::timer_key(ArmedTimer{timer->timer, timer->due_ms}, id));
+        bs.batch.single_del(Space::kTimers, index::timer_key(ArmedTimer{timer->timer, timer->due_ms}, id));
         return Reply{};
       }
       decision = std::move(*fired);

@@ -169,9 +169,9 @@ class Sequencer {
   // Writer thread only: no live timer key sorts below this (see advance_timer_floor).
   std::string timer_floor_;
   // Writer thread only: no armed timer falls due before next_due_ (it may be earlier than the
-  // real earliest, never later), kept without a scan: the timer family is full of tombstones of
-  // disarmed timers, and scanning it per batch cost the writer 20 %. Every timer change goes
-  // through this thread.
+  // real earliest, never later), kept without a scan: the timer family holds the deletions of
+  // disarmed timers until they meet their puts, and scanning it per batch cost the writer 20 %.
+  // Every timer change goes through this thread.
   bool timers_dirty_ = true;
   std::optional<int64_t> next_due_;
 

@@ -26,8 +26,8 @@ enum class Space : uint8_t {
   kInstances = 1,       // instance id -> current record
   kEvents = 2,          // global seq (u64 BE) -> event JSON (hash-chained)
   kInstanceEvents = 3,  // instance id, per-instance seq (u64 BE) -> global seq
-  kIndexes = 4,         // secondary indexes (see engine/indexer.h) -> small tag
-  kTimers = 5,          // due ms (u64 BE), instance id, timer name -> empty
+  kIndexes = 4,         // secondary indexes (see engine/indexer.h) -> small tag; single_del only
+  kTimers = 5,          // due ms (u64 BE), instance id, timer name -> empty; single_del only
   kPrincipals = 6,      // orgs, users, token hashes
   kIdempotency = 7,     // principal, key -> stored reply
   kMeta = 8,            // schema version, head of the log, settings
@@ -36,10 +36,14 @@ enum class Space : uint8_t {
 inline constexpr int kSpaceCount = 10;
 std::string_view space_name(Space space);
 
+// The families whose keys are deleted with Batch::single_del and never with del(); commit()
+// refuses a batch that breaks this either way.
+constexpr bool single_deleted(Space space) { return space == Space::kIndexes || space == Space::kTimers; }
+
 // One write of a batch.
 struct Op {
-  // kAdd: counter += delta (kCounters only). kDeleteOnce: see Batch::del_once.
-  enum class Kind : uint8_t { kPut, kDelete, kAdd, kDeleteOnce };
+  // kAdd: counter += delta (kCounters only). kSingleDelete: see Batch::single_del.
+  enum class Kind : uint8_t { kPut, kDelete, kAdd, kSingleDelete };
   Kind kind;
   Space space;
   std::string key;
@@ -56,14 +60,16 @@ class Batch {
   void del(Space space, std::string key) {
     ops_.push_back(Op{Op::Kind::kDelete, space, std::move(key), {}, 0});
   }
-  // Deletes a key that was put exactly once since it was last deleted (with del_once) and is
-  // never deleted with del() — RocksDB's SingleDelete. Where the deletion meets that one put, in
-  // a flush or any compaction, both vanish; a del() tombstone instead lives until it reaches the
-  // last level, and every scan across the range steps over it until then. For keys that come
-  // and go, such as secondary index entries. Breaking the contract is undefined: a key put twice
-  // may reappear, and a del_once that meets a del() fails the compaction.
-  void del_once(Space space, std::string key) {
-    ops_.push_back(Op{Op::Kind::kDeleteOnce, space, std::move(key), {}, 0});
+  // RocksDB's SingleDelete, in the single_deleted() families only. Contract: the key was put at
+  // most once since its previous single_del (deleting an absent key is harmless), and it is never
+  // deleted with del(). Where the deletion meets its put — at the next flush when the put is
+  // still in the memtable, otherwise in whichever compaction brings them together — both vanish;
+  // a del() tombstone instead lives until compaction carries it to the last level, and every scan
+  // across the range steps over it until then. Breaking the contract: a key put twice reappears
+  // after its deletion, and a single_del whose next older write of the key is a Delete fails the
+  // flush or compaction as corruption, after which RocksDB accepts no more writes.
+  void single_del(Space space, std::string key) {
+    ops_.push_back(Op{Op::Kind::kSingleDelete, space, std::move(key), {}, 0});
   }
   void add(std::string key, int64_t delta) {
     ops_.push_back(Op{Op::Kind::kAdd, Space::kCounters, std::move(key), {}, delta});

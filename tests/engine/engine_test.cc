@@ -684,7 +684,7 @@ TEST(Engine, VerifyFindsEachKindOfDamageToTheDerivedFamilies) {
       {"missing or mistagged index entry",
        [](storage::Batch& b, const std::string& a, const std::string&, engine::Engine& e) {
          for (auto c = e.store().scan_prefix(Space::kIndexes, ""); c->valid(); c->next()) {
-           if (engine::index::id_of(c->key()) == a) return b.del_once(Space::kIndexes, std::string(c->key()));
+           if (engine::index::id_of(c->key()) == a) return b.single_del(Space::kIndexes, std::string(c->key()));
          }
        }},
       {"stray index entry",
@@ -693,7 +693,7 @@ TEST(Engine, VerifyFindsEachKindOfDamageToTheDerivedFamilies) {
        }},
       {"a timer is missing",
        [&](storage::Batch& b, const std::string&, const std::string&, engine::Engine& e) {
-         b.del_once(Space::kTimers, first_key(e, Space::kTimers));
+         b.single_del(Space::kTimers, first_key(e, Space::kTimers));
        }},
       {"stray timer",
        [](storage::Batch& b, const std::string& a, const std::string&, engine::Engine&) {

@@ -381,40 +381,97 @@ TEST_F(StoreTest, CleanCloseLeavesNoLogToReplay) {
   EXPECT_EQ(Get(Space::kInstances, "k1"), "v");
 }
 
-// A key deleted with del_once vanishes with its put when both meet in a flush; a del()
+// A key deleted with single_del vanishes with its put when both meet in a flush; a del()
 // leaves a tombstone in the table for every later scan to step over. The same writes go to two
 // families, deleted one way in each, and the tables written at close are compared.
-TEST_F(StoreTest, DeleteOnceLeavesNoTombstone) {
+TEST_F(StoreTest, SingleDeleteLeavesNoTombstone) {
   Open();
   auto key = [](int i) { return KeyBuilder().text("s").text("open").text("i" + std::to_string(1000 + i)).build(); };
   for (int i = 0; i < 100; ++i) {
     Batch b;
     b.put(Space::kIndexes, key(i), "");
-    b.put(Space::kTimers, key(i), "");
+    b.put(Space::kInstanceEvents, key(i), "");
     ASSERT_OK(store_->commit(b));
   }
   Batch b;
   for (int i = 0; i < 60; ++i) {
-    b.del_once(Space::kIndexes, key(i));
-    b.del(Space::kTimers, key(i));
+    b.single_del(Space::kIndexes, key(i));
+    b.del(Space::kInstanceEvents, key(i));
   }
   ASSERT_OK(store_->commit(b));
-  EXPECT_EQ(Keys(store_->scan_prefix(Space::kIndexes, "")), Keys(store_->scan_prefix(Space::kTimers, "")));
+  EXPECT_EQ(Keys(store_->scan_prefix(Space::kIndexes, "")), Keys(store_->scan_prefix(Space::kInstanceEvents, "")));
   Reopen();  // closing flushes every family
-  auto entries = [&](Space space, const std::string& name) {
+  auto table_count = [&](Space space, const std::string& name) {
     auto all = store_->property(space, "rocksdb.aggregated-table-properties");
     EXPECT_TRUE(all.has_value());
     const std::string field = "# " + name + "=";
     const size_t at = all ? all->find(field) : std::string::npos;
     return at == std::string::npos ? -1 : std::stoll(all->substr(at + field.size()));
   };
-  EXPECT_EQ(entries(Space::kIndexes, "entries"), 40);
-  EXPECT_EQ(entries(Space::kIndexes, "deletions"), 0);
-  EXPECT_EQ(entries(Space::kTimers, "entries"), 100);
-  EXPECT_EQ(entries(Space::kTimers, "deletions"), 60);
+  // RocksDB's "entries" counts deletions too.
+  EXPECT_EQ(table_count(Space::kIndexes, "entries"), 40);
+  EXPECT_EQ(table_count(Space::kIndexes, "deletions"), 0);
+  EXPECT_EQ(table_count(Space::kInstanceEvents, "entries"), 100);
+  EXPECT_EQ(table_count(Space::kInstanceEvents, "deletions"), 60);
   EXPECT_EQ(Keys(store_->scan_prefix(Space::kIndexes, "")).size(), 40u);
   EXPECT_EQ(Get(Space::kIndexes, key(0)), std::nullopt);
   EXPECT_EQ(Get(Space::kIndexes, key(60)), "");
+}
+
+// The sequences the writer produces besides put-then-delete, each taken through a flush and a
+// full compaction (which fails as corruption if RocksDB finds the SingleDelete contract broken):
+// a key deleted and put again in one batch (an instance that leaves a state and comes back),
+// and a timer deleted twice (a stale timer dropped after its state was left).
+TEST_F(StoreTest, SingleDeleteSequencesSurviveCompaction) {
+  Open();
+  auto commit = [&](auto... ops) {
+    Batch b;
+    (ops(b), ...);
+    ASSERT_OK(store_->commit(b));
+  };
+  auto put = [](Space sp, std::string k) { return [=](Batch& b) { b.put(sp, k, "v"); }; };
+  auto sdel = [](Space sp, std::string k) { return [=](Batch& b) { b.single_del(sp, k); }; };
+  commit(put(Space::kIndexes, "back"));
+  commit(sdel(Space::kIndexes, "back"), put(Space::kIndexes, "back"));  // left a state and re-entered it
+  commit(put(Space::kTimers, "twice"));
+  commit(sdel(Space::kTimers, "twice"));
+  commit(sdel(Space::kTimers, "twice"));  // a stale timer dropped again
+  Reopen();
+  ASSERT_OK(store_->compact());
+  EXPECT_EQ(Get(Space::kIndexes, "back"), "v");
+  EXPECT_EQ(Get(Space::kTimers, "twice"), std::nullopt);
+  commit(sdel(Space::kIndexes, "back"));
+  Reopen();
+  ASSERT_OK(store_->compact());
+  EXPECT_EQ(Get(Space::kIndexes, "back"), std::nullopt);
+  EXPECT_TRUE(Keys(store_->scan_prefix(Space::kIndexes, "")).empty());
+  EXPECT_TRUE(Keys(store_->scan_prefix(Space::kTimers, "")).empty());
+  // The family stays writable after those compactions.
+  commit(put(Space::kIndexes, "after"));
+  EXPECT_EQ(Get(Space::kIndexes, "after"), "v");
+}
+
+// Only the families kept for single_del take it, and they never take del(): a batch breaking
+// either rule is refused whole.
+TEST_F(StoreTest, CommitRefusesTheWrongDeletionForAFamily) {
+  Open();
+  Put(Space::kIndexes, "k", "v");
+  Put(Space::kInstances, "i", "r");
+  for (auto wrong : std::vector<std::function<void(Batch&)>>{
+           [](Batch& b) { b.del(Space::kIndexes, "k"); },
+           [](Batch& b) { b.del(Space::kTimers, "t"); },
+           [](Batch& b) { b.single_del(Space::kInstances, "i"); },
+       }) {
+    Batch b;
+    b.put(Space::kEvents, "e", "x");
+    wrong(b);
+    auto r = store_->commit(b);
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().code, Code::kInternal);
+    EXPECT_EQ(Get(Space::kEvents, "e"), std::nullopt);
+  }
+  EXPECT_EQ(Get(Space::kIndexes, "k"), "v");
+  EXPECT_EQ(Get(Space::kInstances, "i"), "r");
 }
 
 TEST_F(StoreTest, OpenWithoutCreateFailsOnMissingFolder) {
