@@ -199,9 +199,12 @@ class RocksStore final : public Store {
         return fail(Code::kInternal, "未知的存储空间（unknown storage space " +
                                          std::to_string(static_cast<int>(op.space)) + "）");
       }
-      if (single_deleted(op.space) ? op.kind == Op::Kind::kDelete : op.kind == Op::Kind::kSingleDelete) {
-        return fail(Code::kInternal, std::string(op.kind == Op::Kind::kDelete ? "del()" : "single_del()") +
-                                         " 不能用于存储空间 " + std::string(space_name(op.space)) +
+      const bool misplaced = single_deleted(op.space)
+                                 ? op.kind == Op::Kind::kDelete
+                                 : op.kind == Op::Kind::kSingleDelete || op.kind == Op::Kind::kRepairDelete;
+      if (misplaced) {
+        const char* what = op.kind == Op::Kind::kDelete ? "del()" : op.kind == Op::Kind::kSingleDelete ? "single_del()" : "repair_del()";
+        return fail(Code::kInternal, std::string(what) + " 不能用于存储空间 " + std::string(space_name(op.space)) +
                                          "（not allowed in this storage space, see Batch::single_del）");
       }
       rocksdb::Status s;
@@ -209,6 +212,7 @@ class RocksStore final : public Store {
         case Op::Kind::kPut: s = wb.Put(cf, op.key, op.value); break;
         case Op::Kind::kDelete: s = wb.Delete(cf, op.key); break;
         case Op::Kind::kSingleDelete: s = wb.SingleDelete(cf, op.key); break;
+        case Op::Kind::kRepairDelete: s = wb.Delete(cf, op.key); break;
         case Op::Kind::kAdd: s = wb.Merge(cf, op.key, encode_i64(op.delta)); break;
       }
       if (!s.ok()) return fail(to_error(s, "commit"));

@@ -42,8 +42,9 @@ constexpr bool single_deleted(Space space) { return space == Space::kIndexes || 
 
 // One write of a batch.
 struct Op {
-  // kAdd: counter += delta (kCounters only). kSingleDelete: see Batch::single_del.
-  enum class Kind : uint8_t { kPut, kDelete, kAdd, kSingleDelete };
+  // kAdd: counter += delta (kCounters only). kSingleDelete: see Batch::single_del. kRepairDelete:
+  // see Batch::repair_del.
+  enum class Kind : uint8_t { kPut, kDelete, kAdd, kSingleDelete, kRepairDelete };
   Kind kind;
   Space space;
   std::string key;
@@ -70,6 +71,13 @@ class Batch {
   // flush or compaction as corruption, after which RocksDB accepts no more writes.
   void single_del(Space space, std::string key) {
     ops_.push_back(Op{Op::Kind::kSingleDelete, space, std::move(key), {}, 0});
+  }
+  // A plain Delete in a single_deleted() family, for repair only (engine::reindex_store, with no
+  // writer running): it covers every older write of the key, however many puts the damage left,
+  // so that after it the key starts a clean put/single_del history. A writer must never use it:
+  // a single_del whose next older write is this Delete fails the compaction.
+  void repair_del(Space space, std::string key) {
+    ops_.push_back(Op{Op::Kind::kRepairDelete, space, std::move(key), {}, 0});
   }
   void add(std::string key, int64_t delta) {
     ops_.push_back(Op{Op::Kind::kAdd, Space::kCounters, std::move(key), {}, delta});

@@ -84,6 +84,9 @@ class SingleDeleteContractStore final : public storage::Store {
         case Op::Kind::kDelete:
           ADD_FAILURE() << "del() in a family written with single_del: " << where;
           break;
+        case Op::Kind::kRepairDelete:
+          ADD_FAILURE() << "repair_del() while the engine runs: " << where;
+          break;
         case Op::Kind::kAdd:
           break;  // counters only (Batch::add)
       }

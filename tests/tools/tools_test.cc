@@ -15,6 +15,7 @@
 
 #include "common/crypto.h"
 #include "engine/codec.h"
+#include "engine/indexer.h"
 #include "engine/verify.h"
 #include "storage/keys.h"
 #include "storage/store.h"
@@ -237,6 +238,51 @@ TEST(Verify, AStoredEventRewrittenInOtherBytesWithTheSameMeaningIsCaught) {
   EXPECT_EQ(r.status, 2) << r.out;
   EXPECT_NE(r.out.find("first bad event: 3"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("canonical"), std::string::npos) << r.out;
+}
+
+// pioneer reindex repairs damage to the derived families that verify reports, refuses while
+// another process holds the database, and says when damage outside them remains.
+TEST(Reindex, TheCommandLineRepairsWhatVerifyReports) {
+  TempDir tmp;
+  const std::string dir = tmp.path() + "/db";
+  {
+    EngineHarness h(dir);
+    make_history(h);
+    h.close();
+  }
+  {
+    auto store = storage::Store::open(dir);
+    ASSERT_OK(store);
+    storage::Batch b;
+    auto first = (*store)->scan_prefix(storage::Space::kIndexes, "");
+    ASSERT_TRUE(first->valid());
+    b.single_del(storage::Space::kIndexes, std::string(first->key()));
+    b.put(storage::Space::kIndexes, storage::KeyBuilder().text("o").org("city").text("01NOSUCHINSTANCE0000000000").build(), "o");
+    ASSERT_OK((*store)->commit(b));
+  }
+  EXPECT_EQ(pioneer("verify --data " + dir).status, 2);
+  {
+    auto held = storage::Store::open(dir);  // as a running server would
+    ASSERT_OK(held);
+    CliRun refused = pioneer("reindex --data " + dir);
+    EXPECT_NE(refused.status, 0) << refused.out;
+    EXPECT_NE(refused.out.find("已被占用"), std::string::npos) << refused.out;
+  }
+  CliRun r = pioneer("reindex --data " + dir);
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("removed 1 stray entries"), std::string::npos) << r.out;
+  EXPECT_EQ(pioneer("verify --data " + dir).status, 0);
+  {
+    auto store = storage::Store::open(dir);
+    ASSERT_OK(store);
+    storage::Batch b;
+    b.del(storage::Space::kInstanceEvents, engine::index::history_key(std::string(engine::index::id_of(
+        std::string((*store)->scan_prefix(storage::Space::kIndexes, "")->key()))), 1));
+    ASSERT_OK((*store)->commit(b));
+  }
+  CliRun remains = pioneer("reindex --data " + dir);
+  EXPECT_EQ(remains.status, 2) << remains.out;
+  EXPECT_NE(remains.out.find("problems remain"), std::string::npos) << remains.out;
 }
 
 TEST(Verify, NeedsDataOrDossier) {
