@@ -7,6 +7,7 @@
 #include "engine/codec.h"
 #include "engine/engine_state.h"
 #include "engine/indexer.h"
+#include "engine/reindex.h"
 #include "engine/rules.h"
 #include "storage/keys.h"
 
@@ -42,6 +43,12 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
     init.put(Space::kMeta, "hash_algorithm", s.options.hash_algorithm);
     init.put(Space::kMeta, "schema", "1");
     if (auto st = s.store->commit(init, true); !st) return fail(st.error());
+  }
+  auto pending = s.store->get(Space::kMeta, kReindexPendingKey);
+  if (!pending) return fail(pending.error());
+  if (*pending) {
+    return fail(Code::kCorruption, "上次的重建索引没有完成，请再运行 pioneer reindex（a reindex was interrupted: run pioneer reindex "
+                                   "again before serving）");
   }
   if (auto st = s.directory.load(*s.store); !st) return fail(st.error());
   if (auto st = s.registry.load(*s.store, s.options.roles); !st) return fail(st.error());

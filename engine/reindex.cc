@@ -17,6 +17,8 @@ Json ReindexReport::to_json() const {
   return Json{{"instances", instances},
               {"index_entries", index_entries},
               {"timers", timers},
+              {"index_entries_written", index_entries_written},
+              {"timers_written", timers_written},
               {"stray_index_entries", stray_index_entries},
               {"stray_timers", stray_timers},
               {"counters_corrected", counters_corrected},
@@ -25,8 +27,8 @@ Json ReindexReport::to_json() const {
 
 namespace {
 
-// Commits a batch whenever it has grown past this many writes (sync: the repair is durable
-// step by step, and rerunning it after an interruption finishes it).
+// A batch is committed once it has this many writes (between instances, so each committed batch
+// holds whole instances; the run as a whole is made safe by the pending mark, not by batches).
 constexpr size_t kBatchOps = 20000;
 
 Result<void> flush(storage::Store& store, storage::Batch& batch, bool always = false) {
@@ -36,18 +38,25 @@ Result<void> flush(storage::Store& store, storage::Batch& batch, bool always = f
   return st;
 }
 
-// Whether the record stored under `id` implies `has` (false when there is none, or it does not
-// decode or lacks its definition).
-template <class Has>
-Result<bool> implied(const storage::Store& store, const Registry& registry, std::string_view id, Has has) {
+// What the record stored under `id` says of a key of its: kept (it implies it, or the record
+// exists but cannot be read: its entries are left alone) or stray (no record, or a readable one
+// that does not imply it).
+template <class Implies>
+Result<bool> keep(const storage::Store& store, const Registry& registry, std::string_view id, Implies implies) {
   auto record = store.get(Space::kInstances, id);
   if (!record) return fail(record.error());
   if (!*record) return false;
   auto in = decode_instance(**record);
-  if (!in) return false;
+  if (!in) return true;
   DefinitionPtr def = registry.get(in->workflow, in->workflow_version);
-  if (!def) return false;
-  return has(*def, *in);
+  if (!def) return true;
+  return implies(*def, *in);
+}
+
+uint64_t count(const storage::Store& store, Space space) {
+  uint64_t n = 0;
+  for (auto c = store.scan_prefix(space, ""); c->valid(); c->next()) ++n;
+  return n;
 }
 
 }  // namespace
@@ -57,8 +66,10 @@ Result<ReindexReport> reindex_store(storage::Store& store, const RoleCatalog& ro
   Registry registry;
   if (auto st = registry.load(store, roles); !st) return fail(st.error());
   storage::Batch batch;
+  batch.put(Space::kMeta, kReindexPendingKey, "1");
+  if (auto st = flush(store, batch, true); !st) return fail(st.error());
 
-  // 1. What each record implies, written again behind a Delete of the key.
+  // 1. What each record implies: put where missing or different.
   std::map<std::string, int64_t> want_counters;  // one per (workflow, org, assignee, state, overdue): small
   auto instances = store.scan_prefix(Space::kInstances, "");
   for (; instances->valid(); instances->next()) {
@@ -69,67 +80,74 @@ Result<ReindexReport> reindex_store(storage::Store& store, const RoleCatalog& ro
       r.unreadable_instances++;
       continue;
     }
-    for (index::Entry& e : index::entries(*def, *in)) {
-      batch.repair_del(Space::kIndexes, e.key);
-      batch.put(Space::kIndexes, std::move(e.key), std::move(e.value));
-      r.index_entries++;
+    std::vector<index::Entry> entries = index::entries(*def, *in);
+    std::vector<std::string> keys;
+    keys.reserve(entries.size());
+    for (const index::Entry& e : entries) keys.push_back(e.key);
+    auto have = store.multi_get(Space::kIndexes, keys);
+    if (!have) return fail(have.error());
+    for (size_t i = 0; i < entries.size(); ++i) {
+      if ((*have)[i] && *(*have)[i] == entries[i].value) continue;
+      batch.put(Space::kIndexes, std::move(entries[i].key), std::move(entries[i].value));
+      r.index_entries_written++;
     }
-    for (const ArmedTimer& t : in->timers) {
-      batch.repair_del(Space::kTimers, index::timer_key(t, in->id));
-      batch.put(Space::kTimers, index::timer_key(t, in->id), "");
-      r.timers++;
+    r.index_entries += entries.size();
+    keys.clear();
+    for (const ArmedTimer& t : in->timers) keys.push_back(index::timer_key(t, in->id));
+    auto armed = store.multi_get(Space::kTimers, keys);
+    if (!armed) return fail(armed.error());
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if ((*armed)[i]) continue;
+      batch.put(Space::kTimers, std::move(keys[i]), "");
+      r.timers_written++;
     }
+    r.timers += in->timers.size();
     want_counters[index::counter_key(*in)] += 1;
     if (auto st = flush(store, batch); !st) return fail(st.error());
   }
   if (auto st = instances->status(); !st) return fail(st.error());
   if (auto st = flush(store, batch, true); !st) return fail(st.error());
 
-  // 2. Every other key of the two families: implied by no record, so deleted. Every implied key
-  // is there now, so when a family holds no more keys than were implied there is nothing else,
-  // and only otherwise is each key's record asked whether it implies it.
-  auto count = [&](Space space) {
-    uint64_t n = 0;
-    auto c = store.scan_prefix(space, "");
-    for (; c->valid(); c->next()) ++n;
-    return n;
-  };
-  const bool index_strays = count(Space::kIndexes) != r.index_entries;
-  const bool timer_strays = count(Space::kTimers) != r.timers;
-  for (auto c = store.scan_prefix(Space::kIndexes, ""); index_strays && c->valid(); c->next()) {
-    const std::string key(c->key());
-    auto kept = implied(store, registry, index::id_of(key), [&](const Definition& def, const Instance& in) {
-      for (const index::Entry& e : index::entries(def, in)) {
-        if (e.key == key) return true;
-      }
-      return false;
-    });
-    if (!kept) return fail(kept.error());
-    if (*kept) continue;
-    batch.repair_del(Space::kIndexes, key);
-    r.stray_index_entries++;
-    if (auto st = flush(store, batch); !st) return fail(st.error());
-  }
-  for (auto c = store.scan_prefix(Space::kTimers, ""); timer_strays && c->valid(); c->next()) {
-    const std::string key(c->key());
-    Result<bool> kept = false;
-    if (auto timer = index::parse_timer_key(key)) {
-      kept = implied(store, registry, timer->id, [&](const Definition&, const Instance& in) {
-        for (const ArmedTimer& t : in.timers) {
-          if (t.name == timer->name && t.due_ms == timer->due_ms) return true;
+  // 2. Keys no record implies. Every implied key is there now, so a family that holds exactly as
+  // many keys as were implied holds nothing else (unless unreadable records keep some: then the
+  // walk runs); otherwise each key's record is asked whether it implies it.
+  if (r.unreadable_instances > 0 || count(store, Space::kIndexes) != r.index_entries) {
+    for (auto c = store.scan_prefix(Space::kIndexes, ""); c->valid(); c->next()) {
+      const std::string key(c->key());
+      auto kept = keep(store, registry, index::id_of(key), [&](const Definition& def, const Instance& in) {
+        for (const index::Entry& e : index::entries(def, in)) {
+          if (e.key == key) return true;
         }
         return false;
       });
       if (!kept) return fail(kept.error());
+      if (*kept) continue;
+      batch.repair_del(Space::kIndexes, key);
+      r.stray_index_entries++;
+      if (auto st = flush(store, batch); !st) return fail(st.error());
     }
-    if (*kept) continue;
-    batch.repair_del(Space::kTimers, key);
-    r.stray_timers++;
-    if (auto st = flush(store, batch); !st) return fail(st.error());
+  }
+  if (r.unreadable_instances > 0 || count(store, Space::kTimers) != r.timers) {
+    for (auto c = store.scan_prefix(Space::kTimers, ""); c->valid(); c->next()) {
+      const std::string key(c->key());
+      Result<bool> kept = false;
+      if (auto timer = index::parse_timer_key(key)) {
+        kept = keep(store, registry, timer->id, [&](const Definition&, const Instance& in) {
+          for (const ArmedTimer& t : in.timers) {
+            if (t.name == timer->name && t.due_ms == timer->due_ms) return true;
+          }
+          return false;
+        });
+        if (!kept) return fail(kept.error());
+      }
+      if (*kept) continue;
+      batch.repair_del(Space::kTimers, key);
+      r.stray_timers++;
+      if (auto st = flush(store, batch); !st) return fail(st.error());
+    }
   }
 
-  // 3. Counters: each moved by its difference to what the records imply (they are merged by
-  // addition, so this needs no other kind of write).
+  // 3. Counters: each wrong one replaced by what the records imply (a malformed value too).
   for (auto c = store.scan_prefix(Space::kCounters, ""); c->valid(); c->next()) {
     const std::string key(c->key());
     auto it = want_counters.find(key);
@@ -138,18 +156,21 @@ Result<ReindexReport> reindex_store(storage::Store& store, const RoleCatalog& ro
     auto have = store.counter(key);
     if (!have && have.error().code != Code::kCorruption) return fail(have.error());
     if (have && *have == want) continue;
-    if (have) {
-      batch.add(key, want - *have);
-    } else {  // not a counter value at all: replaced
-      batch.del(Space::kCounters, key);
-      if (want != 0) batch.add(key, want);
-    }
+    batch.del(Space::kCounters, key);
+    if (want != 0) batch.add(key, want);
     r.counters_corrected++;
   }
   for (auto& [key, n] : want_counters) {
     batch.add(key, n);
     r.counters_corrected++;
   }
+  if (auto st = flush(store, batch, true); !st) return fail(st.error());
+
+  // 4. One version per key, no deletion left; then the database may take writes again.
+  for (Space space : {Space::kIndexes, Space::kTimers}) {
+    if (auto st = store.compact_space(space); !st) return fail(st.error());
+  }
+  batch.del(Space::kMeta, kReindexPendingKey);
   if (auto st = flush(store, batch, true); !st) return fail(st.error());
   return r;
 }

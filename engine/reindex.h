@@ -3,17 +3,24 @@
 // Index entries, armed timers and statistics counters are pure functions of the instance
 // records (engine/indexer.h), so they can always be rebuilt from them. The writer relies on them
 // being exactly what the records derive — it deletes index entries and timers with RocksDB's
-// SingleDelete (storage/store.h, Batch::single_del), which must meet exactly one put — so a
-// database that `pioneer verify` reports damaged in these families, or one whose entries a new
-// version derives differently, is repaired with this before it takes writes again.
+// SingleDelete (storage/store.h, Batch::single_del), which must meet exactly one put of its key —
+// so a database that `pioneer verify` reports damaged in these families, or one whose entries a
+// new version derives differently, is repaired with this before it takes writes again. Run it
+// from the same build as the server: the entries are derived by code.
 //
-// What it does, with no writer running (it holds the database's lock): every entry and timer
-// each record implies is written again behind a plain Delete of its key (Batch::repair_del),
-// which covers whatever history the damage left — a second put, a missing one — so each key
-// starts a clean put/single_del history; every other key in those two families is deleted the
-// same way; each counter is corrected by the difference to what the records imply. The log,
-// the records and their histories are not touched (damage there is not derived: verify names
-// it, and no rebuild can invent the lost facts). Memory stays bounded like verify's.
+// With no writer running (it holds the database's lock):
+//   1. an entry or timer a record implies and the family lacks, or holds with another value, is
+//      put; every key no record implies is deleted (Batch::repair_del, a plain Delete);
+//   2. each counter is set to what the records imply;
+//   3. both families are compacted down to one version per key, with no deletion left: a damaged
+//      key may have held two puts (the second invisible to reads), and a put landing on an old
+//      Delete does not remove that Delete below it, so only the compaction gives every key the
+//      clean history a later SingleDelete needs.
+// Meanwhile kMeta "reindex_pending" is set, and Engine::open refuses the database until a run
+// has finished: an interrupted run is simply run again. Entries of a record that does not decode
+// or whose definition is missing are left as they are (the writer cannot touch that instance
+// either; verify names it). The log, the records and their histories are not touched: damage
+// there is not derived, and no rebuild can invent what was lost. Memory stays bounded as in verify.
 #pragma once
 
 #include <cstdint>
@@ -27,14 +34,19 @@ class Store;
 
 namespace pioneer::engine {
 
+// The kMeta key present while a reindex is under way (Engine::open refuses such a database).
+inline constexpr const char* kReindexPendingKey = "reindex_pending";
+
 struct ReindexReport {
   uint64_t instances = 0;
-  uint64_t index_entries = 0;      // entries the records imply, all written again
-  uint64_t timers = 0;             // armed timers the records imply, all written again
-  uint64_t stray_index_entries = 0;  // removed: implied by no record
+  uint64_t index_entries = 0;         // entries the records imply
+  uint64_t timers = 0;                // armed timers the records imply
+  uint64_t index_entries_written = 0; // of those, missing or with another value: put
+  uint64_t timers_written = 0;
+  uint64_t stray_index_entries = 0;   // implied by no record: deleted
   uint64_t stray_timers = 0;
   uint64_t counters_corrected = 0;
-  uint64_t unreadable_instances = 0;  // records that do not decode or lack their definition: skipped
+  uint64_t unreadable_instances = 0;  // records that do not decode or lack their definition: left as they are
   Json to_json() const;
 };
 

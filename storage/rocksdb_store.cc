@@ -244,6 +244,18 @@ class RocksStore final : public Store {
     return {};
   }
 
+  Result<void> compact_space(Space space) override {
+    rocksdb::ColumnFamilyHandle* cf = family(space);
+    if (cf == nullptr) return {};
+    rocksdb::CompactRangeOptions options;
+    // kForce, not kForceOptimized: every file of the last level is rewritten too, so versions
+    // of a key that lie in different files of different levels all meet once.
+    options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    rocksdb::Status s = db_->CompactRange(options, cf, nullptr, nullptr);
+    if (!s.ok()) return fail(to_error(s, "compact " + std::string(space_name(space))));
+    return {};
+  }
+
   std::optional<std::string> property(Space space, std::string_view name) const override {
     rocksdb::ColumnFamilyHandle* cf = family(space);
     std::string value;

@@ -73,9 +73,9 @@ class Batch {
     ops_.push_back(Op{Op::Kind::kSingleDelete, space, std::move(key), {}, 0});
   }
   // A plain Delete in a single_deleted() family, for repair only (engine::reindex_store, with no
-  // writer running): it covers every older write of the key, however many puts the damage left,
-  // so that after it the key starts a clean put/single_del history. A writer must never use it:
-  // a single_del whose next older write is this Delete fails the compaction.
+  // writer running, followed by compact_space of the family, which leaves each key that is still
+  // there with exactly one put and removes the rest). A writer must never use it: a single_del
+  // whose next older write is a Delete fails the compaction.
   void repair_del(Space space, std::string key) {
     ops_.push_back(Op{Op::Kind::kRepairDelete, space, std::move(key), {}, 0});
   }
@@ -156,6 +156,12 @@ class Store {
   // Compacts every space down to its last level and waits for it (the bulk generator, so that
   // a generated database is measured in a settled state, not with a compaction backlog).
   virtual Result<void> compact() { return {}; }
+  // The same for one space: afterwards each of its keys has exactly one version (no snapshots
+  // are held by this store), and no deletion is left.
+  virtual Result<void> compact_space(Space space) {
+    (void)space;
+    return compact();
+  }
 
   // A RocksDB statistic or property for /metrics and diagnostics ("rocksdb.estimate-num-keys").
   virtual std::optional<std::string> property(Space space, std::string_view name) const = 0;

@@ -105,15 +105,22 @@ int cmd_reindex(const std::string& data, const std::string& roles_file) {
   auto result = verify_store(**store, *roles);
   if (!result) return report(result.error());
   std::cout << Json{{"reindex", rebuilt->to_json()}, {"verify", result->to_json()}}.dump(2) << "\n";
-  std::cerr << "reindex: " << rebuilt->index_entries << " index entries and " << rebuilt->timers << " timers written for "
-            << rebuilt->instances << " instances; removed " << rebuilt->stray_index_entries << " stray entries and "
-            << rebuilt->stray_timers << " stray timers; " << rebuilt->counters_corrected << " counters corrected\n";
+  std::cerr << "reindex: " << rebuilt->instances << " 个实例（instances）; 补写索引项 " << rebuilt->index_entries_written
+            << " / " << rebuilt->index_entries << "（index entries written / implied）; 补写定时器 " << rebuilt->timers_written
+            << " / " << rebuilt->timers << "（timers written / implied）; 删除多余索引项 " << rebuilt->stray_index_entries
+            << "、多余定时器 " << rebuilt->stray_timers << "（stray entries / timers deleted）; 更正计数 "
+            << rebuilt->counters_corrected << "（counters corrected）\n";
+  if (rebuilt->unreadable_instances > 0) {
+    std::cerr << "reindex: " << rebuilt->unreadable_instances
+              << " 个实例记录无法读取或缺少工作流定义，其索引未动；修复后请再运行 reindex（records unreadable or without "
+                 "their definition: their entries were left as they are; run reindex again once they are repaired）\n";
+  }
   if (result->ok) {
     std::cerr << "verify: 完好（intact）: " << result->events_checked << " events, " << result->instances_checked
               << " instances\n";
     return 0;
   }
-  std::cerr << "verify: 仍有问题（problems remain, outside what reindex rebuilds: see the report）\n";
+  std::cerr << "verify: 仍有问题（problems remain that reindex does not rebuild: see the report）\n";
   return 2;
 }
 

@@ -58,6 +58,7 @@ class SingleDeleteContractStore final : public storage::Store {
   Result<int64_t> counter(std::string_view k) const override { return inner_->counter(k); }
   Result<void> checkpoint(const std::string& dest) override { return inner_->checkpoint(dest); }
   Result<void> compact() override { return inner_->compact(); }
+  Result<void> compact_space(Space s) override { return inner_->compact_space(s); }
   std::optional<std::string> property(Space s, std::string_view n) const override { return inner_->property(s, n); }
 
   Result<void> commit(const storage::Batch& batch, bool sync) override {
