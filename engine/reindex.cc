@@ -53,6 +53,27 @@ Result<bool> keep(const storage::Store& store, const Registry& registry, std::st
   return implies(*def, *in);
 }
 
+// Deletes (repair_del) every key of `space` that the record it names (id_of, "" when the key
+// names none) does not imply, counting them in `removed`.
+template <class IdOf, class Implies>
+Result<void> delete_strays(storage::Store& store, const Registry& registry, storage::Batch& batch, Space space,
+                           IdOf id_of, Implies implies, uint64_t& removed) {
+  for (auto c = store.scan_prefix(space, ""); c->valid(); c->next()) {
+    const std::string key(c->key());
+    const std::string id = id_of(key);
+    Result<bool> kept = false;
+    if (!id.empty()) {
+      kept = keep(store, registry, id, [&](const Definition& def, const Instance& in) { return implies(key, def, in); });
+      if (!kept) return fail(kept.error());
+    }
+    if (*kept) continue;
+    batch.repair_del(space, key);
+    ++removed;
+    if (auto st = flush(store, batch); !st) return fail(st.error());
+  }
+  return {};
+}
+
 uint64_t count(const storage::Store& store, Space space) {
   uint64_t n = 0;
   for (auto c = store.scan_prefix(space, ""); c->valid(); c->next()) ++n;
@@ -112,39 +133,32 @@ Result<ReindexReport> reindex_store(storage::Store& store, const RoleCatalog& ro
   // many keys as were implied holds nothing else (unless unreadable records keep some: then the
   // walk runs); otherwise each key's record is asked whether it implies it.
   if (r.unreadable_instances > 0 || count(store, Space::kIndexes) != r.index_entries) {
-    for (auto c = store.scan_prefix(Space::kIndexes, ""); c->valid(); c->next()) {
-      const std::string key(c->key());
-      auto kept = keep(store, registry, index::id_of(key), [&](const Definition& def, const Instance& in) {
-        for (const index::Entry& e : index::entries(def, in)) {
-          if (e.key == key) return true;
-        }
-        return false;
-      });
-      if (!kept) return fail(kept.error());
-      if (*kept) continue;
-      batch.repair_del(Space::kIndexes, key);
-      r.stray_index_entries++;
-      if (auto st = flush(store, batch); !st) return fail(st.error());
-    }
-  }
-  if (r.unreadable_instances > 0 || count(store, Space::kTimers) != r.timers) {
-    for (auto c = store.scan_prefix(Space::kTimers, ""); c->valid(); c->next()) {
-      const std::string key(c->key());
-      Result<bool> kept = false;
-      if (auto timer = index::parse_timer_key(key)) {
-        kept = keep(store, registry, timer->id, [&](const Definition&, const Instance& in) {
-          for (const ArmedTimer& t : in.timers) {
-            if (t.name == timer->name && t.due_ms == timer->due_ms) return true;
+    auto st = delete_strays(
+        store, registry, batch, Space::kIndexes, [](std::string_view key) { return std::string(index::id_of(key)); },
+        [](std::string_view key, const Definition& def, const Instance& in) {
+          for (const index::Entry& e : index::entries(def, in)) {
+            if (e.key == key) return true;
           }
           return false;
-        });
-        if (!kept) return fail(kept.error());
-      }
-      if (*kept) continue;
-      batch.repair_del(Space::kTimers, key);
-      r.stray_timers++;
-      if (auto st = flush(store, batch); !st) return fail(st.error());
-    }
+        },
+        r.stray_index_entries);
+    if (!st) return fail(st.error());
+  }
+  if (r.unreadable_instances > 0 || count(store, Space::kTimers) != r.timers) {
+    auto st = delete_strays(
+        store, registry, batch, Space::kTimers,
+        [](std::string_view key) {
+          auto timer = index::parse_timer_key(key);
+          return timer ? timer->id : std::string();
+        },
+        [](std::string_view key, const Definition&, const Instance& in) {
+          for (const ArmedTimer& t : in.timers) {
+            if (index::timer_key(t, in.id) == key) return true;
+          }
+          return false;
+        },
+        r.stray_timers);
+    if (!st) return fail(st.error());
   }
 
   // 3. Counters: each wrong one replaced by what the records imply (a malformed value too).

@@ -485,8 +485,9 @@ bool Sequencer::commit(Flight& f) {
 
 // Fired timers are deleted from the head of the timer space, and a deletion stays in RocksDB
 // until it meets its put (at the next flush, or in a compaction when the timer was armed long
-// ago): scanning from the very start every time would step over all of them. The floor is a key below which no live timer exists: past every timer this batch
-// fired (when all of them were settled), and never above a timer it armed.
+// ago): scanning from the very start every time would step over all of them. The floor is a key
+// below which no live timer exists: past every timer this batch fired (when all of them were
+// settled), and never above a timer it armed.
 void Sequencer::advance_timer_floor(const std::vector<Pending>& batch, const std::vector<Result<Reply>>& replies,
                                     const std::string& lowest_armed) {
   std::string past_fired;
@@ -586,8 +587,9 @@ Sequencer::KnownPtr Sequencer::record(BatchState& bs, const Definition& def, con
   // tombstone for scans to step over until the last level), which relies on the old entries being
   // exactly what is stored: entries() is a pure function of the record and its definition
   // version, so a change to how entries are derived needs a migration that rewrites them, and a
-  // database `pioneer verify` finds damaged must be repaired before it takes writes. A changed
-  // value is a deletion and a new put, so no key is ever put twice.
+  // database `pioneer verify` finds damaged is repaired with `pioneer reindex` (engine/reindex.h)
+  // before it takes writes. A changed value is a deletion and a new put, so no key is ever put
+  // twice.
   size_t i = 0, j = 0;
   while (i < old_entries.size() || j < new_entries.size()) {
     if (j == new_entries.size() || (i < old_entries.size() && old_entries[i].key < new_entries[j].key)) {
@@ -611,7 +613,8 @@ Sequencer::KnownPtr Sequencer::record(BatchState& bs, const Definition& def, con
     bs.counter_deltas[std::move(old_counter)] -= 1;
     bs.counter_deltas[new_counter] += 1;
   }
-  // Timer keys, too, are put once (names are unique in a state) and deleted once.
+  // Timer keys, too, are never put while present (names are unique in a state; a timer is
+  // disarmed before it is armed again).
   for (const ArmedTimer& t : d.disarmed) out.single_del(Space::kTimers, index::timer_key(t, after.id));
   for (const ArmedTimer& t : d.armed) {
     std::string key = index::timer_key(t, after.id);

@@ -954,9 +954,9 @@ TEST(Engine, ReadsNeverServeAStaleRecordAfterConcurrentWrites) {
 // A store whose next commit can be held until the test lets it go, and then made to fail:
 // the writer decides the next batch while one is being committed, so it must forget what it
 // decided on top of a batch that never became durable.
-class HeldStore final : public storage::Store {
+class HeldStore final : public ForwardingStore {
  public:
-  explicit HeldStore(std::unique_ptr<storage::Store> inner) : inner_(std::move(inner)) {}
+  explicit HeldStore(std::unique_ptr<storage::Store> inner) : ForwardingStore(std::move(inner)) {}
 
   void hold_next_commit() {
     std::lock_guard lock(mu_);
@@ -973,17 +973,6 @@ class HeldStore final : public storage::Store {
     cv_.notify_all();
   }
 
-  Result<std::optional<std::string>> get(storage::Space s, std::string_view k) const override { return inner_->get(s, k); }
-  Result<std::vector<std::optional<std::string>>> multi_get(storage::Space s,
-                                                            const std::vector<std::string>& keys) const override {
-    return inner_->multi_get(s, keys);
-  }
-  std::unique_ptr<storage::Cursor> scan(storage::Space s, std::string_view lo, std::string_view hi) const override {
-    return inner_->scan(s, lo, hi);
-  }
-  Result<int64_t> counter(std::string_view k) const override { return inner_->counter(k); }
-  Result<void> checkpoint(const std::string& dest) override { return inner_->checkpoint(dest); }
-  std::optional<std::string> property(storage::Space s, std::string_view n) const override { return inner_->property(s, n); }
   Result<void> commit(const storage::Batch& batch, bool sync) override {
     std::unique_lock lock(mu_);
     if (hold_) {
@@ -998,7 +987,6 @@ class HeldStore final : public storage::Store {
   }
 
  private:
-  std::unique_ptr<storage::Store> inner_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool hold_ = false, held_ = false, fail_ = false;

@@ -40,26 +40,13 @@ using storage::Space;
 // dropped after its state was left), never a key the writer computed wrongly. Breaking the
 // contract would not fail at once in RocksDB but leave entries that reappear, or fail a later
 // compaction, so every test that runs the engine through EngineHarness checks it as it goes.
-class SingleDeleteContractStore final : public storage::Store {
+class SingleDeleteContractStore final : public ForwardingStore {
  public:
-  explicit SingleDeleteContractStore(std::unique_ptr<storage::Store> inner) : inner_(std::move(inner)) {
+  explicit SingleDeleteContractStore(std::unique_ptr<storage::Store> inner) : ForwardingStore(std::move(inner)) {
     for (Space space : {Space::kIndexes, Space::kTimers}) {
       for (auto c = inner_->scan_prefix(space, ""); c->valid(); c->next()) present_.emplace(space, c->key());
     }
   }
-
-  Result<std::optional<std::string>> get(Space s, std::string_view k) const override { return inner_->get(s, k); }
-  Result<std::vector<std::optional<std::string>>> multi_get(Space s, const std::vector<std::string>& keys) const override {
-    return inner_->multi_get(s, keys);
-  }
-  std::unique_ptr<storage::Cursor> scan(Space s, std::string_view lo, std::string_view hi) const override {
-    return inner_->scan(s, lo, hi);
-  }
-  Result<int64_t> counter(std::string_view k) const override { return inner_->counter(k); }
-  Result<void> checkpoint(const std::string& dest) override { return inner_->checkpoint(dest); }
-  Result<void> compact() override { return inner_->compact(); }
-  Result<void> compact_space(Space s) override { return inner_->compact_space(s); }
-  std::optional<std::string> property(Space s, std::string_view n) const override { return inner_->property(s, n); }
 
   Result<void> commit(const storage::Batch& batch, bool sync) override {
     std::lock_guard lock(mu_);
@@ -107,7 +94,6 @@ class SingleDeleteContractStore final : public storage::Store {
     return out;
   }
 
-  std::unique_ptr<storage::Store> inner_;
   std::mutex mu_;
   std::set<std::pair<Space, std::string>> present_;
   std::set<std::pair<Space, std::string>> gone_;  // single-deleted since open and not put again

@@ -11,6 +11,7 @@
 
 #include "common/clock.h"
 #include "engine/engine.h"
+#include "storage/store.h"
 
 namespace pioneer::testing {
 
@@ -29,6 +30,31 @@ namespace pioneer::testing {
     ASSERT_FALSE(_r.has_value()) << #expr << " succeeded; expected " << ::pioneer::code_name(expected_code); \
     ASSERT_EQ(::pioneer::code_name(_r.error().code), ::pioneer::code_name(expected_code)) << _r.error().message; \
   } while (0)
+
+// A Store that passes every call on to another; test stores derive from it and override what
+// they watch or change (commit, mostly).
+class ForwardingStore : public storage::Store {
+ public:
+  explicit ForwardingStore(std::unique_ptr<storage::Store> inner) : inner_(std::move(inner)) {}
+
+  Result<std::optional<std::string>> get(storage::Space s, std::string_view k) const override { return inner_->get(s, k); }
+  Result<std::vector<std::optional<std::string>>> multi_get(storage::Space s,
+                                                            const std::vector<std::string>& keys) const override {
+    return inner_->multi_get(s, keys);
+  }
+  std::unique_ptr<storage::Cursor> scan(storage::Space s, std::string_view lo, std::string_view hi) const override {
+    return inner_->scan(s, lo, hi);
+  }
+  Result<int64_t> counter(std::string_view k) const override { return inner_->counter(k); }
+  Result<void> commit(const storage::Batch& batch, bool sync) override { return inner_->commit(batch, sync); }
+  Result<void> checkpoint(const std::string& dest) override { return inner_->checkpoint(dest); }
+  Result<void> compact() override { return inner_->compact(); }
+  Result<void> compact_space(storage::Space s) override { return inner_->compact_space(s); }
+  std::optional<std::string> property(storage::Space s, std::string_view n) const override { return inner_->property(s, n); }
+
+ protected:
+  std::unique_ptr<storage::Store> inner_;
+};
 
 class TempDir {
  public:
