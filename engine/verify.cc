@@ -245,10 +245,14 @@ Result<VerifyReport> verify_store(const storage::Store& store, const RoleCatalog
 
   for (auto c = store.scan_prefix(Space::kCounters, ""); c->valid(); c->next()) {
     auto n = store.counter(c->key());
-    if (!n) return fail(n.error());
+    if (!n && n.error().code != Code::kCorruption) return fail(n.error());
     auto it = want_counters.find(std::string(c->key()));
     const int64_t want = it == want_counters.end() ? 0 : it->second;
-    if (*n != want) problem(r, "统计计数不符（a statistics counter is off）");
+    if (!n) {
+      problem(r, "统计计数的值无效（a statistics counter is not a number） " + hex_encode(c->key()));
+    } else if (*n != want) {
+      problem(r, "统计计数不符（a statistics counter is off）");
+    }
     if (it != want_counters.end()) want_counters.erase(it);
   }
   for (const auto& [k, n] : want_counters) {

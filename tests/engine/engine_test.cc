@@ -711,6 +711,14 @@ TEST(Engine, VerifyFindsEachKindOfDamageToTheDerivedFamilies) {
        }},
       {"events of a missing instance",
        [](storage::Batch& b, const std::string& a, const std::string&, engine::Engine&) { b.del(Space::kInstances, a); }},
+      {"a statistics counter is off",
+       [&](storage::Batch& b, const std::string&, const std::string&, engine::Engine& e) {
+         b.add(first_key(e, Space::kCounters), 2);
+       }},
+      {"a statistics counter is not a number",
+       [&](storage::Batch& b, const std::string&, const std::string&, engine::Engine& e) {
+         b.put(Space::kCounters, first_key(e, Space::kCounters), "not eight bytes");
+       }},
   };
   for (const Damage& d : damages) {
     EngineHarness h;
@@ -780,6 +788,10 @@ TEST(Engine, ReindexRepairsEachKindOfDamageToTheDerivedFamilies) {
       {"counter off", [](storage::Batch& b, const storage::Store& st, const std::string&) {
          auto c = st.scan_prefix(Space::kCounters, "");
          b.add(std::string(c->key()), 3);
+       }},
+      {"counter not a number", [](storage::Batch& b, const storage::Store& st, const std::string&) {
+         auto c = st.scan_prefix(Space::kCounters, "");
+         b.put(Space::kCounters, std::string(c->key()), "x");
        }},
   };
   for (const Damage& d : damages) {
