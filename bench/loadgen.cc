@@ -18,6 +18,9 @@
 //     --read-rate R    the same for reads (`reads`, and the readers of `mixed`)
 //     --reader-thread 1  `mixed`: the readers on a second thread with an io_context of their
 //                      own, so that their answers do not wait behind the writers' in one loop
+//     --server-pid PID the CPU time the server and this generator spent in the measured window
+//                      (`cpu`: user and system seconds of each, from /proc/PID/stat): the two
+//                      share the machine's cores, so their sum per request bounds the rate
 //   pioneer_bench ws --port P --tokens F --clients N --events K [--interval-ms I] [--server-pid PID]
 //     N WebSocket clients on /api/v1/stream, the server's VmRSS before and after they connect
 //     (idle), then 1 + K creates, one every I ms; delivery latency = the client's receive time
@@ -29,6 +32,7 @@
 // of `mixed --reader-thread 1`: what they share with the writers (the samples, the ids known to
 // the readers) is behind Ctx::mu.
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio.hpp>
@@ -38,12 +42,14 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <iterator>
 #include <atomic>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <utility>
@@ -476,6 +482,33 @@ awaitable<EngineCounters> scrape(Ctx& ctx) {
   co_return m;
 }
 
+// ------------------------------------------------------------------ CPU time
+
+// User and system CPU seconds of a process, all its threads (pid 0: this one), from
+// /proc/PID/stat; zeros when it cannot be read.
+struct CpuTime {
+  double user = 0, system = 0;
+};
+
+CpuTime cpu_time(int pid) {
+  std::ifstream f(pid > 0 ? "/proc/" + std::to_string(pid) + "/stat" : std::string("/proc/self/stat"));
+  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const size_t close = text.rfind(')');  // the command name may hold spaces and parentheses
+  if (close == std::string::npos) return {};
+  std::istringstream fields(text.substr(close + 1));
+  std::string field;
+  double ticks[2] = {0, 0};
+  for (int i = 3; i <= 15 && fields >> field; ++i) {  // fields 14 and 15: utime, stime
+    if (i >= 14) ticks[i - 14] = std::atof(field.c_str());
+  }
+  const double hz = static_cast<double>(sysconf(_SC_CLK_TCK));
+  return {ticks[0] / hz, ticks[1] / hz};
+}
+
+Json cpu_json(const CpuTime& a, const CpuTime& b) {
+  return Json{{"user_s", b.user - a.user}, {"system_s", b.system - a.system}, {"total_s", (b.user + b.system) - (a.user + a.system)}};
+}
+
 // ------------------------------------------------------------------ summaries
 
 Json summarize(std::vector<uint32_t>& us, double seconds) {
@@ -523,6 +556,7 @@ int run_http(const Options& o) {
   ctx.conns = conns;
   ctx.read_rate = o.num("read-rate", 0);
   ctx.readers = scenario == "reads" ? conns : readers;
+  const int server_pid = static_cast<int>(o.num("server-pid", 0));
   Json out;
   out["scenario"] = scenario;
   out["conns"] = conns;
@@ -568,11 +602,16 @@ int run_http(const Options& o) {
   auto controller = [&]() -> awaitable<void> {
         co_await sleep_for(ctx, warmup);
         EngineCounters m0 = co_await scrape(ctx);
+        const CpuTime server0 = cpu_time(server_pid), self0 = cpu_time(0);
         ctx.measuring = true;
         const double t0 = now_s();
         co_await sleep_for(ctx, seconds);
         ctx.measuring = false;
         measured = now_s() - t0;
+        if (server_pid > 0) {
+          out["cpu"] = Json{{"server", cpu_json(server0, cpu_time(server_pid))}, {"generator", cpu_json(self0, cpu_time(0))},
+                            {"cores", std::thread::hardware_concurrency()}};
+        }
         EngineCounters m1 = co_await scrape(ctx);
         ctx.stopping = true;
         const double cmds = m1.commands - m0.commands, batches = m1.batches - m0.batches;

@@ -63,6 +63,33 @@ def main():
     best_rocks = max((v.get("transitions_per_s", 0) for k, v in rocks.items() if k.startswith("t")), default=0)
     row("API durable transitions vs raw RocksDB sync (info)", peak, "/s", "(no target)", None,
         best_rocks, "RocksDB best of 1/16/64 thr", peak / best_rocks if best_rocks else None)
+    # What the two cores allow: the server and the load generator share them, so the CPU both
+    # spend per request bounds the rate whatever the latency (loadgen --server-pid).
+    def cpu_per_request(j, kind):
+        cpu, n = j.get("cpu", {}), j.get("kinds", {}).get(kind, {}).get("ok_per_s", 0) * j.get("seconds", 0)
+        if not cpu or n <= 0:
+            return None
+        return {w: {k: cpu[w][k] / n * 1e6 for k in ("user_s", "system_s", "total_s")} for w in ("server", "generator")}, cpu.get("cores", 0)
+    peak_cpu = cpu_per_request(raw.get(f"api_c{peak_c}", {}), "write")
+    ceiling_cpu = cpu_per_request(raw.get("ceiling_c64", {}), "me")
+    if peak_cpu:
+        (us, cores) = peak_cpu
+        both = us["server"]["total_s"] + us["generator"]["total_s"]
+        bound = cores / both * 1e6 if both > 0 else 0
+        row(f"(info) the cores' bound: {cores} cores / CPU per transition (server + generator)", peak, "/s", "(no target)", None,
+            bound, "CPU bound", peak / bound if bound else None)
+        text = (f"server {us['server']['total_s']:.0f} us (user {us['server']['user_s']:.0f}, system {us['server']['system_s']:.0f}), "
+                f"generator {us['generator']['total_s']:.0f} us (user {us['generator']['user_s']:.0f}, system {us['generator']['system_s']:.0f})")
+        if pg_best > 0:
+            text += f"; 5 x PG needs <= {cores / (5 * pg_best) * 1e6:.0f} us for both"
+        if ceiling_rps > 0:
+            text += f", 0.4 x ceiling <= {cores / (0.4 * ceiling_rps) * 1e6:.0f} us"
+        info.append((f"CPU per durable transition, {peak_c} clients", text))
+    if ceiling_cpu:
+        (us, _) = ceiling_cpu
+        info.append(("CPU per ceiling GET /api/v1/me, 64 conns",
+                     f"server {us['server']['total_s']:.1f} us (user {us['server']['user_s']:.1f}, system {us['server']['system_s']:.1f}), "
+                     f"generator {us['generator']['total_s']:.1f} us"))
     half = raw.get("api_half", {}).get("kinds", {}).get("write", {})
     row(f"transition p99 at half of peak ({half.get('ok_per_s', 0):.0f}/s paced)", half.get("p99_ms", 0), "ms", "<= 10 ms",
         bool(half) and half.get("p99_ms", 1e9) <= 10)

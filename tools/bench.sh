@@ -98,7 +98,7 @@ kill_server() {  # SIGKILL
   wait "$SERVER_PID" 2>/dev/null || true
 }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-lg() { "$LOADGEN" http --port "$PORT" --tokens "$DATA/demo-tokens.json" --warmup "$WARM" --seconds "$DUR" "$@"; }
+lg() { "$LOADGEN" http --port "$PORT" --tokens "$DATA/demo-tokens.json" --warmup "$WARM" --seconds "$DUR" --server-pid "$SERVER_PID" "$@"; }
 
 R=$WORK/results
 mkdir -p "$R"
