@@ -19,8 +19,9 @@
 //     --reader-thread 1  `mixed`: the readers on a second thread with an io_context of their
 //                      own, so that their answers do not wait behind the writers' in one loop
 //     --server-pid PID the CPU time the server and this generator spent in the measured window
-//                      (`cpu`: user and system seconds of each, from /proc/PID/stat): the two
-//                      share the machine's cores, so their sum per request bounds the rate
+//                      (`cpu`: user and system seconds of each, from /proc/PID/stat, and the
+//                      time their threads were runnable but waited for a core): the two share
+//                      the machine's cores, so their sum per request bounds the rate
 //   pioneer_bench ws --port P --tokens F --clients N --events K [--interval-ms I] [--server-pid PID]
 //     N WebSocket clients on /api/v1/stream, the server's VmRSS before and after they connect
 //     (idle), then 1 + K creates, one every I ms; delivery latency = the client's receive time
@@ -41,6 +42,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <atomic>
@@ -485,13 +487,15 @@ awaitable<EngineCounters> scrape(Ctx& ctx) {
 // ------------------------------------------------------------------ CPU time
 
 // User and system CPU seconds of a process, all its threads (pid 0: this one), from
-// /proc/PID/stat; zeros when it cannot be read.
+// /proc/PID/stat, and from each thread's /proc/PID/task/TID/schedstat the time its threads spent
+// runnable but waiting for a core and how many times they were put on one; zeros when unreadable.
 struct CpuTime {
-  double user = 0, system = 0;
+  double user = 0, system = 0, waiting = 0, slices = 0;
 };
 
 CpuTime cpu_time(int pid) {
-  std::ifstream f(pid > 0 ? "/proc/" + std::to_string(pid) + "/stat" : std::string("/proc/self/stat"));
+  const std::string dir = pid > 0 ? "/proc/" + std::to_string(pid) : std::string("/proc/self");
+  std::ifstream f(dir + "/stat");
   std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   const size_t close = text.rfind(')');  // the command name may hold spaces and parentheses
   if (close == std::string::npos) return {};
@@ -502,11 +506,25 @@ CpuTime cpu_time(int pid) {
     if (i >= 14) ticks[i - 14] = std::atof(field.c_str());
   }
   const double hz = static_cast<double>(sysconf(_SC_CLK_TCK));
-  return {ticks[0] / hz, ticks[1] / hz};
+  CpuTime t{ticks[0] / hz, ticks[1] / hz};
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator(dir + "/task", ec)) {
+    std::ifstream st(task.path() / "schedstat");
+    double ran = 0, waited = 0, slices = 0;  // ns on a core, ns runnable and waiting, times scheduled
+    if (st >> ran >> waited >> slices) {
+      t.waiting += waited / 1e9;
+      t.slices += slices;
+    }
+  }
+  return t;
 }
 
 Json cpu_json(const CpuTime& a, const CpuTime& b) {
-  return Json{{"user_s", b.user - a.user}, {"system_s", b.system - a.system}, {"total_s", (b.user + b.system) - (a.user + a.system)}};
+  return Json{{"user_s", b.user - a.user},
+              {"system_s", b.system - a.system},
+              {"total_s", (b.user + b.system) - (a.user + a.system)},
+              {"waiting_for_a_core_s", b.waiting - a.waiting},
+              {"times_scheduled", b.slices - a.slices}};
 }
 
 // ------------------------------------------------------------------ summaries

@@ -90,6 +90,20 @@ def main():
         info.append(("CPU per ceiling GET /api/v1/me, 64 conns",
                      f"server {us['server']['total_s']:.1f} us (user {us['server']['user_s']:.1f}, system {us['server']['system_s']:.1f}), "
                      f"generator {us['generator']['total_s']:.1f} us"))
+    # How busy the cores were and how long threads that could run waited for one (schedstat).
+    for name, label in ((f"api_c{peak_c}", f"{peak_c} closed-loop clients"), ("api_half", "paced at half of peak"),
+                        ("api_mixed_half", "reads beside writes at half of peak")):
+        j = raw.get(name, {})
+        cpu, secs = j.get("cpu", {}), j.get("seconds", 0)
+        if not cpu or secs <= 0:
+            continue
+        parts = []
+        for w in ("server", "generator"):
+            c = cpu[w]
+            n = c.get("times_scheduled", 0)
+            parts.append(f"{w} {c['total_s'] / secs:.2f} cores, runnable but waiting for a core {c.get('waiting_for_a_core_s', 0) / secs:.2f} s/s "
+                         f"({c.get('waiting_for_a_core_s', 0) / n * 1e6 if n else 0:.0f} us per time on a core)")
+        info.append((f"cores, {label}", "; ".join(parts)))
     half = raw.get("api_half", {}).get("kinds", {}).get("write", {})
     row(f"transition p99 at half of peak ({half.get('ok_per_s', 0):.0f}/s paced)", half.get("p99_ms", 0), "ms", "<= 10 ms",
         bool(half) and half.get("p99_ms", 1e9) <= 10)
