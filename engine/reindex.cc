@@ -1,5 +1,8 @@
 #include "engine/reindex.h"
 
+#include <algorithm>
+#include <chrono>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -53,12 +56,47 @@ Result<bool> keep(const storage::Store& store, const Registry& registry, std::st
   return implies(*def, *in);
 }
 
+// Progress lines: at each step, and within one at most every few seconds.
+class Progress {
+ public:
+  explicit Progress(const ReindexOptions& options) : tell_(options.progress) {}
+  void step(const std::string& line) {
+    if (tell_) tell_(line);
+    last_ = std::chrono::steady_clock::now();
+  }
+  // `line` is built only when it is time to tell.
+  void every(const std::function<std::string()>& line) {
+    if (!tell_ || ++calls_ % 4096 != 0) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_ < std::chrono::seconds(5)) return;
+    last_ = now;
+    tell_(line());
+  }
+
+ private:
+  std::function<void(const std::string&)> tell_;
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+  uint64_t calls_ = 0;
+};
+
+uint64_t fingerprint(std::string_view key) { return std::hash<std::string_view>{}(key); }
+
 // Deletes (repair_del) every key of `space` that the record it names (id_of, "" when the key
-// names none) does not imply, counting them in `removed`.
+// names none) does not imply, counting them in `removed`. A key whose fingerprint is among
+// `implied` (sorted) is taken as implied without reading its record (reindex.h).
 template <class IdOf, class Implies>
 Result<void> delete_strays(storage::Store& store, const Registry& registry, storage::Batch& batch, Space space,
-                           IdOf id_of, Implies implies, uint64_t& removed) {
-  for (auto c = store.scan_prefix(space, ""); c->valid(); c->next()) {
+                           const std::vector<uint64_t>& implied, IdOf id_of, Implies implies, uint64_t& removed,
+                           Progress& progress, const char* what_zh, const char* what_en) {
+  uint64_t checked = 0;
+  auto c = store.scan_prefix(space, "");
+  for (; c->valid(); c->next()) {
+    ++checked;
+    progress.every([&] {
+      return "reindex: 已检查" + std::string(what_zh) + " " + std::to_string(checked) + " 个，删除多余 " +
+             std::to_string(removed) + " 个（" + what_en + " checked, strays deleted）";
+    });
+    if (std::binary_search(implied.begin(), implied.end(), fingerprint(c->key()))) continue;
     const std::string key(c->key());
     const std::string id = id_of(key);
     Result<bool> kept = false;
@@ -71,7 +109,31 @@ Result<void> delete_strays(storage::Store& store, const Registry& registry, stor
     ++removed;
     if (auto st = flush(store, batch); !st) return fail(st.error());
   }
-  return {};
+  return c->status();
+}
+
+// The sorted fingerprints of every index entry (`timers` false) or armed timer the readable
+// records imply.
+Result<std::vector<uint64_t>> implied_fingerprints(const storage::Store& store, const Registry& registry, bool timers,
+                                                   Progress& progress) {
+  std::vector<uint64_t> out;
+  uint64_t instances = 0;
+  auto c = store.scan_prefix(Space::kInstances, "");
+  for (; c->valid(); c->next()) {
+    ++instances;
+    progress.every([&] { return "reindex: 已读取实例 " + std::to_string(instances) + " 个（instances read）"; });
+    auto in = decode_instance(c->value());
+    DefinitionPtr def = in ? registry.get(in->workflow, in->workflow_version) : nullptr;
+    if (!def) continue;
+    if (timers) {
+      for (const ArmedTimer& t : in->timers) out.push_back(fingerprint(index::timer_key(t, in->id)));
+    } else {
+      for (const index::Entry& e : index::entries(*def, *in)) out.push_back(fingerprint(e.key));
+    }
+  }
+  if (auto st = c->status(); !st) return fail(st.error());
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 uint64_t count(const storage::Store& store, Space space) {
@@ -82,8 +144,9 @@ uint64_t count(const storage::Store& store, Space space) {
 
 }  // namespace
 
-Result<ReindexReport> reindex_store(storage::Store& store, const RoleCatalog& roles) {
+Result<ReindexReport> reindex_store(storage::Store& store, const RoleCatalog& roles, const ReindexOptions& options) {
   ReindexReport r;
+  Progress progress(options);
   Registry registry;
   if (auto st = registry.load(store, roles); !st) return fail(st.error());
   storage::Batch batch;
@@ -91,10 +154,15 @@ Result<ReindexReport> reindex_store(storage::Store& store, const RoleCatalog& ro
   if (auto st = flush(store, batch, true); !st) return fail(st.error());
 
   // 1. What each record implies: put where missing or different.
+  progress.step("reindex: 1/4 补写每个实例应有的索引项与定时器（putting what each record implies）");
   std::map<std::string, int64_t> want_counters;  // one per (workflow, org, assignee, state, overdue): small
   auto instances = store.scan_prefix(Space::kInstances, "");
   for (; instances->valid(); instances->next()) {
     r.instances++;
+    progress.every([&] {
+      return "reindex: 已检查实例 " + std::to_string(r.instances) + " 个，补写索引项 " + std::to_string(r.index_entries_written) +
+             " 个（instances checked, entries written）";
+    });
     auto in = decode_instance(instances->value());
     DefinitionPtr def = in ? registry.get(in->workflow, in->workflow_version) : nullptr;
     if (!def) {
@@ -131,22 +199,29 @@ Result<ReindexReport> reindex_store(storage::Store& store, const RoleCatalog& ro
 
   // 2. Keys no record implies. Every implied key is there now, so a family that holds exactly as
   // many keys as were implied holds nothing else (unless unreadable records keep some: then the
-  // walk runs); otherwise each key's record is asked whether it implies it.
+  // walk runs); otherwise each key not among the implied keys' fingerprints is checked against
+  // its record.
+  progress.step("reindex: 2/4 查找并删除多余的索引项与定时器（deleting strays）");
   if (r.unreadable_instances > 0 || count(store, Space::kIndexes) != r.index_entries) {
+    auto implied = implied_fingerprints(store, registry, /*timers=*/false, progress);
+    if (!implied) return fail(implied.error());
     auto st = delete_strays(
-        store, registry, batch, Space::kIndexes, [](std::string_view key) { return std::string(index::id_of(key)); },
+        store, registry, batch, Space::kIndexes, *implied,
+        [](std::string_view key) { return std::string(index::id_of(key)); },
         [](std::string_view key, const Definition& def, const Instance& in) {
           for (const index::Entry& e : index::entries(def, in)) {
             if (e.key == key) return true;
           }
           return false;
         },
-        r.stray_index_entries);
+        r.stray_index_entries, progress, "索引项", "index entries");
     if (!st) return fail(st.error());
   }
   if (r.unreadable_instances > 0 || count(store, Space::kTimers) != r.timers) {
+    auto implied = implied_fingerprints(store, registry, /*timers=*/true, progress);
+    if (!implied) return fail(implied.error());
     auto st = delete_strays(
-        store, registry, batch, Space::kTimers,
+        store, registry, batch, Space::kTimers, *implied,
         [](std::string_view key) {
           auto timer = index::parse_timer_key(key);
           return timer ? timer->id : std::string();
@@ -157,11 +232,12 @@ Result<ReindexReport> reindex_store(storage::Store& store, const RoleCatalog& ro
           }
           return false;
         },
-        r.stray_timers);
+        r.stray_timers, progress, "定时器", "timers");
     if (!st) return fail(st.error());
   }
 
   // 3. Counters: each wrong one replaced by what the records imply (a malformed value too).
+  progress.step("reindex: 3/4 更正统计计数（correcting counters）");
   for (auto c = store.scan_prefix(Space::kCounters, ""); c->valid(); c->next()) {
     const std::string key(c->key());
     auto it = want_counters.find(key);
@@ -181,6 +257,7 @@ Result<ReindexReport> reindex_store(storage::Store& store, const RoleCatalog& ro
   if (auto st = flush(store, batch, true); !st) return fail(st.error());
 
   // 4. One version per key, no deletion left; then the database may take writes again.
+  progress.step("reindex: 4/4 压实索引与定时器（compacting the two families）");
   for (Space space : {Space::kIndexes, Space::kTimers}) {
     if (auto st = store.compact_space(space); !st) return fail(st.error());
   }

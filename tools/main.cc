@@ -100,7 +100,9 @@ int cmd_reindex(const std::string& data, const std::string& roles_file) {
   options.create_if_missing = false;
   auto store = storage::Store::open(data, options);
   if (!store) return report(store.error());
-  auto rebuilt = reindex_store(**store, *roles);
+  ReindexOptions reindex_options;
+  reindex_options.progress = [](const std::string& line) { std::cerr << line << "\n"; };
+  auto rebuilt = reindex_store(**store, *roles, reindex_options);
   if (!rebuilt) return report(rebuilt.error());
   auto result = verify_store(**store, *roles);
   if (!result) return report(result.error());

@@ -773,6 +773,10 @@ TEST(Engine, ReindexRepairsEachKindOfDamageToTheDerivedFamilies) {
       {"entry put twice, the second time mistagged", [&](storage::Batch& b, const storage::Store& st, const std::string& a) {
          b.put(Space::kIndexes, a_index_key(st, a, "s"), "x");
        }},
+      {"an entry of the instance under a state it is not in", [](storage::Batch& b, const storage::Store&, const std::string& a) {
+         b.put(Space::kIndexes,
+               storage::KeyBuilder().text("s").text("yizhi-yixiang").text("completed").org("city/finance").text(a).build(), "o");
+       }},
       {"stray index entry", [](storage::Batch& b, const storage::Store&, const std::string&) {
          b.put(Space::kIndexes, storage::KeyBuilder().text("o").org("city").text("01NOSUCHINSTANCE0000000000").build(), "o");
        }},
@@ -846,6 +850,54 @@ TEST(Engine, ReindexRepairsEachKindOfDamageToTheDerivedFamilies) {
     ASSERT_OK(page);
     ASSERT_EQ(page->items.size(), 1u);
     EXPECT_EQ(page->items[0]["state"], "in_progress");
+  }
+}
+
+// Among many instances, reindex deletes exactly the strays — those of an instance that does not
+// exist and those a readable record does not imply — keeps every implied key, and says what it
+// is doing at each of its four steps.
+TEST(Engine, ReindexDeletesExactlyTheStraysAmongManyInstances) {
+  using storage::Space;
+  EngineHarness h;
+  const engine::RoleCatalog roles = h.engine().roles();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 30; ++i) {
+    ids.push_back(new_project(h, "项目 " + std::to_string(i)));
+    if (i % 3 == 0) ASSERT_OK(h.fire("wang.wei", ids.back(), "issue"));
+  }
+  h.close();
+  auto store = storage::Store::open(h.dir());
+  ASSERT_OK(store);
+  auto keys_of = [&](Space space) {
+    std::set<std::string> keys;
+    for (auto c = (*store)->scan_prefix(space, ""); c->valid(); c->next()) keys.insert(std::string(c->key()));
+    return keys;
+  };
+  const std::set<std::string> index_before = keys_of(Space::kIndexes), timers_before = keys_of(Space::kTimers);
+  storage::Batch b;
+  b.put(Space::kIndexes, storage::KeyBuilder().text("s").text("yizhi-yixiang").text("closed").org("city/finance").text(ids[7]).build(), "o");
+  b.put(Space::kIndexes, storage::KeyBuilder().text("t").text("branch_secretary").org("city/finance/b1").text(ids[12]).build(), "");
+  b.put(Space::kIndexes, storage::KeyBuilder().text("o").org("city").text("01NOSUCHINSTANCE0000000000").build(), "o");
+  b.put(Space::kTimers, engine::index::timer_key(engine::ArmedTimer{"remind", 4102444800000LL}, ids[3]), "");
+  ASSERT_OK((*store)->commit(b));
+  std::vector<std::string> lines;
+  engine::ReindexOptions options;
+  options.progress = [&](const std::string& line) { lines.push_back(line); };
+  auto rebuilt = engine::reindex_store(**store, roles, options);
+  ASSERT_OK(rebuilt);
+  EXPECT_EQ(rebuilt->instances, 30u);
+  EXPECT_EQ(rebuilt->stray_index_entries, 3u);
+  EXPECT_EQ(rebuilt->stray_timers, 1u);
+  EXPECT_EQ(rebuilt->index_entries_written, 0u);
+  EXPECT_EQ(rebuilt->index_entries, index_before.size());
+  EXPECT_EQ(keys_of(Space::kIndexes), index_before);
+  EXPECT_EQ(keys_of(Space::kTimers), timers_before);
+  auto verified = engine::verify_store(**store, roles);
+  ASSERT_OK(verified);
+  EXPECT_TRUE(verified->ok) << verified->to_json().dump(2);
+  ASSERT_GE(lines.size(), 4u);
+  for (const char* step : {"reindex: 1/4 ", "reindex: 2/4 ", "reindex: 3/4 ", "reindex: 4/4 "}) {
+    EXPECT_EQ(std::count_if(lines.begin(), lines.end(), [&](const std::string& l) { return l.rfind(step, 0) == 0; }), 1) << step;
   }
 }
 
