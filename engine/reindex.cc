@@ -112,11 +112,16 @@ Result<void> delete_strays(storage::Store& store, const Registry& registry, stor
   return c->status();
 }
 
-// The sorted fingerprints of every index entry (`timers` false) or armed timer the readable
-// records imply.
-Result<std::vector<uint64_t>> implied_fingerprints(const storage::Store& store, const Registry& registry, bool timers,
-                                                   Progress& progress) {
-  std::vector<uint64_t> out;
+// The sorted fingerprints of every index entry and every armed timer the readable records imply.
+struct Implied {
+  std::vector<uint64_t> index_entries, timers;
+};
+
+Result<Implied> implied_fingerprints(const storage::Store& store, const Registry& registry, const ReindexReport& counted,
+                                     Progress& progress) {
+  Implied out;
+  out.index_entries.reserve(counted.index_entries);  // what step 1 counted: no doubling on the way
+  out.timers.reserve(counted.timers);
   uint64_t instances = 0;
   auto c = store.scan_prefix(Space::kInstances, "");
   for (; c->valid(); c->next()) {
@@ -125,14 +130,12 @@ Result<std::vector<uint64_t>> implied_fingerprints(const storage::Store& store, 
     auto in = decode_instance(c->value());
     DefinitionPtr def = in ? registry.get(in->workflow, in->workflow_version) : nullptr;
     if (!def) continue;
-    if (timers) {
-      for (const ArmedTimer& t : in->timers) out.push_back(fingerprint(index::timer_key(t, in->id)));
-    } else {
-      for (const index::Entry& e : index::entries(*def, *in)) out.push_back(fingerprint(e.key));
-    }
+    for (const index::Entry& e : index::entries(*def, *in)) out.index_entries.push_back(fingerprint(e.key));
+    for (const ArmedTimer& t : in->timers) out.timers.push_back(fingerprint(index::timer_key(t, in->id)));
   }
   if (auto st = c->status(); !st) return fail(st.error());
-  std::sort(out.begin(), out.end());
+  std::sort(out.index_entries.begin(), out.index_entries.end());
+  std::sort(out.timers.begin(), out.timers.end());
   return out;
 }
 
@@ -202,11 +205,17 @@ Result<ReindexReport> reindex_store(storage::Store& store, const RoleCatalog& ro
   // walk runs); otherwise each key not among the implied keys' fingerprints is checked against
   // its record.
   progress.step("reindex: 2/4 查找并删除多余的索引项与定时器（deleting strays）");
-  if (r.unreadable_instances > 0 || count(store, Space::kIndexes) != r.index_entries) {
-    auto implied = implied_fingerprints(store, registry, /*timers=*/false, progress);
-    if (!implied) return fail(implied.error());
+  const bool index_walk = r.unreadable_instances > 0 || count(store, Space::kIndexes) != r.index_entries;
+  const bool timer_walk = r.unreadable_instances > 0 || count(store, Space::kTimers) != r.timers;
+  Implied implied;
+  if (index_walk || timer_walk) {
+    auto found = implied_fingerprints(store, registry, r, progress);
+    if (!found) return fail(found.error());
+    implied = std::move(*found);
+  }
+  if (index_walk) {
     auto st = delete_strays(
-        store, registry, batch, Space::kIndexes, *implied,
+        store, registry, batch, Space::kIndexes, implied.index_entries,
         [](std::string_view key) { return std::string(index::id_of(key)); },
         [](std::string_view key, const Definition& def, const Instance& in) {
           for (const index::Entry& e : index::entries(def, in)) {
@@ -217,11 +226,9 @@ Result<ReindexReport> reindex_store(storage::Store& store, const RoleCatalog& ro
         r.stray_index_entries, progress, "索引项", "index entries");
     if (!st) return fail(st.error());
   }
-  if (r.unreadable_instances > 0 || count(store, Space::kTimers) != r.timers) {
-    auto implied = implied_fingerprints(store, registry, /*timers=*/true, progress);
-    if (!implied) return fail(implied.error());
+  if (timer_walk) {
     auto st = delete_strays(
-        store, registry, batch, Space::kTimers, *implied,
+        store, registry, batch, Space::kTimers, implied.timers,
         [](std::string_view key) {
           auto timer = index::parse_timer_key(key);
           return timer ? timer->id : std::string();

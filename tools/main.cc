@@ -104,6 +104,7 @@ int cmd_reindex(const std::string& data, const std::string& roles_file) {
   reindex_options.progress = [](const std::string& line) { std::cerr << line << "\n"; };
   auto rebuilt = reindex_store(**store, *roles, reindex_options);
   if (!rebuilt) return report(rebuilt.error());
+  std::cerr << "reindex: 完成，开始核对（done; verifying the whole database）\n";
   auto result = verify_store(**store, *roles);
   if (!result) return report(result.error());
   std::cout << Json{{"reindex", rebuilt->to_json()}, {"verify", result->to_json()}}.dump(2) << "\n";

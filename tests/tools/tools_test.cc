@@ -271,6 +271,8 @@ TEST(Reindex, TheCommandLineRepairsWhatVerifyReports) {
   CliRun r = pioneer("reindex --data " + dir);
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("删除多余索引项 1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("reindex: 2/4 "), std::string::npos) << r.out;  // says what it is doing
+  EXPECT_NE(r.out.find("reindex: 4/4 "), std::string::npos) << r.out;
   EXPECT_EQ(pioneer("verify --data " + dir).status, 0);
   {
     auto store = storage::Store::open(dir);
