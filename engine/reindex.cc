@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <functional>
 #include <map>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -41,19 +43,43 @@ Result<void> flush(storage::Store& store, storage::Batch& batch, bool always = f
   return st;
 }
 
+// A record the rebuild may derive from: it decodes, its definition is loaded, and it is stored
+// under its own id (a copy under another key would imply another instance's keys twice, and
+// hide strays from the counts). Anything else is left as it is, with whatever it implies.
+struct Readable {
+  Instance instance;
+  DefinitionPtr def;
+};
+
+std::optional<Readable> readable(const Registry& registry, std::string_view key, std::string_view value) {
+  auto in = decode_instance(value);
+  if (!in || in->id != key) return std::nullopt;
+  DefinitionPtr def = registry.get(in->workflow, in->workflow_version);
+  if (!def) return std::nullopt;
+  return Readable{std::move(*in), std::move(def)};
+}
+
+// The timer keys of an instance, each once (a damaged record may list one twice).
+std::vector<std::string> timer_keys(const Instance& in) {
+  std::vector<std::string> keys;
+  keys.reserve(in.timers.size());
+  for (const ArmedTimer& t : in.timers) keys.push_back(index::timer_key(t, in.id));
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  return keys;
+}
+
 // What the record stored under `id` says of a key of its: kept (it implies it, or the record
-// exists but cannot be read: its entries are left alone) or stray (no record, or a readable one
+// exists but is not readable: its entries are left alone) or stray (no record, or a readable one
 // that does not imply it).
 template <class Implies>
 Result<bool> keep(const storage::Store& store, const Registry& registry, std::string_view id, Implies implies) {
   auto record = store.get(Space::kInstances, id);
   if (!record) return fail(record.error());
   if (!*record) return false;
-  auto in = decode_instance(**record);
-  if (!in) return true;
-  DefinitionPtr def = registry.get(in->workflow, in->workflow_version);
-  if (!def) return true;
-  return implies(*def, *in);
+  auto r = readable(registry, id, **record);
+  if (!r) return true;
+  return implies(*r->def, r->instance);
 }
 
 // Progress lines: at each step, and within one at most every few seconds.
@@ -64,8 +90,9 @@ class Progress {
     if (tell_) tell_(line);
     last_ = std::chrono::steady_clock::now();
   }
-  // `line` is built only when it is time to tell.
-  void every(const std::function<std::string()>& line) {
+  // `line` is built only when it is time to tell (a template: this runs once per key).
+  template <class Line>
+  void every(const Line& line) {
     if (!tell_ || ++calls_ % 4096 != 0) return;
     const auto now = std::chrono::steady_clock::now();
     if (now - last_ < std::chrono::seconds(5)) return;
@@ -79,15 +106,37 @@ class Progress {
   uint64_t calls_ = 0;
 };
 
-uint64_t fingerprint(std::string_view key) { return std::hash<std::string_view>{}(key); }
+// A key's fingerprint for this run: the key's hash with a random prefix chosen per run, so that a
+// stray whose fingerprint happens to equal an implied key's is not kept by every run again.
+class Fingerprint {
+ public:
+  Fingerprint() {
+    std::random_device device;
+    for (int i = 0; i < 2; ++i) {
+      const uint32_t word = device();
+      buf_.append(reinterpret_cast<const char*>(&word), sizeof word);
+    }
+    seed_size_ = buf_.size();
+  }
+  uint64_t operator()(std::string_view key) {
+    static_assert(sizeof(size_t) == 8, "fingerprints are 64-bit");
+    buf_.resize(seed_size_);
+    buf_.append(key);
+    return std::hash<std::string_view>{}(buf_);
+  }
+
+ private:
+  std::string buf_;
+  size_t seed_size_ = 0;
+};
 
 // Deletes (repair_del) every key of `space` that the record it names (id_of, "" when the key
 // names none) does not imply, counting them in `removed`. A key whose fingerprint is among
 // `implied` (sorted) is taken as implied without reading its record (reindex.h).
 template <class IdOf, class Implies>
 Result<void> delete_strays(storage::Store& store, const Registry& registry, storage::Batch& batch, Space space,
-                           const std::vector<uint64_t>& implied, IdOf id_of, Implies implies, uint64_t& removed,
-                           Progress& progress, const char* what_zh, const char* what_en) {
+                           const std::vector<uint64_t>& implied, Fingerprint& fingerprint, IdOf id_of, Implies implies,
+                           uint64_t& removed, Progress& progress, const char* what_zh, const char* what_en) {
   uint64_t checked = 0;
   auto c = store.scan_prefix(space, "");
   for (; c->valid(); c->next()) {
@@ -112,26 +161,32 @@ Result<void> delete_strays(storage::Store& store, const Registry& registry, stor
   return c->status();
 }
 
-// The sorted fingerprints of every index entry and every armed timer the readable records imply.
+// The sorted fingerprints of every index entry (when `index_entries`) and every armed timer
+// (when `timers`) the readable records imply, in one pass over them, each list reserved to what
+// step 1 counted.
 struct Implied {
   std::vector<uint64_t> index_entries, timers;
 };
 
-Result<Implied> implied_fingerprints(const storage::Store& store, const Registry& registry, const ReindexReport& counted,
+Result<Implied> implied_fingerprints(const storage::Store& store, const Registry& registry, bool index_entries,
+                                     bool timers, const ReindexReport& counted, Fingerprint& fingerprint,
                                      Progress& progress) {
   Implied out;
-  out.index_entries.reserve(counted.index_entries);  // what step 1 counted: no doubling on the way
-  out.timers.reserve(counted.timers);
+  if (index_entries) out.index_entries.reserve(counted.index_entries);
+  if (timers) out.timers.reserve(counted.timers);
   uint64_t instances = 0;
   auto c = store.scan_prefix(Space::kInstances, "");
   for (; c->valid(); c->next()) {
     ++instances;
     progress.every([&] { return "reindex: 已读取实例 " + std::to_string(instances) + " 个（instances read）"; });
-    auto in = decode_instance(c->value());
-    DefinitionPtr def = in ? registry.get(in->workflow, in->workflow_version) : nullptr;
-    if (!def) continue;
-    for (const index::Entry& e : index::entries(*def, *in)) out.index_entries.push_back(fingerprint(e.key));
-    for (const ArmedTimer& t : in->timers) out.timers.push_back(fingerprint(index::timer_key(t, in->id)));
+    auto r = readable(registry, c->key(), c->value());
+    if (!r) continue;
+    if (index_entries) {
+      for (const index::Entry& e : index::entries(*r->def, r->instance)) out.index_entries.push_back(fingerprint(e.key));
+    }
+    if (timers) {
+      for (const std::string& key : timer_keys(r->instance)) out.timers.push_back(fingerprint(key));
+    }
   }
   if (auto st = c->status(); !st) return fail(st.error());
   std::sort(out.index_entries.begin(), out.index_entries.end());
@@ -139,9 +194,11 @@ Result<Implied> implied_fingerprints(const storage::Store& store, const Registry
   return out;
 }
 
-uint64_t count(const storage::Store& store, Space space) {
+Result<uint64_t> count(const storage::Store& store, Space space) {
   uint64_t n = 0;
-  for (auto c = store.scan_prefix(space, ""); c->valid(); c->next()) ++n;
+  auto c = store.scan_prefix(space, "");
+  for (; c->valid(); c->next()) ++n;
+  if (auto st = c->status(); !st) return fail(st.error());
   return n;
 }
 
@@ -166,13 +223,13 @@ Result<ReindexReport> reindex_store(storage::Store& store, const RoleCatalog& ro
       return "reindex: 已检查实例 " + std::to_string(r.instances) + " 个，补写索引项 " + std::to_string(r.index_entries_written) +
              " 个（instances checked, entries written）";
     });
-    auto in = decode_instance(instances->value());
-    DefinitionPtr def = in ? registry.get(in->workflow, in->workflow_version) : nullptr;
-    if (!def) {
+    auto readable_record = readable(registry, instances->key(), instances->value());
+    if (!readable_record) {
       r.unreadable_instances++;
       continue;
     }
-    std::vector<index::Entry> entries = index::entries(*def, *in);
+    const Instance* in = &readable_record->instance;
+    std::vector<index::Entry> entries = index::entries(*readable_record->def, *in);
     std::vector<std::string> keys;
     keys.reserve(entries.size());
     for (const index::Entry& e : entries) keys.push_back(e.key);
@@ -184,20 +241,20 @@ Result<ReindexReport> reindex_store(storage::Store& store, const RoleCatalog& ro
       r.index_entries_written++;
     }
     r.index_entries += entries.size();
-    keys.clear();
-    for (const ArmedTimer& t : in->timers) keys.push_back(index::timer_key(t, in->id));
+    keys = timer_keys(*in);
     auto armed = store.multi_get(Space::kTimers, keys);
     if (!armed) return fail(armed.error());
+    r.timers += keys.size();
     for (size_t i = 0; i < keys.size(); ++i) {
       if ((*armed)[i]) continue;
       batch.put(Space::kTimers, std::move(keys[i]), "");
       r.timers_written++;
     }
-    r.timers += in->timers.size();
     want_counters[index::counter_key(*in)] += 1;
     if (auto st = flush(store, batch); !st) return fail(st.error());
   }
   if (auto st = instances->status(); !st) return fail(st.error());
+  instances.reset();
   if (auto st = flush(store, batch, true); !st) return fail(st.error());
 
   // 2. Keys no record implies. Every implied key is there now, so a family that holds exactly as
@@ -205,17 +262,22 @@ Result<ReindexReport> reindex_store(storage::Store& store, const RoleCatalog& ro
   // walk runs); otherwise each key not among the implied keys' fingerprints is checked against
   // its record.
   progress.step("reindex: 2/4 查找并删除多余的索引项与定时器（deleting strays）");
-  const bool index_walk = r.unreadable_instances > 0 || count(store, Space::kIndexes) != r.index_entries;
-  const bool timer_walk = r.unreadable_instances > 0 || count(store, Space::kTimers) != r.timers;
+  auto index_keys = count(store, Space::kIndexes);
+  if (!index_keys) return fail(index_keys.error());
+  auto timer_count = count(store, Space::kTimers);
+  if (!timer_count) return fail(timer_count.error());
+  const bool index_walk = r.unreadable_instances > 0 || *index_keys != r.index_entries;
+  const bool timer_walk = r.unreadable_instances > 0 || *timer_count != r.timers;
+  Fingerprint fingerprint;
   Implied implied;
   if (index_walk || timer_walk) {
-    auto found = implied_fingerprints(store, registry, r, progress);
+    auto found = implied_fingerprints(store, registry, index_walk, timer_walk, r, fingerprint, progress);
     if (!found) return fail(found.error());
     implied = std::move(*found);
   }
   if (index_walk) {
     auto st = delete_strays(
-        store, registry, batch, Space::kIndexes, implied.index_entries,
+        store, registry, batch, Space::kIndexes, implied.index_entries, fingerprint,
         [](std::string_view key) { return std::string(index::id_of(key)); },
         [](std::string_view key, const Definition& def, const Instance& in) {
           for (const index::Entry& e : index::entries(def, in)) {
@@ -225,19 +287,18 @@ Result<ReindexReport> reindex_store(storage::Store& store, const RoleCatalog& ro
         },
         r.stray_index_entries, progress, "索引项", "index entries");
     if (!st) return fail(st.error());
+    implied.index_entries = {};  // its memory back before the next walk
   }
   if (timer_walk) {
     auto st = delete_strays(
-        store, registry, batch, Space::kTimers, implied.timers,
+        store, registry, batch, Space::kTimers, implied.timers, fingerprint,
         [](std::string_view key) {
           auto timer = index::parse_timer_key(key);
           return timer ? timer->id : std::string();
         },
         [](std::string_view key, const Definition&, const Instance& in) {
-          for (const ArmedTimer& t : in.timers) {
-            if (index::timer_key(t, in.id) == key) return true;
-          }
-          return false;
+          const std::vector<std::string> keys = timer_keys(in);
+          return std::binary_search(keys.begin(), keys.end(), key);
         },
         r.stray_timers, progress, "定时器", "timers");
     if (!st) return fail(st.error());

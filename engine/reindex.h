@@ -29,7 +29,11 @@
 // database), and only a key whose fingerprint is not in it is
 // checked against its record — every deletion is exact; a stray whose fingerprint happens to
 // equal an implied key's (about one chance in 2^64 / keys) would be kept, and the verify that
-// follows a reindex reports it.
+// follows a reindex reports it: the fingerprints are seeded per run, so the next run finds it.
+//
+// A record is derived from only when it decodes, its definition is loaded and it is stored under
+// its own id; a record listing a timer twice implies that timer once (both would otherwise let a
+// stray hide behind the surplus in the counts). Verify reports either kind of record.
 #pragma once
 
 #include <cstdint>

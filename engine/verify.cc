@@ -4,6 +4,7 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "common/crypto.h"
@@ -116,6 +117,12 @@ Result<VerifyReport> verify_store(const storage::Store& store, const RoleCatalog
       problem(r, "实例记录无法解析：" + std::string(instances->key()));
       continue;
     }
+    if (in->id != instances->key()) {
+      // A copy under another key would imply the instance's keys twice and hide strays from the
+      // counts below; reindex leaves such a record alone.
+      problem(r, "实例记录 " + std::string(instances->key()) + " 中的编号是 " + in->id + "，与其键不符（a record's id differs from its key）");
+      continue;
+    }
     DefinitionPtr def = registry.get(in->workflow, in->workflow_version);
     if (!def) {
       problem(r, "实例 " + in->id + " 的工作流定义缺失（definition missing）");
@@ -138,6 +145,18 @@ Result<VerifyReport> verify_store(const storage::Store& store, const RoleCatalog
 
     keys.clear();
     for (const ArmedTimer& t : in->timers) keys.push_back(index::timer_key(t, in->id));
+    if (std::set<std::string>(keys.begin(), keys.end()).size() != keys.size()) {
+      // One key in the family stands for both: counted once, so that the count finds strays.
+      problem(r, "实例 " + in->id + " 的记录中有重复的定时器（a timer is listed twice in the record）");
+      std::vector<ArmedTimer> once;
+      std::set<std::string> seen;
+      for (size_t i = 0; i < keys.size(); ++i) {
+        if (seen.insert(keys[i]).second) once.push_back(in->timers[i]);
+      }
+      in->timers = std::move(once);
+      keys.clear();
+      for (const ArmedTimer& t : in->timers) keys.push_back(index::timer_key(t, in->id));
+    }
     auto armed = store.multi_get(Space::kTimers, keys);
     if (!armed) return fail(armed.error());
     for (size_t i = 0; i < keys.size(); ++i) {

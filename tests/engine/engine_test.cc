@@ -853,9 +853,28 @@ TEST(Engine, ReindexRepairsEachKindOfDamageToTheDerivedFamilies) {
   }
 }
 
+// A store that counts the instance records read one at a time (reindex reads one only for a
+// key whose fingerprint is not among the implied keys').
+class CountingStore : public ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  Result<std::optional<std::string>> get(storage::Space s, std::string_view k) const override {
+    if (s == storage::Space::kInstances) ++record_reads;
+    return ForwardingStore::get(s, k);
+  }
+  mutable int record_reads = 0;
+};
+
+std::set<std::string> keys_of(const storage::Store& store, storage::Space space) {
+  std::set<std::string> keys;
+  for (auto c = store.scan_prefix(space, ""); c->valid(); c->next()) keys.insert(std::string(c->key()));
+  return keys;
+}
+
 // Among many instances, reindex deletes exactly the strays — those of an instance that does not
-// exist and those a readable record does not imply — keeps every implied key, and says what it
-// is doing at each of its four steps.
+// exist, those a readable record does not imply, keys naming no instance — keeps every implied
+// key, reads a record only for a stray that names one (the implied keys are found by their
+// fingerprints), and says what it is doing at each of its four steps.
 TEST(Engine, ReindexDeletesExactlyTheStraysAmongManyInstances) {
   using storage::Space;
   EngineHarness h;
@@ -864,41 +883,120 @@ TEST(Engine, ReindexDeletesExactlyTheStraysAmongManyInstances) {
   for (int i = 0; i < 30; ++i) {
     ids.push_back(new_project(h, "项目 " + std::to_string(i)));
     if (i % 3 == 0) ASSERT_OK(h.fire("wang.wei", ids.back(), "issue"));
+    if (i % 6 == 0) {
+      ASSERT_OK(h.fire("li.na", ids.back(), "assign", {{"branch", "city/finance/b1"}, {"due_date", "2027-03-31"}}));
+    }
   }
   h.close();
-  auto store = storage::Store::open(h.dir());
-  ASSERT_OK(store);
-  auto keys_of = [&](Space space) {
-    std::set<std::string> keys;
-    for (auto c = (*store)->scan_prefix(space, ""); c->valid(); c->next()) keys.insert(std::string(c->key()));
-    return keys;
-  };
-  const std::set<std::string> index_before = keys_of(Space::kIndexes), timers_before = keys_of(Space::kTimers);
+  auto opened = storage::Store::open(h.dir());
+  ASSERT_OK(opened);
+  CountingStore store(std::move(*opened));
+  const std::set<std::string> index_before = keys_of(store, Space::kIndexes), timers_before = keys_of(store, Space::kTimers);
+  ASSERT_FALSE(timers_before.empty());
   storage::Batch b;
   b.put(Space::kIndexes, storage::KeyBuilder().text("s").text("yizhi-yixiang").text("closed").org("city/finance").text(ids[7]).build(), "o");
-  b.put(Space::kIndexes, storage::KeyBuilder().text("t").text("branch_secretary").org("city/finance/b1").text(ids[12]).build(), "");
+  b.put(Space::kIndexes, storage::KeyBuilder().text("t").text("branch_secretary").org("city/finance/b1").text(ids[13]).build(), "");
   b.put(Space::kIndexes, storage::KeyBuilder().text("o").org("city").text("01NOSUCHINSTANCE0000000000").build(), "o");
-  b.put(Space::kTimers, engine::index::timer_key(engine::ArmedTimer{"remind", 4102444800000LL}, ids[3]), "");
-  ASSERT_OK((*store)->commit(b));
+  b.put(Space::kIndexes, storage::KeyBuilder().text("o").org("city").text("").build(), "o");  // names no instance
+  b.put(Space::kTimers, engine::index::timer_key(engine::ArmedTimer{"remind", 4102444800000LL}, ids[6]), "");
+  b.put(Space::kTimers, "x", "");  // not a timer key
+  ASSERT_OK(store.commit(b, true));
   std::vector<std::string> lines;
   engine::ReindexOptions options;
   options.progress = [&](const std::string& line) { lines.push_back(line); };
-  auto rebuilt = engine::reindex_store(**store, roles, options);
+  auto rebuilt = engine::reindex_store(store, roles, options);
   ASSERT_OK(rebuilt);
   EXPECT_EQ(rebuilt->instances, 30u);
-  EXPECT_EQ(rebuilt->stray_index_entries, 3u);
-  EXPECT_EQ(rebuilt->stray_timers, 1u);
+  EXPECT_EQ(rebuilt->stray_index_entries, 4u);
+  EXPECT_EQ(rebuilt->stray_timers, 2u);
   EXPECT_EQ(rebuilt->index_entries_written, 0u);
+  EXPECT_EQ(rebuilt->timers_written, 0u);
   EXPECT_EQ(rebuilt->index_entries, index_before.size());
-  EXPECT_EQ(keys_of(Space::kIndexes), index_before);
-  EXPECT_EQ(keys_of(Space::kTimers), timers_before);
-  auto verified = engine::verify_store(**store, roles);
+  EXPECT_EQ(rebuilt->timers, timers_before.size());
+  EXPECT_EQ(store.record_reads, 4);  // the four strays that name an instance, nothing else
+  EXPECT_EQ(keys_of(store, Space::kIndexes), index_before);
+  EXPECT_EQ(keys_of(store, Space::kTimers), timers_before);
+  auto verified = engine::verify_store(store, roles);
   ASSERT_OK(verified);
   EXPECT_TRUE(verified->ok) << verified->to_json().dump(2);
   ASSERT_GE(lines.size(), 4u);
   for (const char* step : {"reindex: 1/4 ", "reindex: 2/4 ", "reindex: 3/4 ", "reindex: 4/4 "}) {
     EXPECT_EQ(std::count_if(lines.begin(), lines.end(), [&](const std::string& l) { return l.rfind(step, 0) == 0; }), 1) << step;
   }
+}
+
+// Records reindex may not derive from — one that does not decode, one copied under another key —
+// keep whatever they imply (the writer cannot touch those instances either), while strays are
+// still deleted; verify names both records.
+TEST(Engine, ReindexLeavesWhatUnreadableRecordsImplyAlone) {
+  using storage::Space;
+  EngineHarness h;
+  const engine::RoleCatalog roles = h.engine().roles();
+  const std::string a = new_project(h, "记录损坏");
+  ASSERT_OK(h.fire("wang.wei", a, "issue"));
+  ASSERT_OK(h.fire("li.na", a, "assign", {{"branch", "city/finance/b1"}, {"due_date", "2027-03-31"}}));
+  const std::string b = new_project(h, "被复制的记录");
+  h.close();
+  auto store = storage::Store::open(h.dir());
+  ASSERT_OK(store);
+  const std::set<std::string> index_before = keys_of(**store, Space::kIndexes), timers_before = keys_of(**store, Space::kTimers);
+  ASSERT_FALSE(timers_before.empty());
+  auto b_record = (*store)->get(Space::kInstances, b);
+  ASSERT_OK(b_record);
+  ASSERT_TRUE(b_record->has_value());
+  storage::Batch damage;
+  damage.put(Space::kInstances, a, "garbage");
+  damage.put(Space::kInstances, "01COPYOFANOTHERINSTANCE000", **b_record);
+  damage.put(Space::kIndexes, storage::KeyBuilder().text("o").org("city").text("01NOSUCHINSTANCE0000000000").build(), "o");
+  ASSERT_OK((*store)->commit(damage));
+  auto rebuilt = engine::reindex_store(**store, roles);
+  ASSERT_OK(rebuilt);
+  EXPECT_EQ(rebuilt->instances, 3u);
+  EXPECT_EQ(rebuilt->unreadable_instances, 2u);
+  EXPECT_EQ(rebuilt->stray_index_entries, 1u);
+  EXPECT_EQ(rebuilt->stray_timers, 0u);
+  EXPECT_EQ(keys_of(**store, Space::kIndexes), index_before);  // a's entries kept, the stray gone
+  EXPECT_EQ(keys_of(**store, Space::kTimers), timers_before);
+  auto verified = engine::verify_store(**store, roles);
+  ASSERT_OK(verified);
+  EXPECT_FALSE(verified->ok);
+  const std::string report = verified->to_json().dump();
+  EXPECT_NE(report.find("实例记录无法解析"), std::string::npos) << report;
+  EXPECT_NE(report.find("a record's id differs from its key"), std::string::npos) << report;
+}
+
+// A record that lists one timer twice implies one key: counting it twice would let a stray
+// timer hide behind the surplus, in verify and in reindex.
+TEST(Engine, ATimerListedTwiceDoesNotHideAStray) {
+  using storage::Space;
+  EngineHarness h;
+  const engine::RoleCatalog roles = h.engine().roles();
+  const std::string a = new_project(h, "重复的定时器");
+  ASSERT_OK(h.fire("wang.wei", a, "issue"));
+  ASSERT_OK(h.fire("li.na", a, "assign", {{"branch", "city/finance/b1"}, {"due_date", "2027-03-31"}}));
+  h.close();
+  auto store = storage::Store::open(h.dir());
+  ASSERT_OK(store);
+  const std::set<std::string> timers_before = keys_of(**store, Space::kTimers);
+  auto record = (*store)->get(Space::kInstances, a);
+  ASSERT_OK(record);
+  auto in = engine::decode_instance(**record);
+  ASSERT_OK(in);
+  ASSERT_FALSE(in->timers.empty());
+  in->timers.push_back(in->timers.front());
+  storage::Batch damage;
+  damage.put(Space::kInstances, a, engine::encode_instance(*in));
+  damage.put(Space::kTimers, engine::index::timer_key(engine::ArmedTimer{"remind", 4102444800000LL}, "01NOSUCHINSTANCE0000000000"), "");
+  ASSERT_OK((*store)->commit(damage));
+  auto damaged = engine::verify_store(**store, roles);
+  ASSERT_OK(damaged);
+  const std::string report = damaged->to_json().dump();
+  EXPECT_NE(report.find("a timer is listed twice"), std::string::npos) << report;
+  EXPECT_NE(report.find("stray"), std::string::npos) << report;
+  auto rebuilt = engine::reindex_store(**store, roles);
+  ASSERT_OK(rebuilt);
+  EXPECT_EQ(rebuilt->stray_timers, 1u);
+  EXPECT_EQ(keys_of(**store, Space::kTimers), timers_before);
 }
 
 // A reindex that did not finish leaves its mark, and the engine will not serve such a database
