@@ -436,9 +436,11 @@ void fire_transition(ServerState& state, const Request& req, Respond respond) {
 void add_comment(ServerState& state, const Request& req, Respond respond) {
   auto body = body_object(req, {"comment"});
   if (!body) return respond(error_response(body.error()));
-  auto comment = string_member(*body, "comment", true);
+  // Absent or null is the same as empty: the engine answers 422 missing_fields with "comment" in
+  // details.missing, as for a transition whose comment is required (API.md).
+  auto comment = string_member(*body, "comment", false);
   if (!comment) return respond(error_response(comment.error()));
-  submit(state, req, engine::AddComment{req.params[0], std::move(**comment)}, std::move(respond));
+  submit(state, req, engine::AddComment{req.params[0], comment->value_or("")}, std::move(respond));
 }
 
 // Admin only (the engine decides: 403 for anyone else, then 404 for an unknown user). Every

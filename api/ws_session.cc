@@ -226,8 +226,11 @@ class WsSession : public Subscriber, public std::enable_shared_from_this<WsSessi
   }
 
   // ---- writing: one async_write in flight, the rest queued ----
-  void enqueue(std::shared_ptr<const std::string> frame) {
+  // `traffic` is false for the heartbeat itself: it must not count as traffic that makes the next
+  // heartbeat unneeded, or an idle client would get one every other interval.
+  void enqueue(std::shared_ptr<const std::string> frame, bool traffic = true) {
     if (closing_) return;
+    if (traffic) sent_since_tick_ = true;
     queue_.push_back(std::move(frame));
     if (!writing_) do_write();
   }
@@ -244,7 +247,6 @@ class WsSession : public Subscriber, public std::enable_shared_from_this<WsSessi
     writing_ = false;
     if (ec) return stop();
     queue_.pop_front();
-    sent_since_tick_ = true;
     if (closing_) return;
     if (!queue_.empty()) return do_write();
     if (replay_more_) {
@@ -283,7 +285,8 @@ class WsSession : public Subscriber, public std::enable_shared_from_this<WsSessi
     heartbeat_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
       if (ec || self->closing_) return;
       if (!self->sent_since_tick_ && self->queue_.empty()) {
-        self->enqueue(std::make_shared<const std::string>(heartbeat_frame(self->state_.engine.head_seq())));
+        self->enqueue(std::make_shared<const std::string>(heartbeat_frame(self->state_.engine.head_seq())),
+                      /*traffic=*/false);
       }
       self->sent_since_tick_ = false;
       self->arm_heartbeat();

@@ -42,6 +42,9 @@ Result<Position> decode_cursor(std::string_view text) {
   if (!key) return bad();
   p.root = j["r"].get<size_t>();
   p.after_key = *key;
+  // Every cursor the server issues goes on after a key it returned (the first page is asked
+  // without one).
+  if (p.after_key.empty()) return bad();
   return p;
 }
 
@@ -100,6 +103,9 @@ Result<InstancePage> walk(const Engine::State& s, const std::vector<std::string>
   InstancePage page;
   const size_t chunk = std::clamp<size_t>(s.options.page_scan_limit, 1, 64);
   size_t examined = 0;
+  if (!start.after_key.empty() && start.root >= prefixes.size()) {  // a cursor for roots this caller does not have
+    return fail(Code::kBadRequest, "分页游标无效（invalid cursor）", Json{{"parameter", "cursor"}});
+  }
   for (size_t r = start.root; r < prefixes.size(); ++r) {
     const std::string& prefix = prefixes[r];
     std::string lower = prefix;

@@ -227,7 +227,10 @@ std::optional<int64_t> timer_due(const DecideEnv& env, const TimerSpec& t, const
   if (spec == nullptr || !has_value(in.fields, t.at_field)) return std::nullopt;  // armed once the field is set
   auto at = field_moment_ms(*spec, in.fields[t.at_field], env.utc_offset_minutes);
   if (!at) return std::nullopt;
-  return *at + t.offset_ms;
+  // A moment before 1970 (a date such as 1969-12-31 is a valid date) is long past: due at once.
+  // Timer keys order by the due time as an unsigned number, where a negative one would sort after
+  // every real timer and never fall due.
+  return std::max<int64_t>(0, *at + t.offset_ms);
 }
 
 void arm(Decision& d, const DecideEnv& env, const TimerSpec& t) {

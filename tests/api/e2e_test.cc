@@ -12,6 +12,7 @@
 #include <thread>
 #include <filesystem>
 
+#include "common/crypto.h"
 #include "tests/api/test_client.h"
 
 namespace pioneer::test {
@@ -175,6 +176,11 @@ TEST_F(ApiTest, YizhiYixiangThroughEveryTransition) {
   step("wang.wei", "issue", {{"goal", "提升服务"}, {"area", "service"}}, "", "issued");
   Json no_comment = expect(api_->fire("li.na", id, "return_for_revision"), 422, "missing_fields");
   EXPECT_EQ(no_comment["error"]["details"]["missing"], Json::array({"comment"}));
+  // A comment left out of POST .../comments is the same error, absent, null or empty.
+  for (const Json& body : {Json::object(), Json{{"comment", nullptr}}, Json{{"comment", ""}}}) {
+    Json refused = expect(api_->post("li.na", "/api/v1/instances/" + id + "/comments", body), 422, "missing_fields");
+    EXPECT_EQ(refused["error"]["details"]["missing"], Json::array({"comment"})) << body;
+  }
   step("li.na", "return_for_revision", {}, "目标再具体些", "draft");
   step("wang.wei", "issue", {}, "", "issued");
   Json assigned = step("li.na", "assign", {{"branch", "city/finance/b1"}, {"due_date", "2099-12-31"}}, "", "assigned");
@@ -386,6 +392,14 @@ TEST_F(ApiTest, PagingParameters) {
   for (const char* bad : {"limit=0", "limit=-1", "limit=abc", "limit=1001", "limit=1.5", "cursor=not-a-cursor"}) {
     expect(api_->get("wang.wei", std::string("/api/v1/instances?") + bad), 400, "bad_request");
     expect(api_->get("wang.wei", std::string("/api/v1/tasks?") + bad), 400, "bad_request");
+  }
+  // Cursors the server did not issue: the start of the list, a root the caller does not have, a
+  // key outside the root's range.
+  auto forged = [](const Json& j) { return base64url_encode(j.dump()); };
+  for (const std::string& cursor : {forged({{"r", 0}, {"k", ""}}), forged({{"r", 7}, {"k", base64url_encode("o\x01x")}}),
+                                    forged({{"r", 0}, {"k", base64url_encode("zzz")}})}) {
+    expect(api_->get("wang.wei", "/api/v1/instances?cursor=" + cursor), 400, "bad_request");
+    expect(api_->get("wang.wei", "/api/v1/tasks?cursor=" + cursor), 400, "bad_request");
   }
   expect(api_->get("wang.wei", "/api/v1/events?limit=0"), 400, "bad_request");
   expect(api_->get("wang.wei", "/api/v1/events?since=x"), 400, "bad_request");

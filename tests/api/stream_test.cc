@@ -319,6 +319,14 @@ TEST_F(StreamConfigTest, HeartbeatWhenIdle) {
   ASSERT_TRUE(beat);
   EXPECT_EQ((*beat)["type"], "heartbeat");
   EXPECT_TRUE((*beat)["head"].is_number_unsigned());
+  // At every interval while idle, not every other one (the heartbeat is not traffic that makes
+  // the next one unneeded): two more, each within 1.6 s of the one before, where every other
+  // interval would take 2.
+  for (int i = 0; i < 2; ++i) {
+    auto next = ws.read(1600ms);
+    ASSERT_TRUE(next) << "heartbeat " << i + 2;
+    EXPECT_EQ((*next)["type"], "heartbeat");
+  }
 }
 
 TEST_F(StreamConfigTest, LaggingClientIsClosedWhileOthersKeepUp) {

@@ -194,6 +194,25 @@ TEST(YizhiYixiang, TimersRemindOnceMarkOverdueAndSurviveRestart) {
   EXPECT_TRUE(report->ok) << report->to_json().dump(2);
 }
 
+// A due date before 1970 is a valid date, long past: the project is overdue at once, as for any
+// date in the past (a negative due time once sorted after every timer and never fell due).
+TEST(YizhiYixiang, ADueDateBefore1970IsOverdueAtOnce) {
+  EngineHarness h;
+  for (const char* date : {"1969-12-31", "0001-01-01"}) {
+    SCOPED_TRACE(date);
+    const std::string id = assigned_project(h, date);
+    h.advance(0);
+    auto events = history(h, "li.na", id);
+    EXPECT_TRUE(std::any_of(events.begin(), events.end(), [](const engine::Event& e) { return e.type == "overdue"; }));
+    auto view = h.engine().instance_view(h.user("li.na"), id);
+    ASSERT_OK(view);
+    EXPECT_EQ((*view)["overdue"], true);
+  }
+  auto report = engine::verify_store(h.engine().store(), h.engine().roles());
+  ASSERT_OK(report);
+  EXPECT_TRUE(report->ok) << report->to_json().dump(2);
+}
+
 // The writer fires timers only when everything it decided is durable (engine/sequencer.cc):
 // a steady stream of commands must not keep a due timer from firing.
 TEST(YizhiYixiang, ATimerFiresWhileCommandsKeepArriving) {
