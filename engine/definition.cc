@@ -595,9 +595,15 @@ bool Parser::check_state_exists(const Item& name) {
 void Parser::parse_create() {
   const Json* create = member(root_, "create");
   if (create == nullptr || !expect(*create, "/create", create->is_object(), "对象", "an object")) return;
-  check_keys(*create, "/create", {"actors", "requires", "accepts", "to", "comment", "notify"});
+  check_keys(*create, "/create", {"org_kind", "actors", "requires", "accepts", "to", "comment", "notify"});
   require_keys(*create, "/create", {"actors", "to"});
   CreateSpec& spec = def_.create;
+  if (auto kind = read_string(*create, "org_kind", "/create")) {
+    spec.org_kind = *kind;
+    if (!roles_.has_org_kind(*kind)) {
+      problem("/create/org_kind", "未知组织类型 " + q(*kind), "unknown org_kind " + q(*kind));
+    }
+  }
   // Nobody created the instance yet, so "creator" cannot authorise creating it.
   spec.actors = read_actors(*create, "actors", "/create", /*allow_creator=*/false);
   if (create->contains("actors") && (*create)["actors"].is_array() && (*create)["actors"].empty()) {

@@ -110,6 +110,7 @@ struct TransitionSpec {
 };
 
 struct CreateSpec {
+  std::string org_kind;  // the kind of org an instance belongs to ("" = any)
   std::vector<ActorSpec> actors;
   std::vector<std::string> requires_fields;
   std::vector<std::string> accepts;

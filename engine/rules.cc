@@ -355,6 +355,12 @@ Result<Decision> decide_create(const DecideEnv& env, const CreateInstance& cmd, 
                    [&](const ActorSpec& a) { return !a.creator && actor_matches(a, in, who); })) {
     return fail(Code::kForbidden, "无权在 " + cmd.org + " 创建此类事项（you may not create this workflow at " + cmd.org + "）");
   }
+  if (!def.create.org_kind.empty() && org->kind != def.create.org_kind) {
+    return fail(Code::kInvalidField,
+                "此类事项只能在 " + def.create.org_kind + " 类组织创建，'" + cmd.org + "' 是 " + org->kind + "（this workflow's instances belong to an org of kind " +
+                    def.create.org_kind + "; '" + cmd.org + "' is a " + org->kind + "）",
+                Json{{"field", "org"}, {"rule", "org_kind"}, {"org_kind", def.create.org_kind}});
+  }
   auto changes = apply_fields(env, cmd.fields, def.create.requires_fields, def.create.accepts, in.org, in.fields);
   if (!changes) return fail(changes.error());
   auto comment = check_comment(def.create.comment, cmd.comment);

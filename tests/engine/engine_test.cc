@@ -1045,13 +1045,15 @@ TEST(Engine, Sm3IsSelectableForANewDatabaseAndStaysChosen) {
     ASSERT_OK(e);
     ASSERT_OK((*e)->execute(engine::Command{engine::PutOrg{{"city", "市委", "city", ""}},
                                             engine::Principal::system_principal(), {}, {}}));
+    ASSERT_OK((*e)->execute(engine::Command{engine::PutOrg{{"city/finance", "市财政局", "department", ""}},
+                                            engine::Principal::system_principal(), {}, {}}));
     ASSERT_OK((*e)->load_workflows_dir(source_path("workflows")));
-    ASSERT_OK((*e)->execute(engine::Command{engine::PutUser{"p", "党组", "city", {{"party_group", "city"}}},
+    ASSERT_OK((*e)->execute(engine::Command{engine::PutUser{"p", "党组", "city/finance", {{"party_group", "city/finance"}}},
                                             engine::Principal::system_principal(), {}, {}}));
     auto who = (*e)->user("p");
     ASSERT_OK(who);
     ASSERT_OK((*e)->execute(engine::Command{
-        engine::CreateInstance{"yizhi-yixiang", "city", {{"title", "国密"}}, std::nullopt}, *who, {}, {}}));
+        engine::CreateInstance{"yizhi-yixiang", "city/finance", {{"title", "国密"}}, std::nullopt}, *who, {}, {}}));
   }
   options.hash_algorithm = "sha256";  // ignored: the database keeps the algorithm it was made with
   auto e = engine::Engine::open(options);

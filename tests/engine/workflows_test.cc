@@ -281,6 +281,27 @@ TEST(YizhiYixiang, LeavingAStateDisarmsItsTimers) {
   EXPECT_EQ((*view)["overdue"], false);
 }
 
+// An instance belongs to an org of the kind its workflow names (create.org_kind): a project or a
+// finding to a department (a rating to a branch); elsewhere it is 422 invalid_field, for someone
+// who may create there at all (who may not gets 403 first), and nothing is written.
+TEST(Workflows, AnInstanceBelongsToAnOrgOfTheKindItsWorkflowNames) {
+  EngineHarness h;
+  const uint64_t head = h.engine().head_seq();
+  auto at_branch = h.create("wang.wei", "yizhi-yixiang", "city/finance/b1", {{"title", "支部不能出题"}});
+  ASSERT_CODE(at_branch, Code::kInvalidField);
+  EXPECT_EQ(at_branch.error().details["rule"], "org_kind");
+  EXPECT_EQ(at_branch.error().details["field"], "org");
+  const Json finding = {{"title", "问题"}, {"category", "organizational"}, {"description", "d"}, {"severity", "serious"},
+                        {"due_date", "2027-03-31"}};
+  for (const char* org : {"city", "city/inspection", "city/finance/b2"}) {
+    SCOPED_TRACE(org);
+    ASSERT_CODE(h.create("zhou.hua", "inspection-rectification", org, finding), Code::kInvalidField);
+  }
+  ASSERT_CODE(h.create("zhang.min", "yizhi-yixiang", "city/finance/b1", {{"title", "无权"}}), Code::kForbidden);
+  EXPECT_EQ(h.engine().head_seq(), head);
+  ASSERT_OK(h.create("zhou.hua", "inspection-rectification", "city/finance", finding));
+}
+
 TEST(InspectionRectification, FullLifecycleWithJointVerification) {
   EngineHarness h;
   auto created = h.create("zhou.hua", "inspection-rectification", "city/finance",
