@@ -353,6 +353,18 @@ TEST(ParseDefinitionTest, ErrorShape) {
   EXPECT_EQ(p["message"], "未知状态 'nowhere'（unknown state 'nowhere'）");
 }
 
+TEST(ParseDefinitionTest, CreateOrgKindIsAKnownKind) {
+  auto department = parse_definition(with(minimal(), "/create/org_kind", "department"), catalog());
+  ASSERT_TRUE(department);
+  EXPECT_EQ(department->create.org_kind, "department");
+  auto unknown = parse_definition(with(minimal(), "/create/org_kind", "party_group"), catalog());
+  ASSERT_FALSE(unknown);
+  const Json& p = unknown.error().details["problems"][0];
+  EXPECT_EQ(p["path"], "/create/org_kind");
+  EXPECT_EQ(p["message"], "未知组织类型 'party_group'（unknown org_kind 'party_group'）");
+  EXPECT_FALSE(parse_definition(with(minimal(), "/create/org_kind", 5), catalog()));
+}
+
 TEST(ParseDefinitionTest, NeverThrowsOnOddInput) {
   for (const Json& odd : {Json(), Json(5), Json::array({1, 2}), Json("text"), Json::object()}) {
     auto parsed = parse_definition(odd, catalog());
