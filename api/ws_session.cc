@@ -6,11 +6,7 @@
 //  2. replay stored events after `since` page by page (engine->events_after), each page only
 //     once the previous one is written, so a long history never floods the queue;
 //  3. switch to live events, skipping every seq at or below the last one considered: no gap
-//     (we subscribed before reading) and no duplicate (the cursor only moves forward);
-//  4. when a live event makes its instance visible to the user (it moved into their org), send
-//     first that instance's earlier events above `since` the stream had not sent (catch_up): the
-//     feed shows whoever may see an instance its whole history, and so does the stream. These
-//     are the only frames whose seq is below one already sent; clients resume from the highest.
+//     (we subscribed before reading) and no duplicate (the cursor only moves forward).
 // One async_write is in flight at a time; the rest wait in a bounded queue. A client whose
 // live queue reaches ws_queue_limit is closed 4008 "lagging" and resumes with since=last seq.
 //
@@ -105,7 +101,6 @@ class WsSession : public Subscriber, public std::enable_shared_from_this<WsSessi
         who_(std::move(who)),
         credential_(engine::Engine::credential(token)),
         cursor_(since),
-        start_since_(since),
         slot_(std::move(slot)),
         heartbeat_(executor_),
         auth_timer_(executor_),
@@ -200,7 +195,6 @@ class WsSession : public Subscriber, public std::enable_shared_from_this<WsSessi
 
   void finish_replay() {
     replaying_ = false;
-    replay_end_ = cursor_;
     std::vector<StreamBatch> pending;
     pending.swap(pending_);
     for (const StreamBatch& batch : pending) on_batch(batch);
@@ -222,37 +216,8 @@ class WsSession : public Subscriber, public std::enable_shared_from_this<WsSessi
       cursor_ = event.seq;
       if (!state_.engine.may_see(who_, event) || !filter_.admits(event)) continue;
       if (queue_.size() >= state_.config.ws_queue_limit) return lagging();
-      const auto& before = event.scope_before.org_and_assignee;
-      if (before && !who_.can_see(before->first, before->second) && !catch_up(event)) return;
       enqueue(item->frame(is_mine(who_, event)));
     }
-  }
-
-  // `trigger` has just made its instance visible to this user (moved it into a branch they lead,
-  // say). Visibility follows the instance as it is now (API.md), so a replay from where this
-  // stream began would now include the instance's earlier events; those the stream has not sent
-  // go out first, each with its own (earlier) seq: a client that resumes from the highest seq it
-  // saw then misses none. Not sent before: live events the user could not see when they happened,
-  // and replayed ones if the instance was out of sight during the replay.
-  bool catch_up(const engine::Event& trigger) {
-    auto history = state_.engine.history(who_, trigger.instance_id);
-    if (!history) return true;  // out of sight again already: a later event says so
-    bool replayed = false;  // as the replay saw it: after the instance's last event up to then
-    for (const engine::Event& e : *history) {
-      if (e.seq <= replay_end_) replayed = state_.engine.may_see(who_, e);
-    }
-    for (const engine::Event& e : *history) {
-      if (e.seq >= trigger.seq) break;
-      if (e.seq <= start_since_) continue;
-      const bool sent = e.seq <= replay_end_ ? replayed : state_.engine.may_see(who_, e);
-      if (sent || !filter_.admits(e)) continue;
-      if (queue_.size() >= state_.config.ws_queue_limit) {
-        lagging();
-        return false;
-      }
-      enqueue(StreamEvent::make(e)->frame(is_mine(who_, e)));
-    }
-    return true;
   }
 
   void lagging() {
@@ -388,8 +353,6 @@ class WsSession : public Subscriber, public std::enable_shared_from_this<WsSessi
   engine::Principal who_;
   engine::Engine::Credential credential_;  // the token's hash and what the last check depended on
   uint64_t cursor_;  // every seq ≤ cursor_ has been sent or deliberately skipped
-  uint64_t start_since_;   // where the client asked the stream to begin
-  uint64_t replay_end_ = 0;  // the last seq the replay of stored events covered
   ConnectionSlot slot_;
   net::steady_timer heartbeat_;
   net::steady_timer auth_timer_;

@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <map>
 #include <optional>
-#include <utility>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -126,15 +125,6 @@ struct Event {
   std::string assignee_org;   // visibility checks in the stream without a lookup
   std::string prev_hash;
   std::string hash;
-  // In memory only, set by the writer on the first event of a command that moved the instance
-  // to another org or assignee org: where it was before. The stream uses it to notice an
-  // instance that has just become visible to a client (api/ws_session.cc). Not stored, not
-  // hashed, and equal for every event: the log does not need it.
-  struct ScopeBefore {
-    std::optional<std::pair<std::string, std::string>> org_and_assignee;
-    bool operator==(const ScopeBefore&) const { return true; }
-  };
-  ScopeBefore scope_before;
 
   bool operator==(const Event&) const = default;
 };

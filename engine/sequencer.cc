@@ -570,10 +570,6 @@ Sequencer::KnownPtr Sequencer::record(BatchState& bs, const Definition& def, con
   const Instance& after = d.instance;
   const Instance* before = before_known ? &before_known->instance : nullptr;
   out.put(Space::kInstances, after.id, encode_instance(after));
-  if (before != nullptr && !d.events.empty() &&
-      (before->org != after.org || before->assignee_org != after.assignee_org)) {
-    d.events.front().scope_before.org_and_assignee = std::make_pair(before->org, before->assignee_org);
-  }
   for (Event& e : d.events) {
     e.seq = ++bs.seq;
     e.prev_hash = bs.hash;

@@ -1,8 +1,6 @@
 // End-to-end tests of the WebSocket stream (API.md "The stream") against the real binary.
 #include <gtest/gtest.h>
 
-#include <algorithm>
-
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
@@ -83,42 +81,6 @@ class StreamTest : public ::testing::Test {
   std::unique_ptr<ServerProcess> server_;
   std::unique_ptr<Api> api_;
 };
-
-// An instance that becomes visible to a client (assigned into the branch it leads) brings its
-// earlier events above the stream's start with it, before the event that made it visible: the
-// stream then holds what the feed holds, each event once, and a client resuming from the highest
-// seq it saw misses none. A client that saw the instance all along gets no event twice.
-TEST_F(StreamTest, AnInstanceThatBecomesVisibleBringsItsEarlierEvents) {
-  const uint64_t start = api_->get("li.na", "/api/v1/events?limit=1").json()["head"].get<uint64_t>();
-  WsClient branch, committee;
-  ASSERT_EQ(branch.connect(server_->port(), stream_target(start), server_->token("liu.yang")), 101);
-  ASSERT_EQ(committee.connect(server_->port(), stream_target(start), server_->token("li.na")), 101);
-  const std::string x = create_project("先派给一支部");
-  fire("wang.wei", x, "issue");
-  fire("li.na", x, "assign", {{"branch", "city/finance/b1"}, {"due_date", "2099-12-31"}});
-  fire("zhang.min", x, "decline", {}, "人手不足");
-  fire("li.na", x, "assign", {{"branch", "city/finance/b2"}, {"due_date", "2099-12-31"}});
-  const std::vector<uint64_t> feed_b2 = feed("liu.yang", start), feed_committee = feed("li.na", start);
-  ASSERT_EQ(feed_b2.size(), 5u) << "the feed shows b2 the whole history of what it may see now";
-  EXPECT_EQ(feed_b2, feed_committee);
-
-  std::vector<uint64_t> got = read_through(branch, feed_b2.back());
-  std::vector<uint64_t> sorted = got;
-  std::sort(sorted.begin(), sorted.end());
-  EXPECT_EQ(sorted, feed_b2) << "each event once, the earlier ones before the one that made it visible";
-  EXPECT_EQ(got.back(), feed_b2.back());
-  EXPECT_EQ(read_through(committee, feed_committee.back()), feed_committee);
-
-  // Resuming from the highest seq seen: the next event is the next one, nothing older.
-  WsClient resumed;
-  ASSERT_EQ(resumed.connect(server_->port(), stream_target(*std::max_element(got.begin(), got.end())),
-                            server_->token("liu.yang")), 101);
-  fire("liu.yang", x, "claim");
-  const uint64_t claim = feed("liu.yang", start).back();
-  EXPECT_EQ(read_through(resumed, claim), std::vector<uint64_t>{claim});
-  EXPECT_EQ(read_through(branch, claim), std::vector<uint64_t>{claim});
-  EXPECT_EQ(read_through(committee, claim), std::vector<uint64_t>{claim});
-}
 
 TEST_F(StreamTest, RefusesBadTokensBeforeTheUpgrade) {
   // A WsClient is good for one handshake: a fresh one per attempt.
