@@ -33,6 +33,15 @@ std::string new_project(EngineHarness& h, const std::string& title, const std::s
   return r ? r->body["id"].get<std::string>() : "";
 }
 
+// A project issued and assigned to branch b1 (due 2027-03-31): it has index entries of several
+// kinds and two armed timers.
+std::string assigned_project(EngineHarness& h, const std::string& title) {
+  const std::string id = new_project(h, title);
+  EXPECT_TRUE(h.fire("wang.wei", id, "issue").has_value());
+  EXPECT_TRUE(h.fire("li.na", id, "assign", {{"branch", "city/finance/b1"}, {"due_date", "2027-03-31"}}).has_value());
+  return id;
+}
+
 std::set<std::string> ids(const std::vector<Json>& items) {
   std::set<std::string> out;
   for (const Json& j : items) out.insert(j["id"].get<std::string>());
@@ -722,9 +731,7 @@ TEST(Engine, VerifyFindsEachKindOfDamageToTheDerivedFamilies) {
   };
   for (const Damage& d : damages) {
     EngineHarness h;
-    const std::string a = new_project(h, "受损的项目");
-    ASSERT_OK(h.fire("wang.wei", a, "issue"));
-    ASSERT_OK(h.fire("li.na", a, "assign", {{"branch", "city/finance/b1"}, {"due_date", "2027-03-31"}}));
+    const std::string a = assigned_project(h, "受损的项目");
     const std::string other = new_project(h, "另一个项目");
     auto clean = engine::verify_store(h.engine().store(), h.engine().roles());
     ASSERT_OK(clean);
@@ -802,9 +809,7 @@ TEST(Engine, ReindexRepairsEachKindOfDamageToTheDerivedFamilies) {
     SCOPED_TRACE(d.what);
     EngineHarness h;
     const engine::RoleCatalog roles = h.engine().roles();
-    const std::string a = new_project(h, "待修复的项目");
-    ASSERT_OK(h.fire("wang.wei", a, "issue"));
-    ASSERT_OK(h.fire("li.na", a, "assign", {{"branch", "city/finance/b1"}, {"due_date", "2027-03-31"}}));
+    const std::string a = assigned_project(h, "待修复的项目");
     h.close();
     {
       auto store = storage::Store::open(h.dir());
@@ -932,9 +937,7 @@ TEST(Engine, ReindexLeavesWhatUnreadableRecordsImplyAlone) {
   using storage::Space;
   EngineHarness h;
   const engine::RoleCatalog roles = h.engine().roles();
-  const std::string a = new_project(h, "记录损坏");
-  ASSERT_OK(h.fire("wang.wei", a, "issue"));
-  ASSERT_OK(h.fire("li.na", a, "assign", {{"branch", "city/finance/b1"}, {"due_date", "2027-03-31"}}));
+  const std::string a = assigned_project(h, "记录损坏");
   const std::string b = new_project(h, "被复制的记录");
   h.close();
   auto store = storage::Store::open(h.dir());
@@ -971,9 +974,7 @@ TEST(Engine, ATimerListedTwiceDoesNotHideAStray) {
   using storage::Space;
   EngineHarness h;
   const engine::RoleCatalog roles = h.engine().roles();
-  const std::string a = new_project(h, "重复的定时器");
-  ASSERT_OK(h.fire("wang.wei", a, "issue"));
-  ASSERT_OK(h.fire("li.na", a, "assign", {{"branch", "city/finance/b1"}, {"due_date", "2027-03-31"}}));
+  const std::string a = assigned_project(h, "重复的定时器");
   h.close();
   auto store = storage::Store::open(h.dir());
   ASSERT_OK(store);
