@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -197,6 +198,76 @@ TEST_F(StreamTest, NeverSendsWhatTheUserMayNotSee) {
   read_through(edu, feed("chen.jie").back(), &edu_frames);
   ASSERT_EQ(edu_frames.size(), 1u);
   EXPECT_EQ(edu_frames[0]["event"]["instance_id"], edu_project.json()["id"]);
+}
+
+// The live stream sends an event to those who may see its instance once it is committed (the
+// scope recorded in the event), so an instance that moves into a client's view arrives with the
+// event that brought it; its earlier history is fetched. The rule a client follows (README,
+// "Visibility"): an event whose instance_seq is more than one past the last one it holds for
+// that instance means a gap; fill it from GET /api/v1/instances/{id}/events. This test is that
+// client: a project assigned to b2, declined, assigned to b1, declined there, assigned to b2
+// again. b2's view of the project ends complete, each event once, with one fetch per arrival.
+TEST_F(StreamTest, AClientFillsTheHistoryOfAnInstanceThatComesIntoViewFromInstanceSeq) {
+  WsClient b2;
+  ASSERT_EQ(b2.connect(server_->port(), "/api/v1/stream", server_->token("liu.yang")), 101);
+  std::string id = create_project("来回指派");
+
+  std::map<int64_t, uint64_t> held;  // instance_seq -> seq: what the client holds of the project
+  std::vector<int64_t> fetched_at;   // the instance_seqs whose arrival made the client fetch
+  uint64_t last_frame = 0;
+  // The client's loop, until the frame of the latest event b2 may see.
+  auto follow = [&] {
+    const uint64_t last = feed("liu.yang").back();
+    auto done = b2.read_until(
+        [&](const Json& m) {
+          if (!is_event(m)) return false;
+          const Json& e = m["event"];
+          EXPECT_GT(seq_of(m), last_frame) << "frames in sequence order, each once";
+          last_frame = seq_of(m);
+          EXPECT_EQ(e["instance_id"], id);
+          const int64_t n = e["instance_seq"].get<int64_t>();
+          const int64_t top = held.empty() ? 0 : held.rbegin()->first;
+          if (n > top + 1) {  // a gap: the instance came (back) into view
+            fetched_at.push_back(n);
+            auto r = api_->get("liu.yang", "/api/v1/instances/" + id + "/events");
+            EXPECT_EQ(r.status, 200) << r.body;
+            const Json page = r.json();
+            for (const auto& h : page["items"]) held[h["instance_seq"].get<int64_t>()] = h["seq"].get<uint64_t>();
+          }
+          held[n] = seq_of(m);
+          return seq_of(m) >= last;
+        },
+        nullptr, 15s);
+    ASSERT_TRUE(done.has_value()) << "the stream ended before seq " << last << " (close code " << b2.close_code() << ")";
+  };
+
+  fire("wang.wei", id, "issue");
+  fire("li.na", id, "assign", {{"branch", "city/finance/b2"}, {"due_date", "2099-12-31"}});
+  follow();
+  fire("liu.yang", id, "decline", {}, "本支部力量不足");
+  follow();
+  fire("li.na", id, "assign", {{"branch", "city/finance/b1"}, {"due_date", "2099-12-31"}});
+  fire("zhang.min", id, "decline", {}, "另有任务");
+  fire("li.na", id, "assign", {{"branch", "city/finance/b2"}, {"due_date", "2099-12-31"}});
+  follow();
+  fire("liu.yang", id, "claim");
+  follow();
+
+  auto history = api_->get("liu.yang", "/api/v1/instances/" + id + "/events");
+  ASSERT_EQ(history.status, 200) << history.body;
+  const Json stored = history.json();
+  std::vector<uint64_t> expected;
+  for (const auto& e : stored["items"]) expected.push_back(e["seq"].get<uint64_t>());
+  ASSERT_EQ(expected.size(), 8u) << history.body;
+  std::vector<uint64_t> assembled;
+  for (const auto& [n, seq] : held) assembled.push_back(seq);
+  EXPECT_EQ(assembled, expected);
+  // Assigned to b2 at instance_seq 3 (1 and 2 unseen), and again at 7 after b1's turn (5, 6).
+  EXPECT_EQ(fetched_at, (std::vector<int64_t>{3, 7}));
+  // A fresh replay, as after a reconnect from 0, shows the whole history in order.
+  WsClient replay;
+  ASSERT_EQ(replay.connect(server_->port(), stream_target(0), server_->token("liu.yang")), 101);
+  EXPECT_EQ(read_through(replay, expected.back()), expected);
 }
 
 TEST_F(StreamTest, SubscribeNarrowsButNeverWidens) {
