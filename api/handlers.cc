@@ -46,7 +46,7 @@ Result<std::string> parse_cursor(const Request& req) {
   const std::string* text = query(req, "cursor");
   if (!text) return std::string();
   if (text->size() > kMaxCursor) {
-    return fail(Code::kBadRequest, "分页游标无效 (invalid cursor)", Json{{"parameter", "cursor"}});
+    return fail(Code::kBadRequest, "分页游标无效（invalid cursor）", Json{{"parameter", "cursor"}});
   }
   return *text;
 }
@@ -66,7 +66,7 @@ Result<size_t> parse_limit(const Request& req, size_t fallback) {
   if (!text) return fallback;
   auto value = parse_count(*text, kMaxLimit);
   if (!value || *value == 0) {
-    return fail(Code::kBadRequest, "limit 须为 1 到 1000 的整数 (limit must be an integer from 1 to 1000)",
+    return fail(Code::kBadRequest, "limit 须为 1 到 1000 的整数（limit must be an integer from 1 to 1000）",
                 Json{{"parameter", "limit"}});
   }
   return static_cast<size_t>(*value);
@@ -101,7 +101,7 @@ Result<Json> body_object(const Request& req, std::initializer_list<std::string_v
   if (!parsed) return fail(parsed.error());
   Json body = std::move(*parsed);
   if (!body.is_object()) {
-    return fail(Code::kBadRequest, "请求体须为 JSON 对象 (request body must be a JSON object)");
+    return fail(Code::kBadRequest, "请求体须为 JSON 对象（request body must be a JSON object）");
   }
   if (allowed.size() == 0) return body;
   std::vector<std::string> unknown;
@@ -182,13 +182,13 @@ Result<engine::Principal> authenticate(ServerState& state, const Request& req, b
                                        engine::Engine::Credential* credential) {
   std::string token = request_token(req, allow_query_token);
   if (token.empty()) {
-    return fail(Code::kUnauthenticated, "缺少访问令牌 (missing bearer token)");
+    return fail(Code::kUnauthenticated, "缺少访问令牌（missing bearer token）");
   }
   engine::Engine::Credential unkept;
   engine::Engine::Credential& checked = credential ? *credential : unkept;
   checked = engine::Engine::credential(token);
   auto who = state.engine.authenticate(checked);
-  if (!who) return fail(Code::kUnauthenticated, "访问令牌无效 (invalid or expired token)");
+  if (!who) return fail(Code::kUnauthenticated, "访问令牌无效（invalid or expired token）");
   return who;
 }
 
@@ -197,7 +197,7 @@ Result<uint64_t> parse_since(const Request& req, uint64_t fallback) {
   if (!text) return fallback;
   auto value = parse_count(*text, UINT64_MAX);
   if (!value) {
-    return fail(Code::kBadRequest, "since 须为非负整数 (since must be a non-negative integer)",
+    return fail(Code::kBadRequest, "since 须为非负整数（since must be a non-negative integer）",
                 Json{{"parameter", "since"}});
   }
   return *value;
@@ -263,7 +263,7 @@ Result<std::optional<int>> parse_version(const Request& req) {
   if (!text) return std::optional<int>{};
   auto value = parse_count(*text, 1'000'000'000);
   if (!value || *value == 0) {
-    return fail(Code::kBadRequest, "version 须为正整数 (version must be a positive integer)",
+    return fail(Code::kBadRequest, "version 须为正整数（version must be a positive integer）",
                 Json{{"parameter", "version"}});
   }
   return std::optional<int>(static_cast<int>(*value));
@@ -385,7 +385,7 @@ Response get_stats(ServerState& state, const Request& req) {
 
 Response stream_without_upgrade(ServerState&, const Request&) {
   return error_response(Error::make(
-      Code::kBadRequest, "此地址须以 WebSocket 连接 (this endpoint requires a WebSocket upgrade)"));
+      Code::kBadRequest, "此地址须以 WebSocket 连接（this endpoint requires a WebSocket upgrade）"));
 }
 
 void register_workflow(ServerState& state, const Request& req, Respond respond) {
@@ -451,7 +451,7 @@ void revoke_tokens(ServerState& state, const Request& req, Respond respond) {
     auto body = body_object(req, {});
     if (!body) return respond(error_response(body.error()));
     if (!body->empty()) {
-      return respond(error_response(Error::make(Code::kBadRequest, "请求体须为空对象 (the body must be empty or {})")));
+      return respond(error_response(Error::make(Code::kBadRequest, "请求体须为空对象（the body must be empty or {}）")));
     }
   }
   Hub* hub = &state.hub;

@@ -36,7 +36,7 @@ Response error_response(const Error& error, int status) {
     std::fprintf(stderr, "{\"level\":\"error\",\"code\":\"%s\",\"detail\":%s}\n",
                  std::string(code_name(error.code)).c_str(),
                  Json(error.message).dump(-1, ' ', false, Json::error_handler_t::replace).c_str());
-    body["message"] = "服务器内部错误 (internal server error)";
+    body["message"] = "服务器内部错误（internal server error）";
     body["details"] = Json::object();
   } else {
     body["message"] = error.message;
@@ -131,7 +131,7 @@ bool json_depth_within(std::string_view text, size_t max_depth) {
 Result<Json> parse_client_json(std::string_view text) {
   if (!json_depth_within(text)) {
     return fail(Code::kInvalidJson,
-                "JSON 嵌套过深 (JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels)",
+                "JSON 嵌套过深（JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels）",
                 Json{{"max_depth", kMaxJsonDepth}});
   }
   Json value = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);

@@ -94,7 +94,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
       keep_alive_ = false;
       started_ = Clock::now();
       return answer(error_response(Error::make(
-                        Code::kOverloaded, "连接数已达上限 (too many connections)")),
+                        Code::kOverloaded, "连接数已达上限（too many connections）")),
                     /*linger=*/true);
     }
     read_request();
@@ -130,18 +130,18 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     if (ec == beast::error::timeout) return close_now();
     if (ec == http::error::body_limit) {
       return answer_error(Error::make(Code::kPayloadTooLarge,
-                                      "请求体超过上限 (request body too large)",
+                                      "请求体超过上限（request body too large）",
                                       Json{{"limit", state_.config.body_limit}}),
                           413);
     }
     if (ec == http::error::header_limit) {
       return answer_error(Error::make(Code::kBadRequest,
-                                      "请求头超过上限 (request header fields too large)",
+                                      "请求头超过上限（request header fields too large）",
                                       Json{{"limit", state_.config.header_limit}}),
                           431);
     }
     if (ec && ec.category() == beast::error_code(http::error::end_of_stream).category()) {
-      return answer_error(Error::make(Code::kBadRequest, "HTTP 请求格式错误 (malformed HTTP request)"), 400);
+      return answer_error(Error::make(Code::kBadRequest, "HTTP 请求格式错误（malformed HTTP request）"), 400);
     }
     if (ec) return close_now();
     handle();
@@ -169,7 +169,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     if (upgrade) return upgrade_to_stream(std::move(request));
     if (state_.stopping.load()) {
       keep_alive_ = false;
-      return answer(error_response(Error::make(Code::kOverloaded, "服务器正在停止 (server is stopping)")));
+      return answer(error_response(Error::make(Code::kOverloaded, "服务器正在停止（server is stopping）")));
     }
     // The router may answer later from the engine's writer thread: come back to the session's thread.
     state_.router.dispatch(
@@ -190,10 +190,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
       answer(std::move(res));
     };
     if (request.path != kStreamRoute) {
-      return refuse(Error::make(Code::kNotFound, "未找到 (not found)"));
+      return refuse(Error::make(Code::kNotFound, "未找到（not found）"));
     }
     if (state_.stopping.load()) {
-      return refuse(Error::make(Code::kOverloaded, "服务器正在停止 (server is stopping)"));
+      return refuse(Error::make(Code::kOverloaded, "服务器正在停止（server is stopping）"));
     }
     // Bad tokens are refused before the upgrade, with a plain 401.
     auto who = handlers::authenticate(state_, request, /*allow_query_token=*/true);

@@ -117,10 +117,10 @@ Result<StreamFilter> parse_client_message(std::string_view text) {
   }
   Json& message = *parsed;
   if (!message.is_object() || !message.contains("type") || !message["type"].is_string()) {
-    return fail(Code::kBadRequest, "消息须为带 type 的 JSON 对象 (message must be an object with a type)");
+    return fail(Code::kBadRequest, "消息须为带 type 的 JSON 对象（message must be an object with a type）");
   }
   if (message["type"] != "subscribe") {
-    return fail(Code::kBadRequest, "未知的消息类型 (unknown message type)",
+    return fail(Code::kBadRequest, "未知的消息类型（unknown message type）",
                 Json{{"type", message["type"]}});
   }
   StreamFilter filter;
@@ -132,13 +132,13 @@ Result<StreamFilter> parse_client_message(std::string_view text) {
       continue;
     }
     if (!value.is_string()) {
-      return fail(Code::kBadRequest, "字段 " + key + " 须为字符串 (" + key + " must be a string)",
+      return fail(Code::kBadRequest, "字段 " + key + " 须为字符串（" + key + " must be a string）",
                   Json{{"field", key}});
     }
     (key == "workflow" ? filter.workflow : filter.org) = value.get<std::string>();
   }
   if (!unknown.empty()) {
-    return fail(Code::kBadRequest, "未知字段 (unknown keys)", Json{{"unknown", unknown}});
+    return fail(Code::kBadRequest, "未知字段（unknown keys）", Json{{"unknown", unknown}});
   }
   return filter;
 }

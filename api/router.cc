@@ -111,11 +111,11 @@ void Router::dispatch(Request request, Respond respond, AuthMemo* memo) const {
     }
     Response res;
     if (allow.empty()) {
-      res = error_response(Error::make(Code::kNotFound, "未找到 (not found)"));
+      res = error_response(Error::make(Code::kNotFound, "未找到（not found）"));
       res.route = "(unmatched)";
     } else {
       res = error_response(
-          Error::make(Code::kBadRequest, "该路径不支持此方法 (method not allowed on this path)",
+          Error::make(Code::kBadRequest, "该路径不支持此方法（method not allowed on this path）",
                       Json{{"allow", allow}}),
           405);
       res.headers.emplace_back("Allow", allow);

@@ -1,6 +1,7 @@
 #include "engine/rules.h"
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 
 #include "engine/codec.h"
@@ -37,6 +38,12 @@ Error invalid_field(const std::string& field, const std::string& rule, const std
                      Json{{"field", field}, {"rule", rule}});
 }
 
+// A bound as a person reads it: 100, not 100.0 (bounds are doubles, most are whole numbers).
+std::string bound_text(double d) {
+  if (std::isfinite(d) && d == std::trunc(d) && std::fabs(d) < 9.0e15) return std::to_string(static_cast<int64_t>(d));
+  return Json(d).dump();
+}
+
 std::string join(const std::vector<std::string>& items) {
   std::string out;
   for (const auto& s : items) out += (out.empty() ? "" : ", ") + s;
@@ -68,10 +75,10 @@ std::optional<Error> check_value(const FieldSpec& spec, const Json& v, const std
       }
       double d = v.get<double>();
       if (spec.min && d < *spec.min) {
-        return invalid_field(name, "min", "不能小于 " + Json(*spec.min).dump(), "must be at least " + Json(*spec.min).dump());
+        return invalid_field(name, "min", "不能小于 " + bound_text(*spec.min), "must be at least " + bound_text(*spec.min));
       }
       if (spec.max && d > *spec.max) {
-        return invalid_field(name, "max", "不能大于 " + Json(*spec.max).dump(), "must be at most " + Json(*spec.max).dump());
+        return invalid_field(name, "max", "不能大于 " + bound_text(*spec.max), "must be at most " + bound_text(*spec.max));
       }
       return std::nullopt;
     }
