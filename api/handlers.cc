@@ -111,7 +111,7 @@ Result<Json> body_object(const Request& req, std::initializer_list<std::string_v
     }
   }
   if (!unknown.empty()) {
-    return fail(Code::kBadRequest, "未知字段：" + join(unknown) + " (unknown keys: " + join(unknown) + ")",
+    return fail(Code::kBadRequest, "未知字段：" + join(unknown) + "（unknown keys: " + join(unknown) + "）",
                 Json{{"unknown", unknown}});
   }
   return body;
@@ -120,7 +120,7 @@ Result<Json> body_object(const Request& req, std::initializer_list<std::string_v
 Error wrong_type(std::string_view key, std::string_view type_zh, std::string_view type_en) {
   std::string k(key);
   return Error::make(Code::kBadRequest,
-                     k + " 须为" + std::string(type_zh) + " (" + k + " must be " + std::string(type_en) + ")",
+                     k + " 须为" + std::string(type_zh) + "（" + k + " must be " + std::string(type_en) + "）",
                      Json{{"field", k}});
 }
 
@@ -130,7 +130,7 @@ Result<std::optional<std::string>> string_member(const Json& body, const char* k
   if (it == body.end() || it->is_null()) {
     if (!required) return std::optional<std::string>{};
     std::string k(key);
-    return fail(Code::kBadRequest, "缺少 " + k + " (" + k + " is required)", Json{{"missing", {k}}});
+    return fail(Code::kBadRequest, "缺少 " + k + "（" + k + " is required）", Json{{"missing", {k}}});
   }
   if (!it->is_string()) return fail(wrong_type(key, "字符串", "a string"));
   return std::optional<std::string>(it->get<std::string>());
@@ -284,7 +284,7 @@ Response get_workflow_graph(ServerState& state, const Request& req) {
   const std::string* format = query(req, "format");
   std::string fmt = format ? *format : "dot";
   if (fmt != "dot" && fmt != "mermaid") {
-    return error_response(Error::make(Code::kBadRequest, "format 须为 dot 或 mermaid (format must be dot or mermaid)",
+    return error_response(Error::make(Code::kBadRequest, "format 须为 dot 或 mermaid（format must be dot or mermaid）",
                                       Json{{"parameter", "format"}}));
   }
   auto def = state.engine.definition(req.params[0], *version);
@@ -306,7 +306,7 @@ Response list_instances(ServerState& state, const Request& req) {
   take("q", filter.text);
   if (const std::string* overdue = query(req, "overdue")) {
     if (*overdue != "true" && *overdue != "false") {
-      return error_response(Error::make(Code::kBadRequest, "overdue 须为 true 或 false (overdue must be true or false)",
+      return error_response(Error::make(Code::kBadRequest, "overdue 须为 true 或 false（overdue must be true or false）",
                                         Json{{"parameter", "overdue"}}));
     }
     filter.overdue_only = *overdue == "true";
@@ -377,7 +377,7 @@ Response get_stats(ServerState& state, const Request& req) {
   std::string group = group_by && !group_by->empty() ? *group_by : "org";
   if (group != "org" && group != "state" && group != "assignee_org") {
     return error_response(Error::make(
-        Code::kBadRequest, "group_by 须为 org、state 或 assignee_org (group_by must be org, state or assignee_org)",
+        Code::kBadRequest, "group_by 须为 org、state 或 assignee_org（group_by must be org, state or assignee_org）",
         Json{{"parameter", "group_by"}}));
   }
   return from(state.engine.stats(*req.principal, workflow ? *workflow : "", group));

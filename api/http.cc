@@ -136,7 +136,7 @@ Result<Json> parse_client_json(std::string_view text) {
   }
   Json value = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (value.is_discarded()) {
-    return fail(Code::kInvalidJson, "请求体不是合法的 JSON (request body is not valid JSON)");
+    return fail(Code::kInvalidJson, "请求体不是合法的 JSON（request body is not valid JSON）");
   }
   return value;
 }

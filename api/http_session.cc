@@ -155,7 +155,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     // differing Content-Lengths, are already refused by the parser.)
     if (req.find(http::field::transfer_encoding) != req.end() && !parser_->chunked()) {
       return answer_error(Error::make(Code::kBadRequest,
-                                      "不支持的 Transfer-Encoding (unsupported Transfer-Encoding)"),
+                                      "不支持的 Transfer-Encoding（unsupported Transfer-Encoding）"),
                           400);
     }
     started_ = Clock::now();

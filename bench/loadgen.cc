@@ -152,8 +152,8 @@ struct Ctx {
 // with the server, so its own cost per request lowers every figure it measures, the baselines'
 // HTTP ceiling included. Beast's general machinery (field containers, buffer sequence views,
 // the parser, a timer per call) with request bodies built as nlohmann objects cost 1.6 times
-// this per transition (bench/README.md, "Session 10"). The server always sends Content-Length
-// (Beast's prepare_payload); an answer without it, or a chunked one, is an I/O error. No
+// this per transition, or more (bench/README.md, "Session 10"). The server writes Content-Length
+// on every answer (api/http.cc); an answer without it, or a chunked one, is an I/O error. No
 // timeout per call: every run stops its io_context at a deadline.
 class Conn {
  public:
@@ -362,34 +362,30 @@ struct StepText {
   std::string name;
   std::string kind;      // "write:<name>", the samples' key
   std::string tail;      // `,"fields":{…},"comment":"…"` or empty
-  bool by_secretary = false;
 };
 
-const std::vector<StepText>& step_texts(const std::string& due) {
-  static const std::vector<StepText> texts = [&] {
-    std::vector<StepText> out;
-    for (int step = 0; step < kStepCount; ++step) {
-      StepText t;
-      t.name = kSteps[step];
-      t.kind = step == 0 ? "write:create" : "write:" + t.name;
-      Json fields = Json::object();
-      std::string comment;
-      if (t.name == "assign") fields = {{"due_date", due}};  // the branch is added per instance
-      if (t.name == "report_progress") {
-        fields = {{"progress", "本阶段工作已完成，正在推进下一阶段。"}, {"percent", step == 4 ? 30 : 60}};
-      }
-      if (t.name == "urge") comment = "请加快进度，按期完成。";
-      if (t.name == "apply_completion") fields = {{"results", "项目已按计划完成，形成工作报告一份。"}};
-      if (t.name == "send_back") comment = "成果材料不完整，请补充后再申请。";
-      if (t.name == "evaluate") fields = {{"rating", "good"}, {"brand", false}};
-      if (!fields.empty() && t.name != "assign") t.tail += ",\"fields\":" + fields.dump();
-      if (t.name == "assign") t.tail += ",\"due_date\":" + Json(due).dump() + "}";  // closes the fields
-      if (!comment.empty()) t.tail += ",\"comment\":" + Json(comment).dump();
-      out.push_back(std::move(t));
+std::vector<StepText> step_texts(const std::string& due) {
+  std::vector<StepText> out;
+  for (int step = 0; step < kStepCount; ++step) {
+    StepText t;
+    t.name = kSteps[step];
+    t.kind = step == 0 ? "write:create" : "write:" + t.name;
+    Json fields = Json::object();
+    std::string comment;
+    if (t.name == "report_progress") {
+      fields = {{"progress", "本阶段工作已完成，正在推进下一阶段。"}, {"percent", step == 4 ? 30 : 60}};
     }
-    return out;
-  }();
-  return texts;
+    if (t.name == "urge") comment = "请加快进度，按期完成。";
+    if (t.name == "apply_completion") fields = {{"results", "项目已按计划完成，形成工作报告一份。"}};
+    if (t.name == "send_back") comment = "成果材料不完整，请补充后再申请。";
+    if (t.name == "evaluate") fields = {{"rating", "good"}, {"brand", false}};
+    // assign's fields open with the instance's branch (writer()); its tail closes them.
+    if (t.name == "assign") t.tail = ",\"due_date\":" + Json(due).dump() + "}";
+    if (!fields.empty()) t.tail += ",\"fields\":" + fields.dump();
+    if (!comment.empty()) t.tail += ",\"comment\":" + Json(comment).dump();
+    out.push_back(std::move(t));
+  }
+  return out;
 }
 
 awaitable<void> writer(Ctx& ctx, int index) {
@@ -397,7 +393,7 @@ awaitable<void> writer(Ctx& ctx, int index) {
   std::mt19937_64 rng(1000 + index);
   std::vector<Life> lives(3);
   const std::string due = due_date(180);
-  const std::vector<StepText>& texts = step_texts(due);
+  const std::vector<StepText> texts = step_texts(due);
   const std::string goal = Json("推动党建与业务深度融合，服务群众，提升效能。").dump();
   size_t turn = 0;
   uint64_t serial = 0;
@@ -428,6 +424,7 @@ awaitable<void> writer(Ctx& ctx, int index) {
       if (name == "assign" || name == "urge" || name == "send_back" || name == "approve_completion") user = &t.oc;
       if (name == "claim" || name == "apply_completion") user = &b.secretary;
       if (name == "report_progress") user = l.step == 4 ? &b.secretary : &b.member;
+      if (user == nullptr) throw std::logic_error("no user acts on step " + name);
       target.assign("/api/v1/instances/").append(l.id).append("/transitions");
       body.append("{\"transition\":\"").append(name).append("\",\"expected_version\":");
       body.append(std::to_string(l.version));

@@ -387,6 +387,47 @@ TEST_F(ApiTest, MalformedAndOversizedRequests) {
   expect(api_->get("", "/healthz"), 200);
 }
 
+// Every error a person may read is Chinese first, then English, in one form: 中文（English）.
+// One request per kind of refusal, from each layer that writes messages: the HTTP session, the
+// router, the handlers, authentication and the engine.
+TEST_F(ApiTest, ErrorMessagesAreChineseThenEnglishInOneForm) {
+  std::string id = create_project("报错格式");
+  const std::string tx = "/api/v1/instances/" + id + "/transitions";
+  std::vector<std::pair<std::string, HttpResult>> answers = {
+      {"invalid JSON", api_->post_raw("wang.wei", "/api/v1/instances", "{not json")},
+      {"not an object", api_->post_raw("wang.wei", "/api/v1/instances", "[1,2]")},
+      {"unknown keys", api_->post("wang.wei", tx, {{"transition", "issue"}, {"colour", "red"}})},
+      {"wrong type", api_->post("wang.wei", tx, {{"transition", "issue"}, {"expected_version", "one"}})},
+      {"missing", api_->post("wang.wei", "/api/v1/instances", {{"org", "city/finance"}})},
+      {"limit", api_->get("wang.wei", "/api/v1/instances?limit=0")},
+      {"cursor", api_->get("wang.wei", "/api/v1/instances?cursor=x")},
+      {"overdue", api_->get("wang.wei", "/api/v1/instances?overdue=maybe")},
+      {"graph format", api_->get("wang.wei", "/api/v1/workflows/yizhi-yixiang/graph?format=png")},
+      {"group_by", api_->get("wang.wei", "/api/v1/stats?workflow=yizhi-yixiang&group_by=colour")},
+      {"no token", api_->get("", "/api/v1/me")},
+      {"unknown path", api_->get("wang.wei", "/api/v1/nothing")},
+      {"method", http(server_->port(), "PUT", "/api/v1/instances", server_->token("wang.wei"))},
+      {"no such instance", api_->get("wang.wei", "/api/v1/instances/01ZZZZZZZZZZZZZZZZZZZZZZZZ")},
+      {"transition not allowed", api_->fire("wang.wei", id, "claim")},
+      {"forbidden", api_->fire("li.na", id, "issue")},
+      {"field rule", api_->post("wang.wei", "/api/v1/instances",
+                                {{"workflow", kYizhi}, {"org", "city/finance"}, {"fields", {{"title", 5}}}})},
+  };
+  for (const auto& [what, r] : answers) {
+    const Json body = r.json();
+    ASSERT_TRUE(body.contains("error")) << what << ": " << r.status << " " << r.body;
+    const std::string message = body["error"]["message"].get<std::string>();
+    const size_t open = message.find("（");
+    ASSERT_NE(open, std::string::npos) << what << ": " << message;
+    EXPECT_TRUE(message.ends_with("）")) << what << ": " << message;
+    // Chinese before the bracket: a CJK character is three bytes starting 0xE4..0xE9.
+    EXPECT_TRUE(std::any_of(message.begin(), message.begin() + open,
+                            [](char c) { auto u = static_cast<unsigned char>(c); return u >= 0xE4 && u <= 0xE9; }))
+        << what << ": " << message;
+    EXPECT_EQ(message.find(" ("), std::string::npos) << what << ": the other bracket form in " << message;
+  }
+}
+
 TEST_F(ApiTest, PagingParameters) {
   for (int i = 0; i < 3; ++i) create_project("分页 " + std::to_string(i));
   for (const char* bad : {"limit=0", "limit=-1", "limit=abc", "limit=1001", "limit=1.5", "cursor=not-a-cursor"}) {

@@ -210,6 +210,10 @@ TEST_F(StreamTest, NeverSendsWhatTheUserMayNotSee) {
 TEST_F(StreamTest, AClientFillsTheHistoryOfAnInstanceThatComesIntoViewFromInstanceSeq) {
   WsClient b2;
   ASSERT_EQ(b2.connect(server_->port(), "/api/v1/stream", server_->token("liu.yang")), 101);
+  // The session starts (and takes its head) after the upgrade; its answer to a subscribe comes
+  // after that, so the events below are live for it, not a replay of current visibility.
+  ASSERT_TRUE(b2.send(R"({"type":"subscribe"})"));
+  ASSERT_TRUE(b2.read_until([](const Json& m) { return m.value("type", "") == "subscribed"; }));
   std::string id = create_project("来回指派");
 
   std::map<int64_t, uint64_t> held;  // instance_seq -> seq: what the client holds of the project
@@ -217,7 +221,9 @@ TEST_F(StreamTest, AClientFillsTheHistoryOfAnInstanceThatComesIntoViewFromInstan
   uint64_t last_frame = 0;
   // The client's loop, until the frame of the latest event b2 may see.
   auto follow = [&] {
-    const uint64_t last = feed("liu.yang").back();
+    const std::vector<uint64_t> visible = feed("liu.yang");
+    ASSERT_FALSE(visible.empty());
+    const uint64_t last = visible.back();
     auto done = b2.read_until(
         [&](const Json& m) {
           if (!is_event(m)) return false;
