@@ -10,8 +10,10 @@
 #include <climits>
 #include <deque>
 #include <fstream>
+#include <functional>
 #include <initializer_list>
 #include <iterator>
+#include <map>
 #include <set>
 
 namespace pioneer::engine {
@@ -162,6 +164,7 @@ class Parser {
   void parse_timers();
   std::optional<TimerSpec> parse_timer(const StateSpec& state, const Json& spec, const std::string& path);
   void check_graph();
+  void check_instant_timer_cycles();
   void check_system_only_transitions();
 
   // ---- reference checks ----
@@ -359,6 +362,14 @@ std::optional<int64_t> Parser::read_duration(const Json& obj, std::string_view k
   if (!ms) {
     problem(at(path, key), "无效的 ISO 8601 时长 " + q(*text) + "，应如 P7D、PT12H、-P7D，不支持年和月",
             "bad ISO 8601 duration " + q(*text) + ", e.g. P7D, PT12H, -P7D; years and months are not allowed");
+    return ms;
+  }
+  // A deadline a century away is no deadline; and a bound keeps "now + after" and "date +
+  // offset" far from overflowing (an overflowed due time read as due at once, for ever).
+  if (*ms > kMaxDurationMs || *ms < -kMaxDurationMs) {
+    problem(at(path, key), "时长 " + q(*text) + " 超过 36500 天（100 年）",
+            "duration " + q(*text) + " is longer than 36500 days (100 years)");
+    return std::nullopt;
   }
   return ms;
 }
@@ -833,17 +844,68 @@ void Parser::check_graph() {
       }
     }
   }
-  // An instance must never get stuck: every non-terminal state needs a transition that leaves.
+  // An instance must never get stuck: every non-terminal state needs a transition that leaves,
+  // one that somebody may fire there — a transition with no actors leaves only through a timer
+  // of this state.
   for (const auto& [name, state] : def_.states) {
     if (state.terminal || unsure_states_.count(name)) continue;
     bool way_out = false;
     for (const TransitionSpec* t : def_.transitions_from(name)) {
-      if (t->to && *t->to != name) way_out = true;
+      if (!t->to || *t->to == name) continue;
+      const bool by_people = !t->actors.empty() || t->is_countersign();
+      const bool by_timer = unsure_timers_.count(name) > 0 ||
+                            std::any_of(state.timers.begin(), state.timers.end(),
+                                        [&](const TimerSpec& timer) { return timer.transition == t->name; });
+      if (by_people || by_timer) way_out = true;
     }
     if (!way_out) {
       problem(at("/states", name), "非终止状态 " + q(name) + " 没有转出的迁移",
               "state " + q(name) + " is not terminal and has no way out");
     }
+  }
+  check_instant_timer_cycles();
+}
+
+// Timers that may be due the moment their state is entered — `after` of zero, or any
+// `at_field` timer (the date may be past) — must not fire transitions round a cycle: the
+// instance would move for ever at once, each firing an event, and the writer would never be
+// free for anything else (found in session 10's audit). A cycle with one timer that waits is
+// fine: it moves once per wait.
+void Parser::check_instant_timer_cycles() {
+  struct Edge {
+    std::string to;
+    std::string path;  // the timer that fires it
+  };
+  std::map<std::string, std::vector<Edge>> edges;
+  for (const auto& [name, state] : def_.states) {
+    for (size_t i = 0; i < state.timers.size(); ++i) {
+      const TimerSpec& timer = state.timers[i];
+      const bool instant = !timer.at_field.empty() || (timer.after_ms && *timer.after_ms == 0);
+      if (!instant || timer.transition.empty()) continue;
+      const TransitionSpec* t = def_.transition_from(timer.transition, name);
+      if (t == nullptr || !t->to || !has_state(*t->to)) continue;
+      edges[name].push_back({*t->to, at(at(at("/states", name), "timers"), std::to_string(i))});
+    }
+  }
+  std::map<std::string, int> colour;  // 0 unvisited, 1 on the path, 2 done
+  std::set<std::string> reported;
+  std::function<void(const std::string&)> visit = [&](const std::string& state) {
+    colour[state] = 1;
+    for (const Edge& e : edges[state]) {
+      if (colour[e.to] == 1) {
+        if (reported.insert(e.path).second) {
+          problem(e.path, "定时器无需等待即可触发迁移，与其他此类定时器构成循环（状态 " + q(e.to) + " 会被无限次进入）",
+                  "timers that may be due on entry fire transitions round a cycle (state " + q(e.to) +
+                      " would be entered again and again at once)");
+        }
+      } else if (colour[e.to] == 0) {
+        visit(e.to);
+      }
+    }
+    colour[state] = 2;
+  };
+  for (const auto& [name, list] : edges) {
+    if (colour[name] == 0) visit(name);
   }
 }
 

@@ -160,6 +160,9 @@ Result<Definition> load_definition_file(const std::string& path, const RoleCatal
 // Years and months are refused: their length is not fixed.
 std::optional<int64_t> parse_duration_ms(std::string_view text);
 
+// The longest duration a definition may name (timers' after and offset): 36,500 days.
+inline constexpr int64_t kMaxDurationMs = int64_t{36500} * 24 * 3600 * 1000;
+
 // Graphviz dot or Mermaid text of the state diagram, labels in Chinese.
 std::string definition_graph(const Definition& def, std::string_view format);
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <set>
 
 #include "engine/codec.h"
@@ -228,8 +229,16 @@ void apply_special_fields(const Definition& def, Instance& in, const Json& chang
   }
 }
 
+// a + b, held at the ends of int64 instead of wrapping (a wrapped due time is negative: due at
+// once, for ever). Definitions bound their durations (kMaxDurationMs); this is the second fence.
+int64_t add_saturating(int64_t a, int64_t b) {
+  int64_t out;
+  if (__builtin_add_overflow(a, b, &out)) return b > 0 ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
+  return out;
+}
+
 std::optional<int64_t> timer_due(const DecideEnv& env, const TimerSpec& t, const Instance& in) {
-  if (t.after_ms) return env.now_ms + *t.after_ms;
+  if (t.after_ms) return std::max<int64_t>(0, add_saturating(env.now_ms, *t.after_ms));
   const FieldSpec* spec = env.def.field(t.at_field);
   if (spec == nullptr || !has_value(in.fields, t.at_field)) return std::nullopt;  // armed once the field is set
   auto at = field_moment_ms(*spec, in.fields[t.at_field], env.utc_offset_minutes);
@@ -237,7 +246,7 @@ std::optional<int64_t> timer_due(const DecideEnv& env, const TimerSpec& t, const
   // A moment before 1970 (a date such as 1969-12-31 is a valid date) is long past: due at once.
   // Timer keys order by the due time as an unsigned number, where a negative one would sort after
   // every real timer and never fall due.
-  return std::max<int64_t>(0, *at + t.offset_ms);
+  return std::max<int64_t>(0, add_saturating(*at, t.offset_ms));
 }
 
 void arm(Decision& d, const DecideEnv& env, const TimerSpec& t) {

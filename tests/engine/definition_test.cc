@@ -669,6 +669,46 @@ TEST(CheckTimersTest, BadDurations) {
   auto parsed = parse_definition(with(minimal(), "/states/open/timers/0/offset", "-PT12H"), catalog());
   ASSERT_TRUE(parsed);
   EXPECT_EQ(parsed->state("open")->timers[0].offset_ms, -12 * 3'600'000LL);
+  // At most 100 years: "now + after" once wrapped to a negative due time, a timer due at once
+  // for ever that the writer waited on, stopping every write (found in session 10's audit).
+  EXPECT_TRUE(OnlyProblem(with(minimal(), "/states/review/timers/0/after", "P106751980000D"),
+                          "/states/review/timers/0/after", "36500"));
+  EXPECT_TRUE(OnlyProblem(with(minimal(), "/states/review/timers/0/after", "P36501D"), "/states/review/timers/0/after", "36500"));
+  EXPECT_TRUE(OnlyProblem(with(minimal(), "/states/open/timers/0/offset", "-P36501D"), "/states/open/timers/0/offset", "36500"));
+  EXPECT_TRUE(parse_definition(with(minimal(), "/states/review/timers/0/after", "P36500D"), catalog()));
+}
+
+// Timers that may be due on entry (after zero, or any at_field) must not fire round a cycle:
+// one instance would move for ever at once and hold the writer (session 10's audit).
+TEST(CheckTimersTest, InstantTimersMustNotFireRoundACycle) {
+  Json def = minimal();
+  def["transitions"].push_back({{"name", "up"}, {"label", {{"zh", "上"}}}, {"from", {"open"}}, {"to", "review"}, {"actors", Json::array()}});
+  def["transitions"].push_back({{"name", "back"}, {"label", {{"zh", "回"}}}, {"from", {"review"}}, {"to", "open"}, {"actors", Json::array()}});
+  def["states"]["open"]["timers"][0]["transition"] = "up";  // at_field due: due at once when the date is past
+  def["states"]["review"]["timers"].push_back({{"name", "bounce"}, {"after", "PT0S"}, {"transition", "back"}});
+  EXPECT_TRUE(OnlyProblem(def, "/states/review/timers/1", "'open'"));
+  // One timer in the cycle that waits: the instance moves once per wait.
+  def["states"]["review"]["timers"][1]["after"] = "PT1H";
+  EXPECT_TRUE(parse_definition(def, catalog())) << describe(problems_of(def));
+
+  Json loop = minimal();
+  loop["transitions"].push_back({{"name", "again"}, {"label", {{"zh", "再"}}}, {"from", {"review"}}, {"to", "review"}, {"actors", Json::array()}});
+  loop["states"]["review"]["timers"].push_back({{"name", "again"}, {"after", "PT0S"}, {"transition", "again"}});
+  EXPECT_TRUE(OnlyProblem(loop, "/states/review/timers/1", "'review'"));
+}
+
+// A transition with no actors leaves a state only through a timer of that state.
+TEST(CheckGraphTest, ASystemTransitionIsAWayOutOnlyWhereATimerFiresIt) {
+  Json def = minimal();
+  def["states"]["waiting"] = {{"label", {{"zh", "等待"}}}};
+  def["transitions"].push_back({{"name", "wait"}, {"label", {{"zh", "等"}}}, {"from", {"open"}}, {"to", "waiting"},
+                                {"actors", {{{"role", "party_group"}}}}});
+  def["transitions"].push_back({{"name", "auto2"}, {"label", {{"zh", "自动"}}}, {"from", {"review", "waiting"}}, {"to", "done"},
+                                {"actors", Json::array()}});
+  def["states"]["review"]["timers"].push_back({{"name", "t2"}, {"after", "P30D"}, {"transition", "auto2"}});
+  EXPECT_TRUE(OnlyProblem(def, "/states/waiting", "'waiting'"));
+  def["states"]["waiting"]["timers"] = {{{"name", "t3"}, {"after", "P1D"}, {"transition", "auto2"}}};
+  EXPECT_TRUE(parse_definition(def, catalog())) << describe(problems_of(def));
 }
 
 TEST(CheckTimersTest, TimerNeedsName) {
