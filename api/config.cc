@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "api/server.h"
+#include "common/input.h"
 #include "common/result.h"
 
 namespace pioneer::api {
@@ -71,11 +72,9 @@ const std::map<std::string, Setter>& setters() {
 }  // namespace
 
 std::string apply_config_file(const std::string& path, ServerConfig& config) {
-  std::ifstream in(path);
-  if (!in) return "cannot read config file " + path;
-  std::stringstream text;
-  text << in.rdbuf();
-  Json json = Json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  std::optional<std::string> text = read_file(path);
+  if (!text) return "cannot read config file " + path;
+  Json json = Json::parse(*text, nullptr, /*allow_exceptions=*/false);
   if (json.is_discarded() || !json.is_object()) {
     return "config file " + path + " is not a JSON object";
   }

@@ -104,30 +104,6 @@ std::map<std::string, std::string> parse_query(std::string_view query) {
   return out;
 }
 
-bool json_depth_within(std::string_view text, size_t max_depth) {
-  size_t depth = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;  // skips the escaped character, so \" does not end the string
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max_depth) return false;
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-  return true;
-}
-
 Result<Json> parse_client_json(std::string_view text) {
   if (!json_depth_within(text)) {
     return fail(Code::kInvalidJson,

@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/input.h"
 #include "common/result.h"
 #include "engine/model.h"
 
@@ -79,9 +80,9 @@ std::map<std::string, std::string> parse_query(std::string_view query);
 // refused before it is parsed, not after.
 inline constexpr size_t kMaxJsonDepth = 64;
 
-// True when `text` nests arrays/objects at most `max_depth` deep (brackets inside strings do
-// not count). A linear scan that never recurses; it does not validate the JSON otherwise.
-bool json_depth_within(std::string_view text, size_t max_depth = kMaxJsonDepth);
+// json_depth_within (common/input.h), by default with this bound.
+using pioneer::json_depth_within;
+inline bool json_depth_within(std::string_view text) { return pioneer::json_depth_within(text, kMaxJsonDepth); }
 
 // THE parser for JSON that comes from a client (request bodies, WebSocket messages): refuses
 // nesting over kMaxJsonDepth and malformed JSON (including invalid UTF-8) with

@@ -16,6 +16,8 @@
 #include <map>
 #include <set>
 
+#include "common/input.h"
+
 namespace pioneer::engine {
 namespace {
 
@@ -1122,14 +1124,11 @@ Result<Definition> parse_definition(const Json& json, const RoleCatalog& roles) 
 }
 
 Result<Definition> load_definition_file(const std::string& path, const RoleCatalog& roles) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  std::optional<std::string> read = read_file(path);
+  if (!read) {
     return fail(Code::kNotFound, both("无法读取定义文件 " + q(path), "cannot read definition file " + q(path)));
   }
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) {
-    return fail(Code::kNotFound, both("无法读取定义文件 " + q(path), "cannot read definition file " + q(path)));
-  }
+  const std::string& text = *read;
   Json json;
   try {
     json = Json::parse(text);

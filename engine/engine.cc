@@ -26,7 +26,9 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   State& s = *engine->state_;
   s.clock = s.options.clock ? s.options.clock : &s.system_clock;
   if (s.options.data_dir.empty()) return fail(Code::kBadRequest, "未指定数据目录（no data directory given）");
-  auto store = storage::Store::open(s.options.data_dir);
+  storage::StoreOptions store_options;
+  store_options.create_if_missing = s.options.create_if_missing;
+  auto store = storage::Store::open(s.options.data_dir, store_options);
   if (!store) return fail(store.error());
   s.store = s.options.wrap_store ? s.options.wrap_store(std::move(*store)) : std::move(*store);
 
@@ -43,6 +45,12 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
     init.put(Space::kMeta, "hash_algorithm", s.options.hash_algorithm);
     init.put(Space::kMeta, "schema", "1");
     if (auto st = s.store->commit(init, true); !st) return fail(st.error());
+  }
+  auto schema = s.store->get(Space::kMeta, "schema");
+  if (!schema) return fail(schema.error());
+  if (*schema && **schema != "1") {
+    return fail(Code::kBadRequest, "数据库格式版本 " + **schema + " 不受此版本支持（database schema " + **schema +
+                                       " is not one this build reads: 1）");
   }
   auto pending = s.store->get(Space::kMeta, kReindexPendingKey);
   if (!pending) return fail(pending.error());

@@ -50,6 +50,9 @@ struct EventScan {
 
 struct EngineOptions {
   std::string data_dir;
+  // Create a database when data_dir does not exist or is empty (serve, org add, user add);
+  // otherwise opening a folder without one fails.
+  bool create_if_missing = true;
   RoleCatalog roles = RoleCatalog::defaults();
   const Clock* clock = nullptr;        // nullptr: the system clock
   size_t queue_limit = 10000;          // waiting commands before submit() answers overloaded

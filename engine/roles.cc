@@ -3,6 +3,7 @@
 #include <iterator>
 #include <set>
 
+#include "common/input.h"
 #include "engine/definition.h"
 
 namespace pioneer::engine {
@@ -121,13 +122,12 @@ Result<RoleCatalog> RoleCatalog::from_json(const Json& json) {
 }
 
 Result<RoleCatalog> RoleCatalog::load_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  std::optional<std::string> text = read_file(path);
+  if (!text) {
     return fail(Code::kNotFound, both("无法读取角色配置 '" + path + "'",
                                       "cannot read roles configuration '" + path + "'"));
   }
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  Json json = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  Json json = Json::parse(*text, nullptr, /*allow_exceptions=*/false);
   if (json.is_discarded()) {
     return fail(Code::kInvalidJson, both("角色配置 '" + path + "' 不是合法的 JSON",
                                          "roles configuration '" + path + "' is not valid JSON"));

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdarg>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <utility>
@@ -278,6 +279,23 @@ class RocksStore final : public Store {
 }  // namespace
 
 Result<std::unique_ptr<Store>> Store::open(const std::string& dir, const StoreOptions& options) {
+  // What is in the folder decides what may happen to it. RocksDB, asked to create a database
+  // where a folder holds table files but no CURRENT (a damaged copy, a half-restored backup),
+  // starts an empty one and deletes those files as obsolete; so a database is created only in a
+  // folder that does not exist or is empty (found in session 10's audit).
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const bool exists = fs::exists(dir, ec);
+  const bool has_database = fs::exists(fs::path(dir) / "CURRENT", ec);
+  if (!has_database) {
+    if (!options.create_if_missing || options.read_only) {
+      return fail(Code::kNotFound, "没有数据库：" + dir + "（no database in " + dir + "）");
+    }
+    if (exists && !(fs::is_directory(dir, ec) && fs::is_empty(dir, ec))) {
+      return fail(Code::kBadRequest, "文件夹 " + dir + " 不是空的，也没有数据库，不在其中新建（" + dir +
+                                         " is not an empty folder and holds no database: refusing to create one there）");
+    }
+  }
   rocksdb::DBOptions db_options;
   // Read-only opening never creates anything, not even the folder.
   db_options.create_if_missing = options.create_if_missing && !options.read_only;
@@ -324,6 +342,10 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& dir, const StoreOp
   std::vector<std::string> names;
   if (!rocksdb::DB::ListColumnFamilies(db_options, dir, &names).ok()) {
     names = {rocksdb::kDefaultColumnFamilyName};
+  } else if (std::find(names.begin(), names.end(), space_name(Space::kMeta)) == names.end()) {
+    // Another application's RocksDB: opening it would add our families to it.
+    return fail(Code::kBadRequest, dir + " 不是 Pioneer 数据库（" + dir + " is not a Pioneer database: it has no '" +
+                                       std::string(space_name(Space::kMeta)) + "' family）");
   }
   if (!options.read_only) {
     for (int i = 0; i < kSpaceCount; ++i) {

@@ -16,6 +16,7 @@
 #include "api/admin_client.h"
 #include "api/server.h"
 #include "common/crypto.h"
+#include "common/input.h"
 #include "engine/codec.h"
 #include "engine/definition.h"
 #include "engine/engine.h"
@@ -40,11 +41,13 @@ int report(const Error& e) {
   return 1;
 }
 
-Result<std::unique_ptr<Engine>> open_engine(const std::string& data, const std::string& roles_file) {
+Result<std::unique_ptr<Engine>> open_engine(const std::string& data, const std::string& roles_file,
+                                             bool may_create) {
   auto roles = load_roles(roles_file);
   if (!roles) return fail(roles.error());
   EngineOptions options;
   options.data_dir = data;
+  options.create_if_missing = may_create;
   options.roles = *roles;
   return Engine::open(options);
 }
@@ -145,7 +148,11 @@ int cmd_export(const std::string& data, const std::string& instance_id, const st
   if (!dossier) return report(dossier.error());
   const std::string text = dossier->dump(2) + "\n";
   if (out.empty() || out == "-") {
-    std::cout << text;
+    std::cout << text << std::flush;
+    if (!std::cout) {
+      std::cerr << "pioneer: 无法写入标准输出（cannot write standard output）\n";
+      return 1;
+    }
     return 0;
   }
   std::ofstream file(out, std::ios::binary | std::ios::trunc);
@@ -161,14 +168,19 @@ int cmd_export(const std::string& data, const std::string& instance_id, const st
 
 // pioneer verify --dossier FILE [--data DIR]
 int cmd_verify_dossier(const std::string& file, const std::string& data) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) {
+  std::optional<std::string> text = read_file(file);
+  if (!text) {
     std::cerr << "pioneer: 无法读取（cannot read） " << file << "\n";
     return 1;
   }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  Json dossier = Json::parse(buffer.str(), nullptr, /*allow_exceptions=*/false);
+  // A dossier is evidence handed over by others: a text nested deeper than any dossier would
+  // crash the checks below (they copy values, which recurses per level) instead of failing them.
+  if (!json_depth_within(*text, 64)) {
+    std::cerr << "pioneer: 档案的 JSON 嵌套过深，不是本程序导出的档案（the dossier's JSON nests deeper than 64 levels: "
+                 "not a dossier this program wrote）: " << file << "\n";
+    return 2;
+  }
+  Json dossier = Json::parse(*text, nullptr, /*allow_exceptions=*/false);
   if (dossier.is_discarded()) {
     std::cerr << "pioneer: 不是有效的 JSON（not valid JSON）: " << file << "\n";
     return 2;
@@ -223,7 +235,12 @@ int issue_token(Engine& engine, const std::string& user, int64_t ttl_days) {
   int64_t expires = ttl_days > 0 ? engine.clock().now_ms() + ttl_days * 86400000LL : 0;
   auto r = engine.execute(Command{IssueToken{user, sha256_hex(token), expires}, Principal::system_principal(), {}, {}});
   if (!r) return report(r.error());
-  std::cout << "token for " << user << " (shown once; only its hash is kept): " << token << "\n";
+  std::cout << "token for " << user << " (shown once; only its hash is kept): " << token << "\n" << std::flush;
+  if (!std::cout) {
+    std::cerr << "pioneer: 令牌已保存但无法输出，请用 pioneer user token 另发一个（the token was stored but could not be "
+                 "written out: issue another with pioneer user token）\n";
+    return 1;
+  }
   return 0;
 }
 
@@ -368,7 +385,13 @@ int main(int argc, char** argv) {
   if (*backup) return cmd_backup(data, backup_dest, backup_attempts, roles_file);
   if (*reindex) return cmd_reindex(data, roles_file);
 
-  auto engine = open_engine(data, roles_file);
+  if ((*user_add || *user_token) && (ttl_days < 0 || ttl_days > 36500)) {
+    std::cerr << "pioneer: --ttl-days 须为 0（不过期）到 36500 之间的整数（--ttl-days must be 0, no expiry, to 36500）\n";
+    return 1;
+  }
+  // Only adding creates a database (in a folder that does not exist or is empty); listing,
+  // issuing a token or revoking needs one.
+  auto engine = open_engine(data, roles_file, /*may_create=*/*org_add || *user_add);
   if (!engine) return report(engine.error());
   Engine& e = **engine;
   const Principal system = Principal::system_principal();

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <rocksdb/db.h>
 
 #include "storage/keys.h"
 
@@ -479,8 +480,54 @@ TEST_F(StoreTest, OpenWithoutCreateFailsOnMissingFolder) {
   options.create_if_missing = false;
   auto r = Store::open(dir_, options);
   ASSERT_FALSE(r.has_value());
-  EXPECT_EQ(r.error().code, Code::kInternal);
+  EXPECT_EQ(r.error().code, Code::kNotFound);
   EXPECT_FALSE(r.error().message.empty());
+  EXPECT_FALSE(std::filesystem::exists(dir_)) << "nothing created";
+}
+
+// RocksDB asked to create a database where a folder holds table files but no CURRENT starts an
+// empty one and deletes those files. A database is created only where the folder is missing
+// or empty (session 10's audit: `pioneer user list` on a damaged copy wiped it).
+TEST_F(StoreTest, NeverCreatesADatabaseOverAFolderThatHoldsFiles) {
+  Open();
+  Batch b;
+  b.put(Space::kInstances, "i", "r");
+  ASSERT_TRUE(store_->commit(b, true).has_value());
+  store_.reset();
+  std::filesystem::remove(std::filesystem::path(dir_) / "CURRENT");
+  std::vector<std::string> before;
+  for (const auto& e : std::filesystem::directory_iterator(dir_)) before.push_back(e.path().filename().string());
+  std::sort(before.begin(), before.end());
+  auto r = Store::open(dir_);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, Code::kBadRequest);
+  EXPECT_NE(r.error().message.find("refusing to create"), std::string::npos) << r.error().message;
+  std::vector<std::string> after;
+  for (const auto& e : std::filesystem::directory_iterator(dir_)) after.push_back(e.path().filename().string());
+  std::sort(after.begin(), after.end());
+  EXPECT_EQ(after, before) << "the folder is left as it was";
+}
+
+// Another application's RocksDB is refused, not given our column families.
+TEST_F(StoreTest, RefusesAnotherApplicationsRocksDb) {
+  {
+    rocksdb::Options options;
+    options.create_if_missing = true;
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(options, dir_, &raw).ok());
+    ASSERT_TRUE(raw->Put(rocksdb::WriteOptions(), "k", "v").ok());
+    delete raw;
+  }
+  for (bool read_only : {false, true}) {
+    StoreOptions options;
+    options.read_only = read_only;
+    auto r = Store::open(dir_, options);
+    ASSERT_FALSE(r.has_value());
+    EXPECT_NE(r.error().message.find("not a Pioneer database"), std::string::npos) << r.error().message;
+  }
+  std::vector<std::string> families;
+  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir_, &families).ok());
+  EXPECT_EQ(families, std::vector<std::string>{rocksdb::kDefaultColumnFamilyName});
 }
 
 TEST_F(StoreTest, CheckpointWhileWriting) {

@@ -1,0 +1,22 @@
+// Reading input the program does not control: files named on the command line, JSON texts from
+// clients and from dossiers.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace pioneer {
+
+// The whole content of a regular file; nullopt when the path is not one (a folder, say) or it
+// cannot be read. Never throws (libstdc++'s stream iterators throw on a folder's read error).
+std::optional<std::string> read_file(const std::string& path);
+
+// True when `text` nests arrays/objects at most `max_depth` deep (brackets inside strings do
+// not count). A linear scan that never recurses; it does not validate the JSON otherwise.
+// nlohmann's parser is iterative, but copying, comparing and dumping a value recurse per level,
+// so a text of 100,000 '[' must be refused before it is parsed.
+bool json_depth_within(std::string_view text, size_t max_depth);
+
+}  // namespace pioneer
