@@ -1,5 +1,6 @@
 #include "engine/demo.h"
 
+#include <filesystem>
 #include <fstream>
 
 #include "common/crypto.h"
@@ -61,6 +62,11 @@ Result<bool> seed_demo(Engine& engine, const std::string& tokens_path) {
   // Written next to the database, readable only by its owner: these are live credentials.
   std::ofstream file(tokens_path, std::ios::trunc);
   if (!file) return fail(Code::kInternal, "无法写入 " + tokens_path + "（cannot write the demo tokens file）");
+  // Owner only before a byte is written (the file is created with the umask's mode).
+  std::error_code ec;
+  std::filesystem::permissions(tokens_path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+                               std::filesystem::perm_options::replace, ec);
+  if (ec) return fail(Code::kInternal, "无法设置 " + tokens_path + " 的权限（cannot make the demo tokens file private）");
   file << Json{{"users", out}}.dump(2) << "\n";
   file.close();
   if (!file) return fail(Code::kInternal, "写入 " + tokens_path + " 失败（writing the demo tokens file failed）");

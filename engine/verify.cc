@@ -10,6 +10,7 @@
 #include "common/crypto.h"
 #include "engine/codec.h"
 #include "engine/indexer.h"
+#include "engine/reindex.h"
 #include "engine/registry.h"
 #include "storage/keys.h"
 #include "storage/store.h"
@@ -42,6 +43,13 @@ Result<VerifyReport> verify_store(const storage::Store& store, const RoleCatalog
   auto algorithm = store.get(Space::kMeta, "hash_algorithm");
   if (!algorithm) return fail(algorithm.error());
   const std::string alg = algorithm->value_or("sha256");
+  // A reindex that stopped half-way left derived families half rebuilt; serve refuses such a
+  // database, so verify (and backup, which verifies its copy) must not call it intact.
+  auto pending = store.get(Space::kMeta, kReindexPendingKey);
+  if (!pending) return fail(pending.error());
+  if (*pending) {
+    problem(r, "上次的重建索引没有完成，请运行 pioneer reindex（a reindex was interrupted: run pioneer reindex）");
+  }
   Registry registry;
   if (auto st = registry.load(store, roles); !st) return fail(st.error());
   constexpr size_t kChunk = 512;
@@ -538,8 +546,7 @@ Result<BackupReport> backup_store(const std::string& data_dir, const std::string
                                   int max_attempts, const std::function<void(const std::string&)>& log) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  // RocksDB builds the checkpoint in DEST.tmp and renames it; both are ours to delete after a
-  // failed attempt only because neither existed before.
+  // RocksDB builds the checkpoint in DEST.tmp and renames it.
   const std::string tmp = dest + ".tmp";
   if (fs::exists(dest, ec) || fs::exists(tmp, ec)) {
     return fail(Code::kBadRequest, "备份目标已存在（the backup destination exists）: " + dest);
@@ -547,16 +554,29 @@ Result<BackupReport> backup_store(const std::string& data_dir, const std::string
   if (!fs::is_directory(data_dir, ec)) {
     return fail(Code::kNotFound, "数据目录不存在（no data folder）: " + data_dir);
   }
+  // A copy inside the live folder is no backup: removing the folder removes it too (its files
+  // are hard links to the same tables).
+  const fs::path source_path = fs::weakly_canonical(data_dir, ec);
+  const fs::path dest_path = fs::weakly_canonical(dest, ec);
+  if (!ec) {
+    auto [s, d] = std::mismatch(source_path.begin(), source_path.end(), dest_path.begin(), dest_path.end());
+    if (s == source_path.end()) {
+      return fail(Code::kBadRequest, "备份目标不能在数据目录之内（the backup destination cannot be inside the data folder）: " + dest);
+    }
+  }
   storage::StoreOptions options;
   options.read_only = true;
   options.create_if_missing = false;
   Error last = Error::make(Code::kInternal, "no attempt made");
   for (int attempt = 1; attempt <= std::max(1, max_attempts); ++attempt) {
+    // Only a copy this attempt made is ours to delete: a checkpoint that failed may have failed
+    // because another backup to the same place is under way (RocksDB cleans up its own staging
+    // folder when it fails).
+    bool made_copy = false;
     auto failed = [&](Error e) {
       if (log) log("attempt " + std::to_string(attempt) + " failed: " + e.message);
       last = std::move(e);
-      fs::remove_all(dest, ec);
-      fs::remove_all(tmp, ec);
+      if (made_copy) fs::remove_all(dest, ec);
       std::this_thread::sleep_for(std::chrono::milliseconds(100 * attempt));
     };
     {
@@ -567,8 +587,10 @@ Result<BackupReport> backup_store(const std::string& data_dir, const std::string
       }
       if (auto st = (*source)->checkpoint(dest); !st) {
         failed(st.error());
+        if (fs::exists(dest, ec)) return fail(last);  // someone else's copy now stands there
         continue;
       }
+      made_copy = true;
     }
     auto copy = storage::Store::open(dest, options);
     if (!copy) {

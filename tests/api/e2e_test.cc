@@ -120,6 +120,15 @@ TEST_F(ApiTest, PublicEndpointsNeedNoToken) {
   EXPECT_NE(metrics.body.find("pioneer_stream_sessions"), std::string::npos);
 }
 
+// The demo tokens are live credentials (the admin's among them): owner-only, as the comment
+// beside the code that writes them always said and the mode did not (session 10's audit).
+TEST_F(ApiTest, DemoTokensFileIsReadableByItsOwnerOnly) {
+  namespace fs = std::filesystem;
+  const fs::perms p = fs::status(server_->data_dir() + "/demo-tokens.json").permissions();
+  EXPECT_EQ(p & (fs::perms::group_all | fs::perms::others_all), fs::perms::none);
+  EXPECT_NE(p & fs::perms::owner_read, fs::perms::none);
+}
+
 TEST_F(ApiTest, AuthenticationAndMe) {
   expect(api_->get("", "/api/v1/me"), 401, "unauthenticated");
   expect(http(server_->port(), "GET", "/api/v1/me", "pio_not_a_real_token"), 401, "unauthenticated");

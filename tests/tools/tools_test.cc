@@ -16,6 +16,7 @@
 #include "common/crypto.h"
 #include "engine/codec.h"
 #include "engine/indexer.h"
+#include "engine/reindex.h"
 #include "engine/verify.h"
 #include "storage/keys.h"
 #include "storage/store.h"
@@ -292,6 +293,79 @@ TEST(Verify, NeedsDataOrDossier) {
   EXPECT_NE(r.status, 0);
   CliRun missing = pioneer("verify --dossier /nonexistent/dossier.json");
   EXPECT_NE(missing.status, 0);
+}
+
+// What an operator mistypes is refused with a message and an exit code: no abort, no database
+// created where none was meant, nothing half-done (session 10's audit of the command line).
+TEST(Cli, BadPathsAndValuesAreRefusedWithoutCrashOrCreation) {
+  TempDir tmp;
+  namespace fs = std::filesystem;
+  // A folder where a file is expected: validate, --roles.
+  CliRun folder = pioneer("validate " + tmp.path());
+  EXPECT_EQ(folder.status, 1) << folder.out;
+  EXPECT_NE(folder.out.find("cannot read"), std::string::npos) << folder.out;
+  CliRun roles = pioneer("verify --data " + tmp.path() + "/nothing --roles " + tmp.path());
+  EXPECT_EQ(roles.status, 1) << roles.out;
+  // Commands that read or change an existing database do not create one.
+  const std::string missing = tmp.path() + "/typo";
+  for (const std::string& args : {"org list --data " + missing, "user list --data " + missing,
+                                  "user token --data " + missing + " --id bob", "user revoke --data " + missing + " --id bob",
+                                  "reindex --data " + missing}) {
+    CliRun r = pioneer(args);
+    EXPECT_NE(r.status, 0) << args << ": " << r.out;
+    EXPECT_NE(r.out.find("no database"), std::string::npos) << args << ": " << r.out;
+    EXPECT_FALSE(fs::exists(missing)) << args << " created " << missing;
+  }
+  const std::string empty = tmp.path() + "/empty";
+  fs::create_directory(empty);
+  EXPECT_NE(pioneer("user list --data " + empty).status, 0);
+  EXPECT_TRUE(fs::is_empty(empty));
+  // A token lifetime out of range changes nothing.
+  CliRun ttl = pioneer("user add --data " + tmp.path() + "/new --id bob --name 鲍勃 --home city --ttl-days -1");
+  EXPECT_EQ(ttl.status, 1) << ttl.out;
+  EXPECT_FALSE(fs::exists(tmp.path() + "/new"));
+  // A dossier nested 100,000 deep is refused before it is parsed (it crashed the checks).
+  write_file(tmp.path() + "/deep.json", "{\"events\":" + std::string(100000, '[') + std::string(100000, ']') + "}");
+  CliRun deep = pioneer("verify --dossier " + tmp.path() + "/deep.json");
+  EXPECT_EQ(deep.status, 2) << deep.out.substr(0, 300);
+  EXPECT_NE(deep.out.find("deeper than 64"), std::string::npos) << deep.out.substr(0, 300);
+}
+
+TEST(Verify, AnInterruptedReindexIsNotIntact) {
+  TempDir tmp;
+  const std::string dir = tmp.path() + "/db";
+  {
+    EngineHarness h(dir);
+    make_history(h);
+    h.close();
+  }
+  EXPECT_EQ(pioneer("verify --data " + dir).status, 0);
+  {
+    auto store = storage::Store::open(dir);
+    ASSERT_OK(store);
+    storage::Batch b;
+    b.put(storage::Space::kMeta, engine::kReindexPendingKey, "1");
+    ASSERT_OK((*store)->commit(b));
+  }
+  CliRun r = pioneer("verify --data " + dir);
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find("reindex was interrupted"), std::string::npos) << r.out;
+  CliRun backup = pioneer("backup --data " + dir + " --to " + tmp.path() + "/copy --attempts 1");
+  EXPECT_NE(backup.status, 0) << backup.out;
+}
+
+TEST(Backup, RefusesADestinationInsideTheDataFolder) {
+  TempDir tmp;
+  const std::string dir = tmp.path() + "/db";
+  {
+    EngineHarness h(dir);
+    make_history(h);
+    h.close();
+  }
+  CliRun r = pioneer("backup --data " + dir + " --to " + dir + "/copy");
+  EXPECT_NE(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("inside the data folder"), std::string::npos) << r.out;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/copy"));
 }
 
 // ---- online backup ----
