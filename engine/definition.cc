@@ -408,8 +408,12 @@ void Parser::parse_fields() {
   for (const auto& [name, spec] : fields->items()) {
     const std::string path = at("/fields", name);
     if (!valid_name(name)) {
-      problem(path, "字段名 " + q(name) + " 须为标识符（字母、数字、下划线）",
+      problem(path, "字段名 " + q(name) + " 须为标识符（字母、数字、下划线、连字符）",
               "field name " + q(name) + " must be an identifier (letters, digits, '_', '-')");
+    } else if (name == "approval" || name == "assignee_org") {
+      // An event's `changes` carries these beside the fields: a field of that name would be
+      // overwritten in the hash-chained record of what was done.
+      problem(path, "字段名 " + q(name) + " 为系统保留", "field name " + q(name) + " is reserved");
     }
     if (auto field = parse_field(name, spec, path)) {
       def_.fields[name] = std::move(*field);

@@ -461,7 +461,10 @@ Result<Decision> decide_transition(const DecideEnv& env, const Instance& current
     push_event(d, std::move(vote));
     event_changes = Json::object();
   }
-  if (!completes) return d;
+  if (!completes) {
+    rearm_changed(d, env, *changes);  // a vote may set a date a timer hangs on
+    return d;
+  }
 
   in.fired_by[t->name].push_back(who.id);
   Event e = base_event(in, who, env.now_ms, "transitioned");
@@ -473,6 +476,10 @@ Result<Decision> decide_transition(const DecideEnv& env, const Instance& current
   if (t->to) {
     enter_state(d, env, *t->to);
   } else {
+    // A countersign that stays in its state starts the next round with no votes (else each
+    // party's earlier vote would refuse it for good).
+    in.approvals.clear();
+    in.approvals_for.clear();
     rearm_changed(d, env, *changes);
   }
   add_audience(e.audience, t->notify, in);

@@ -678,6 +678,16 @@ TEST(CheckTimersTest, BadDurations) {
   EXPECT_TRUE(parse_definition(with(minimal(), "/states/review/timers/0/after", "P36500D"), catalog()));
 }
 
+// Events record a vote's party as changes.approval and a new assignee as changes.assignee_org:
+// fields of those names would be overwritten in the audit log.
+TEST(CheckFieldsTest, ReservedFieldNames) {
+  for (const char* name : {"approval", "assignee_org"}) {
+    Json def = minimal();
+    def["fields"][name] = {{"type", "string"}, {"label", {{"zh", "保留"}}}};
+    EXPECT_TRUE(OnlyProblem(def, std::string("/fields/") + name, "reserved")) << name;
+  }
+}
+
 // Timers that may be due on entry (after zero, or any at_field) must not fire round a cycle:
 // one instance would move for ever at once and hold the writer (session 10's audit).
 TEST(CheckTimersTest, InstantTimersMustNotFireRoundACycle) {

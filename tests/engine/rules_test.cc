@@ -220,6 +220,35 @@ TEST_F(RulesTest, CountersignSamePersonWhenTheDefinitionAllowsIt) {
   EXPECT_EQ(b->instance.state, "done");
 }
 
+// A countersign without `to` stays in its state: each completed round starts the next with no
+// votes, and a vote that sets a date moves the timers on it (session 10's audit: the second
+// round was refused for good, and a vote's date left the timers where they were).
+TEST_F(RulesTest, AnInPlaceCountersignCanBeHeldAgainAndItsVotesMoveTimers) {
+  Json j = def.source;
+  j["transitions"].push_back({{"name", "cosign"}, {"label", {{"zh", "会签确认"}}}, {"from", {"open"}},
+                              {"countersign", {{{"role", "organ_committee"}}, {{"role", "work_committee"}}}},
+                              {"accepts", {"due"}}});
+  auto with_cosign = parse_definition(j, RoleCatalog::defaults());
+  ASSERT_TRUE(with_cosign.has_value()) << with_cosign.error().details.dump();
+  DecideEnv e{*with_cosign, orgs, kNow, 8 * 60};
+  auto vote = [&](const Instance& in, const Principal& who, Json fields = Json::object()) {
+    return decide_transition(e, in, FireTransition{in.id, "cosign", fields, {}, {}}, who);
+  };
+  Instance in = created();
+  for (int round = 1; round <= 2; ++round) {
+    auto first = vote(in, committee, {{"due", "2026-12-20"}});
+    ASSERT_TRUE(first.has_value()) << "round " << round << ": " << first.error().message;
+    EXPECT_EQ(first->instance.approvals.size(), 1u);
+    EXPECT_EQ(first->armed.size(), 2u) << "the vote's new due date re-arms soon and late";
+    auto second = vote(first->instance, works);
+    ASSERT_TRUE(second.has_value()) << "round " << round << ": " << second.error().message;
+    EXPECT_EQ(second->instance.state, "open");
+    EXPECT_TRUE(second->instance.approvals.empty()) << "round " << round;
+    EXPECT_EQ(second->events.back().type, "transitioned");
+    in = second->instance;
+  }
+}
+
 TEST_F(RulesTest, LeavingTheStateClearsVotes) {
   Instance in = fire(created(), party, "submit", {{"team", "city/dept/b1"}})->instance;
   Instance voted = fire(in, committee, "approve")->instance;
