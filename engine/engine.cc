@@ -166,8 +166,27 @@ Result<std::vector<std::pair<std::string, int>>> Engine::load_workflows_dir(cons
   if (!problems.empty()) {
     return fail(Code::kInvalidDefinition, "工作流定义有误（invalid workflow definitions）", Json{{"files", problems}});
   }
+  // A file equal to any version already stored is left alone: restarting with the shipped
+  // files must not undo a newer version registered through the API (the registration compares
+  // with the newest version only, so the file came back as a version after it; session 10's
+  // audit). Going back to an older definition is a registration through the API.
+  auto stored_already = [&](const Definition& def) {
+    DefinitionPtr latest = state_->registry.latest(def.id);
+    if (!latest) return false;
+    Json file = def.source;
+    file.erase("version");
+    for (int v = 1; v <= latest->version; ++v) {
+      DefinitionPtr stored = state_->registry.get(def.id, v);
+      if (!stored) continue;
+      Json source = stored->source;
+      source.erase("version");
+      if (source == file) return true;
+    }
+    return false;
+  };
   std::vector<std::pair<std::string, int>> registered;
   for (const Definition& def : defs) {
+    if (stored_already(def)) continue;
     auto reply = execute(Command{RegisterDefinition{def.source}, Principal::system_principal(), {}, {}});
     if (!reply) return fail(reply.error());
     if (reply->body.value("registered", false)) registered.emplace_back(def.id, reply->body.value("version", 0));

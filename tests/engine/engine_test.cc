@@ -547,10 +547,18 @@ TEST(Engine, RegisteringAChangedDefinitionMakesANewVersionAndInstancesKeepTheirs
   EXPECT_EQ((*old_view)["state_label"]["zh"], "草拟");
   EXPECT_EQ((*new_view)["workflow_version"], 2);
   EXPECT_EQ((*new_view)["state_label"]["zh"], "起草");
-  h.reopen();  // versions persist
+  h.reopen();  // versions persist; the harness loads workflows/ again, as serve --workflows does
   auto after = h.engine().instance_view(admin, old_id);
   ASSERT_OK(after);
   EXPECT_EQ((*after)["state_label"]["zh"], "草拟");
+  // The shipped file equals version 1: it does not come back as version 3 over the registered 2.
+  auto latest = h.engine().definition("yizhi-yixiang");
+  ASSERT_OK(latest);
+  EXPECT_EQ((*latest)->version, 2);
+  const std::string newest_id = new_project(h, "重启之后");
+  auto newest = h.engine().instance_view(admin, newest_id);
+  ASSERT_OK(newest);
+  EXPECT_EQ((*newest)["workflow_version"], 2);
 }
 
 TEST(Engine, TokensAuthenticateUntilRevoked) {
