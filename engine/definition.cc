@@ -482,8 +482,13 @@ void Parser::parse_field_limits(FieldSpec& field, const Json& spec, const std::s
   if (field.type == FieldType::kString || field.type == FieldType::kText) {
     field.max_length = field.type == FieldType::kString ? 200 : 10000;
     if (const Json* v = member(spec, "max_length")) {
+      // Bounded: every character of a title is indexed (its bigrams), on the writer's thread.
+      const int64_t most = field.type == FieldType::kString ? 1000 : 100000;
       if (!v->is_number_integer() || v->get<int64_t>() <= 0) {
         problem(at(path, "max_length"), "max_length 须为正整数", "max_length must be a positive integer");
+      } else if (v->get<int64_t>() > most) {
+        problem(at(path, "max_length"), "max_length 不能超过 " + std::to_string(most),
+                "max_length cannot exceed " + std::to_string(most));
       } else {
         field.max_length = v->get<int64_t>();
       }
@@ -625,6 +630,13 @@ void Parser::parse_create() {
   spec.actors = read_actors(*create, "actors", "/create", /*allow_creator=*/false);
   if (create->contains("actors") && (*create)["actors"].is_array() && (*create)["actors"].empty()) {
     problem("/create/actors", "至少需要一个可创建的参与者", "at least one actor must be able to create");
+  }
+  // Nor is there an assignee before the instance exists: such an actor could never create.
+  for (size_t i = 0; i < spec.actors.size(); ++i) {
+    if (spec.actors[i].of_assignee) {
+      problem(at(at("/create/actors", std::to_string(i)), "of"), "创建时还没有承办组织，不能用 \"of\": \"assignee\"",
+              "there is no assignee before the instance exists: \"of\": \"assignee\" cannot create");
+    }
   }
   const std::vector<Item> requires_fields = read_strings(*create, "requires", "/create");
   const std::vector<Item> accepts = read_strings(*create, "accepts", "/create");

@@ -745,6 +745,10 @@ Result<Reply> Sequencer::apply_admin_command(BatchState& bs, const Command& comm
       return fail(Code::kInvalidField, "用户编号只能由小写字母、数字、.、-、_ 组成（user ids use a-z 0-9 . - _）",
                   Json{{"field", "id"}});
     }
+    if (put->id == Principal::system_principal().id) {
+      // The actor of timer events: a person of that id would read as the system in the history.
+      return fail(Code::kInvalidField, "用户编号 system 为系统保留（the user id system is reserved）", Json{{"field", "id"}});
+    }
     if (put->name.empty()) return fail(Code::kMissingFields, "用户姓名不能为空（user name is required）", Json{{"missing", {"name"}}});
     if (!org_exists(put->home_org)) {
       return fail(Code::kInvalidField, "所在组织 '" + put->home_org + "' 不存在（home org does not exist）", Json{{"field", "home_org"}});

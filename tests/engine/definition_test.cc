@@ -678,6 +678,16 @@ TEST(CheckTimersTest, BadDurations) {
   EXPECT_TRUE(parse_definition(with(minimal(), "/states/review/timers/0/after", "P36500D"), catalog()));
 }
 
+TEST(CheckFieldsTest, MaxLengthIsBounded) {
+  EXPECT_TRUE(OnlyProblem(with(minimal(), "/fields/title/max_length", 1001), "/fields/title/max_length", "1000"));
+  EXPECT_TRUE(OnlyProblem(with(minimal(), "/fields/note/max_length", 100001), "/fields/note/max_length", "100000"));
+  EXPECT_TRUE(parse_definition(with(minimal(), "/fields/title/max_length", 1000), catalog()));
+}
+
+TEST(CheckActorsTest, CreateCannotBeByTheAssignee) {
+  EXPECT_TRUE(OnlyProblem(with(minimal(), "/create/actors/0/of", "assignee"), "/create/actors/0/of", "assignee"));
+}
+
 // Events record a vote's party as changes.approval and a new assignee as changes.assignee_org:
 // fields of those names would be overwritten in the audit log.
 TEST(CheckFieldsTest, ReservedFieldNames) {

@@ -561,6 +561,15 @@ TEST(Engine, RegisteringAChangedDefinitionMakesANewVersionAndInstancesKeepTheirs
   EXPECT_EQ((*newest)["workflow_version"], 2);
 }
 
+TEST(Engine, TheSystemsUserIdIsReserved) {
+  EngineHarness h;
+  const engine::Principal system = engine::Principal::system_principal();
+  auto r = h.engine().execute(Command{engine::PutUser{"system", "冒名", "city", {}}, system, {}, {}});
+  ASSERT_CODE(r, Code::kInvalidField);
+  EXPECT_NE(r.error().message.find("reserved"), std::string::npos) << r.error().message;
+  ASSERT_CODE(h.engine().user("system"), Code::kNotFound);
+}
+
 TEST(Engine, TokensAuthenticateUntilRevoked) {
   EngineHarness h;
   const std::string token = new_token();
