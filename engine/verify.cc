@@ -496,7 +496,8 @@ VerifyReport verify_dossier(const Json& dossier) {
   return r;
 }
 
-Result<VerifyReport> verify_dossier_against_store(const Json& dossier, const storage::Store& store) {
+Result<VerifyReport> verify_dossier_against_store(const Json& dossier, const storage::Store& store,
+                                                  const RoleCatalog& roles) {
   VerifyReport r = verify_dossier(dossier);
   if (!dossier.is_object() || !dossier.value("events", Json()).is_array()) return r;
   auto algorithm = store.get(Space::kMeta, "hash_algorithm");
@@ -527,6 +528,20 @@ Result<VerifyReport> verify_dossier_against_store(const Json& dossier, const sto
     problem(r, "档案的事件与数据库中此实例的历史不符（the dossier's events are not the instance's stored history: " +
                    std::to_string(dossier_seqs.size()) + " in the dossier, " + std::to_string(stored_seqs.size()) +
                    " stored）");
+  }
+  // The snapshot and the definition are outside the hash chain; an export now must give them
+  // byte for byte (session 10's audit: an edited title passed).
+  if (auto fresh = export_dossier(store, roles, id)) {
+    if (dossier.value("instance", Json()) != (*fresh)["instance"]) {
+      problem(r, "档案中的实例快照与数据库不同（the dossier's instance snapshot differs from the database's）");
+    }
+    if (dossier.value("definition", Json()) != (*fresh)["definition"]) {
+      problem(r, "档案中的工作流定义与数据库不同（the dossier's definition differs from the database's）");
+    }
+  } else if (fresh.error().code == Code::kNotFound) {
+    problem(r, "数据库中没有此实例（the database has no such instance）");
+  } else {
+    return fail(fresh.error());
   }
   const Json head = dossier.value("log_head", Json());
   if (head.is_object() && head.value("seq", Json()).is_number_unsigned() && head["seq"].get<uint64_t>() > 0) {

@@ -64,7 +64,9 @@ Result<VerifyReport> verify_store(const storage::Store& store, const RoleCatalog
 // (verify_dossier_against_store, `pioneer verify --dossier FILE --data DIR`, whose own log
 // `pioneer verify --data DIR` proves gap-free and chained) each event must be byte for byte the
 // stored one and the instance's stored history exactly these events: that closes all three.
-// The definition is not part of the hash chain; it is included to read the events by.
+// The snapshot and the definition are not part of the hash chain (the definition is included to
+// read the events by); offline they are unchecked, against the database they must be what an
+// export gives now.
 
 // The dossier of one instance, read from `store` (which may be open read-only). kNotFound
 // when there is no such instance.
@@ -74,8 +76,11 @@ Result<Json> export_dossier(const storage::Store& store, const RoleCatalog& role
 VerifyReport verify_dossier(const Json& dossier);
 
 // verify_dossier() plus the comparison with a database: each event is the stored event at its
-// seq, byte for byte, and the instance's stored history lists exactly the dossier's events.
-Result<VerifyReport> verify_dossier_against_store(const Json& dossier, const storage::Store& store);
+// seq, byte for byte, the instance's stored history lists exactly the dossier's events, and the
+// instance snapshot and the definition are what an export from the database gives now (`roles`
+// as the server's: the snapshot's labels come from the definition read with them).
+Result<VerifyReport> verify_dossier_against_store(const Json& dossier, const storage::Store& store,
+                                                  const RoleCatalog& roles = RoleCatalog::defaults());
 
 // ---- Online backup: pioneer backup --data DIR --to DEST ----
 

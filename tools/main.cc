@@ -167,7 +167,7 @@ int cmd_export(const std::string& data, const std::string& instance_id, const st
 }
 
 // pioneer verify --dossier FILE [--data DIR]
-int cmd_verify_dossier(const std::string& file, const std::string& data) {
+int cmd_verify_dossier(const std::string& file, const std::string& data, const std::string& roles_file) {
   std::optional<std::string> text = read_file(file);
   if (!text) {
     std::cerr << "pioneer: 无法读取（cannot read） " << file << "\n";
@@ -189,9 +189,11 @@ int cmd_verify_dossier(const std::string& file, const std::string& data) {
   if (data.empty()) {
     result = verify_dossier(dossier);
   } else {
+    auto roles = load_roles(roles_file);
+    if (!roles) return report(roles.error());
     auto store = storage::Store::open(data, read_only_options());
     if (!store) return report(store.error());
-    auto checked = verify_dossier_against_store(dossier, **store);
+    auto checked = verify_dossier_against_store(dossier, **store, *roles);
     if (!checked) return report(checked.error());
     result = std::move(*checked);
   }
@@ -374,7 +376,7 @@ int main(int argc, char** argv) {
     return reply.status == 200 ? 0 : 1;
   }
   if (*verify) {
-    if (verify_dossier_opt->count()) return cmd_verify_dossier(dossier_file, verify_data->count() ? data : "");
+    if (verify_dossier_opt->count()) return cmd_verify_dossier(dossier_file, verify_data->count() ? data : "", roles_file);
     if (!verify_data->count()) {
       std::cerr << "pioneer: verify 需要 --data DIR 或 --dossier FILE（verify needs --data DIR or --dossier FILE）\n";
       return 1;

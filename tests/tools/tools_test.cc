@@ -214,6 +214,21 @@ TEST_F(DossierTest, DroppingTheNewestEventsPassesOfflineButNotAgainstTheDatabase
   EXPECT_FALSE(against->ok);
 }
 
+// The snapshot and the definition are outside the hash chain: against the database, an edited
+// title or definition is caught (session 10's audit: both passed).
+TEST_F(DossierTest, AnEditedSnapshotOrDefinitionIsCaughtAgainstTheDatabase) {
+  CliRun clean = pioneer("verify --dossier " + file_ + " --data " + tmp_.path() + "/db");
+  EXPECT_EQ(clean.status, 0) << clean.out;
+  for (const std::string& pointer : {"/instance/fields/title", "/instance/title", "/definition/source/title/zh"}) {
+    Json d = dossier_;
+    d[Json::json_pointer(pointer)] = "篡改";
+    write_file(tmp_.path() + "/edited.json", d.dump(2));
+    CliRun r = pioneer("verify --dossier " + tmp_.path() + "/edited.json --data " + tmp_.path() + "/db");
+    EXPECT_EQ(r.status, 2) << pointer << ": " << r.out;
+    EXPECT_NE(r.out.find("differs from the database"), std::string::npos) << pointer << ": " << r.out;
+  }
+}
+
 TEST(Verify, AStoredEventRewrittenInOtherBytesWithTheSameMeaningIsCaught) {
   TempDir tmp;
   const std::string dir = tmp.path() + "/db";
