@@ -387,8 +387,16 @@ Result<Json> Engine::stats(const Principal& who, std::string_view workflow, std:
     auto count = state_->store->counter(cursor->key());
     if (!count) return fail(count.error());
     if (*count <= 0) continue;
-    DefinitionPtr def = state_->registry.latest(parts.workflow);
-    const StateSpec* st = def ? def->state(parts.state) : nullptr;
+    // The counters do not carry the definition version, so a state is read in the newest
+    // version that has it: a state a newer version renamed or dropped still counts as what it
+    // was for the instances that are in it (session 10's audit: closed_late went to 0 and
+    // overdue up when a new version renamed `done`).
+    const StateSpec* st = nullptr;
+    if (DefinitionPtr latest = state_->registry.latest(parts.workflow)) {
+      for (int v = latest->version; v >= 1 && st == nullptr; --v) {
+        if (DefinitionPtr def = state_->registry.get(parts.workflow, v)) st = def->state(parts.state);
+      }
+    }
     const bool terminal = st && st->terminal;
     const bool cancelled = st && st->cancelled;
     std::string key = group_by == "state" ? parts.state

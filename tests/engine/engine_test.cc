@@ -516,6 +516,35 @@ TEST(Engine, StatisticsCountOnlyWhatTheCallerMaySee) {
   ASSERT_CODE(h.engine().stats(h.user("admin"), "yizhi-yixiang", "colour"), Code::kBadRequest);
 }
 
+// Counters carry no definition version: a state that a newer version renamed still counts as
+// what it was (session 10's audit: closed_on_time went to 0 when `done` was renamed).
+TEST(Engine, StatsReadAStateInTheNewestVersionThatHasIt) {
+  EngineHarness h;
+  const std::string id = assigned_project(h, "统计版本");
+  ASSERT_OK(h.fire("zhang.min", id, "claim"));
+  ASSERT_OK(h.fire("zhang.min", id, "apply_completion", {{"results", "r"}}));
+  ASSERT_OK(h.fire("li.na", id, "approve_completion"));
+  ASSERT_OK(h.fire("wang.wei", id, "evaluate", {{"rating", "good"}, {"brand", false}}));
+  auto closed_on_time = [&] {
+    auto stats = h.engine().stats(h.user("wang.wei"), "yizhi-yixiang", "state");
+    EXPECT_TRUE(stats.has_value());
+    int64_t n = 0;
+    if (stats) for (const Json& g : (*stats)["groups"]) n += g["closed_on_time"].get<int64_t>();
+    return n;
+  };
+  EXPECT_EQ(closed_on_time(), 1);
+  auto def = h.engine().definition("yizhi-yixiang");
+  ASSERT_OK(def);
+  std::string text = (*def)->source.dump();
+  for (size_t p = text.find("\"closed\""); p != std::string::npos; p = text.find("\"closed\"", p)) {
+    text.replace(p, 8, "\"finished\"");
+  }
+  auto reg = h.engine().execute(Command{engine::RegisterDefinition{Json::parse(text)}, h.user("admin"), {}, {}});
+  ASSERT_OK(reg);
+  ASSERT_EQ(reg->body["version"], 2) << reg->body;
+  EXPECT_EQ(closed_on_time(), 1);
+}
+
 TEST(Engine, RegisteringAChangedDefinitionMakesANewVersionAndInstancesKeepTheirs) {
   EngineHarness h;
   const std::string old_id = new_project(h, "老版本");
