@@ -862,6 +862,7 @@ void Parser::check_graph() {
       }
     }
   }
+  std::set<std::string> stuck;  // reported as having no way out
   // An instance must never get stuck: every non-terminal state needs a transition that leaves,
   // one that somebody may fire there — a transition with no actors leaves only through a timer
   // of this state.
@@ -879,7 +880,28 @@ void Parser::check_graph() {
     if (!way_out) {
       problem(at("/states", name), "非终止状态 " + q(name) + " 没有转出的迁移",
               "state " + q(name) + " is not terminal and has no way out");
+      stuck.insert(name);
     }
+  }
+  // Nor go round for ever: from every state some path leads to a terminal one (a pair of states
+  // that only lead to each other passes the check above; session 10's audit).
+  std::set<std::string> closes;
+  for (const auto& [name, state] : def_.states) {
+    if (state.terminal) closes.insert(name);
+  }
+  for (bool grew = !closes.empty(); grew;) {
+    grew = false;
+    for (const TransitionSpec& t : def_.transitions) {
+      if (!t.to || !closes.count(*t.to)) continue;
+      for (const std::string& from : t.from) {
+        if (has_state(from) && closes.insert(from).second) grew = true;
+      }
+    }
+  }
+  for (const auto& [name, state] : def_.states) {
+    if (closes.count(name) || unsure_states_.count(name) || stuck.count(name)) continue;
+    problem(at("/states", name), "从状态 " + q(name) + " 到不了任何终止状态",
+            "no terminal state can be reached from state " + q(name));
   }
   check_instant_timer_cycles();
 }

@@ -717,6 +717,24 @@ TEST(CheckTimersTest, InstantTimersMustNotFireRoundACycle) {
   EXPECT_TRUE(OnlyProblem(loop, "/states/review/timers/1", "'review'"));
 }
 
+// A pair of states that only lead to each other: each has a way out, and no instance closes.
+TEST(CheckGraphTest, EveryStateLeadsToATerminalOne) {
+  Json def = minimal();
+  def["states"]["ping"] = {{"label", {{"zh", "甲"}}}};
+  def["states"]["pong"] = {{"label", {{"zh", "乙"}}}};
+  def["transitions"].push_back({{"name", "to_ping"}, {"label", {{"zh", "去甲"}}}, {"from", {"open"}}, {"to", "ping"},
+                                {"actors", {{{"role", "party_group"}}}}});
+  def["transitions"].push_back({{"name", "to_pong"}, {"label", {{"zh", "去乙"}}}, {"from", {"ping"}}, {"to", "pong"},
+                                {"actors", {{{"role", "party_group"}}}}});
+  def["transitions"].push_back({{"name", "back_ping"}, {"label", {{"zh", "回甲"}}}, {"from", {"pong"}}, {"to", "ping"},
+                                {"actors", {{{"role", "party_group"}}}}});
+  EXPECT_TRUE(HasProblem(def, "/states/ping", "'ping'"));
+  EXPECT_TRUE(HasProblem(def, "/states/pong", "'pong'"));
+  EXPECT_EQ(problems_of(def).size(), 2u) << describe(problems_of(def));
+  def["transitions"].back()["to"] = "done";
+  EXPECT_TRUE(parse_definition(def, catalog())) << describe(problems_of(def));
+}
+
 // A transition with no actors leaves a state only through a timer of that state.
 TEST(CheckGraphTest, ASystemTransitionIsAWayOutOnlyWhereATimerFiresIt) {
   Json def = minimal();
