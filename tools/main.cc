@@ -338,7 +338,19 @@ int main(int argc, char** argv) {
   auto* user_list = user->add_subcommand("list", "list users and their roles");
   user_list->add_option("--data", data, "data folder")->required();
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // CLI11's own words are English: say first, in Chinese, what kind of mistake it is.
+    std::cerr << "pioneer: 命令行参数有误，见 pioneer --help（bad command line arguments）\n";
+    return app.exit(e);
+  }
 
   if (*serve) {
     // Flags given on the command line win over the config file: apply the file to a copy of
