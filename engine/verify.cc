@@ -571,9 +571,10 @@ Result<BackupReport> backup_store(const std::string& data_dir, const std::string
   }
   // A copy inside the live folder is no backup: removing the folder removes it too (its files
   // are hard links to the same tables).
-  const fs::path source_path = fs::weakly_canonical(data_dir, ec);
-  const fs::path dest_path = fs::weakly_canonical(dest, ec);
-  if (!ec) {
+  std::error_code source_ec, dest_ec;
+  const fs::path source_path = fs::weakly_canonical(data_dir, source_ec);
+  const fs::path dest_path = fs::weakly_canonical(dest, dest_ec);
+  if (!source_ec && !dest_ec && !source_path.empty()) {
     auto [s, d] = std::mismatch(source_path.begin(), source_path.end(), dest_path.begin(), dest_path.end());
     if (s == source_path.end()) {
       return fail(Code::kBadRequest, "备份目标不能在数据目录之内（the backup destination cannot be inside the data folder）: " + dest);
