@@ -75,6 +75,15 @@ std::string make_history(EngineHarness& h) {
   return id;
 }
 
+// A closed database under tmp/db holding make_history's instances; returns its folder.
+std::string database_with_history(const TempDir& tmp) {
+  const std::string dir = tmp.path() + "/db";
+  EngineHarness h(dir);
+  make_history(h);
+  h.close();
+  return dir;
+}
+
 class DossierTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -231,12 +240,7 @@ TEST_F(DossierTest, AnEditedSnapshotOrDefinitionIsCaughtAgainstTheDatabase) {
 
 TEST(Verify, AStoredEventRewrittenInOtherBytesWithTheSameMeaningIsCaught) {
   TempDir tmp;
-  const std::string dir = tmp.path() + "/db";
-  {
-    EngineHarness h(dir);
-    make_history(h);
-    h.close();
-  }
+  const std::string dir = database_with_history(tmp);
   uint64_t seq = 3;
   {
     auto store = storage::Store::open(dir);
@@ -260,12 +264,7 @@ TEST(Verify, AStoredEventRewrittenInOtherBytesWithTheSameMeaningIsCaught) {
 // another process holds the database, and says when damage outside them remains.
 TEST(Reindex, TheCommandLineRepairsWhatVerifyReports) {
   TempDir tmp;
-  const std::string dir = tmp.path() + "/db";
-  {
-    EngineHarness h(dir);
-    make_history(h);
-    h.close();
-  }
+  const std::string dir = database_with_history(tmp);
   {
     auto store = storage::Store::open(dir);
     ASSERT_OK(store);
@@ -348,12 +347,7 @@ TEST(Cli, BadPathsAndValuesAreRefusedWithoutCrashOrCreation) {
 
 TEST(Verify, AnInterruptedReindexIsNotIntact) {
   TempDir tmp;
-  const std::string dir = tmp.path() + "/db";
-  {
-    EngineHarness h(dir);
-    make_history(h);
-    h.close();
-  }
+  const std::string dir = database_with_history(tmp);
   EXPECT_EQ(pioneer("verify --data " + dir).status, 0);
   {
     auto store = storage::Store::open(dir);
@@ -371,12 +365,7 @@ TEST(Verify, AnInterruptedReindexIsNotIntact) {
 
 TEST(Backup, RefusesADestinationInsideTheDataFolder) {
   TempDir tmp;
-  const std::string dir = tmp.path() + "/db";
-  {
-    EngineHarness h(dir);
-    make_history(h);
-    h.close();
-  }
+  const std::string dir = database_with_history(tmp);
   CliRun r = pioneer("backup --data " + dir + " --to " + dir + "/copy");
   EXPECT_NE(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("inside the data folder"), std::string::npos) << r.out;
