@@ -159,6 +159,25 @@ int serve(const ServerConfig& config) {
     }
     options.roles = std::move(*roles);
   }
+  // What can fail without the database is checked before it is opened, or created: the
+  // workflow files, and whether the address is free (a fixed port another process holds).
+  auto definitions = engine::read_workflows_dir(config.workflows_dir, options.roles);
+  if (!definitions) {
+    print_error("workflows in " + config.workflows_dir + " are invalid", definitions.error());
+    return 1;
+  }
+  {
+    net::io_context probe_context;
+    tcp::acceptor probe(probe_context);
+    beast::error_code ec;
+    probe.open(endpoint.protocol(), ec);
+    if (!ec) probe.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) probe.bind(endpoint, ec);
+    if (ec) {
+      std::fprintf(stderr, "pioneer serve: cannot listen on %s: %s\n", config.listen.c_str(), ec.message().c_str());
+      return 1;
+    }
+  }
   auto opened = engine::Engine::open(std::move(options));
   if (!opened) {
     print_error("cannot open " + config.data_dir, opened.error());
@@ -166,7 +185,7 @@ int serve(const ServerConfig& config) {
   }
   std::unique_ptr<engine::Engine> engine = std::move(*opened);
 
-  auto loaded = engine->load_workflows_dir(config.workflows_dir);
+  auto loaded = engine->register_workflows(*definitions);
   if (!loaded) {
     print_error("workflows in " + config.workflows_dir + " are invalid", loaded.error());
     return 1;

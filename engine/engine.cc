@@ -144,7 +144,7 @@ Result<DefinitionPtr> Engine::definition(std::string_view id, std::optional<int>
   return d;
 }
 
-Result<std::vector<std::pair<std::string, int>>> Engine::load_workflows_dir(const std::string& dir) {
+Result<std::vector<Definition>> read_workflows_dir(const std::string& dir, const RoleCatalog& roles) {
   std::vector<std::string> files;
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
@@ -156,7 +156,7 @@ Result<std::vector<std::pair<std::string, int>>> Engine::load_workflows_dir(cons
   std::vector<Definition> defs;
   Json problems = Json::array();
   for (const std::string& file : files) {
-    auto def = load_definition_file(file, state_->options.roles);
+    auto def = load_definition_file(file, roles);
     if (!def) {
       problems.push_back({{"file", file}, {"message", def.error().message}, {"details", def.error().details}});
       continue;
@@ -166,6 +166,16 @@ Result<std::vector<std::pair<std::string, int>>> Engine::load_workflows_dir(cons
   if (!problems.empty()) {
     return fail(Code::kInvalidDefinition, "工作流定义有误（invalid workflow definitions）", Json{{"files", problems}});
   }
+  return defs;
+}
+
+Result<std::vector<std::pair<std::string, int>>> Engine::load_workflows_dir(const std::string& dir) {
+  auto defs = read_workflows_dir(dir, state_->options.roles);
+  if (!defs) return fail(defs.error());
+  return register_workflows(*defs);
+}
+
+Result<std::vector<std::pair<std::string, int>>> Engine::register_workflows(const std::vector<Definition>& defs) {
   // A file equal to any version already stored is left alone: restarting with the shipped
   // files must not undo a newer version registered through the API (the registration compares
   // with the newest version only, so the file came back as a version after it; session 10's

@@ -125,6 +125,11 @@ struct EngineMetrics {
 using Publisher = std::function<void(const std::vector<Event>& committed)>;
 using ReplyCallback = std::function<void(Result<Reply>)>;
 
+// Every *.json definition under dir, parsed and checked (kInvalidDefinition listing every
+// file's problems; kNotFound when the folder cannot be read). Needs no database: serve checks
+// the files before it opens (or creates) one.
+Result<std::vector<Definition>> read_workflows_dir(const std::string& dir, const RoleCatalog& roles);
+
 class Engine {
  public:
   // Opens the store, loads definitions, orgs and users, and starts the writer thread.
@@ -176,9 +181,11 @@ class Engine {
   std::vector<DefinitionSummary> workflows() const;
   // The newest version, or the given one; kNotFound when absent.
   Result<DefinitionPtr> definition(std::string_view id, std::optional<int> version = {}) const;
-  // Registers every *.json under dir that differs from the newest stored version (as the
-  // system principal). Returns the (id, version) pairs registered now.
+  // Registers every *.json under dir that differs from every stored version of its workflow
+  // (as the system principal): read_workflows_dir, then register_workflows. Returns the
+  // (id, version) pairs registered now.
   Result<std::vector<std::pair<std::string, int>>> load_workflows_dir(const std::string& dir);
+  Result<std::vector<std::pair<std::string, int>>> register_workflows(const std::vector<Definition>& defs);
 
   // ---- reads ----
   // The instance as the API shows it, with `actions` for this principal.

@@ -2,7 +2,11 @@
 // (pioneer backup) taken while another writer keeps committing.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
@@ -32,10 +36,12 @@ struct CliRun {
   std::string out;  // stdout and stderr together
 };
 
-// Runs the real pioneer binary with these arguments.
-CliRun pioneer(const std::string& args) {
+// Runs the real pioneer binary with these arguments (killed after `timeout_s` seconds when
+// given: a serve that should have refused to start).
+CliRun pioneer(const std::string& args, int timeout_s = 0) {
   CliRun r;
-  const std::string command = std::string(PIONEER_BINARY) + " " + args + " 2>&1";
+  const std::string command = (timeout_s > 0 ? "timeout " + std::to_string(timeout_s) + " " : std::string()) +
+                              std::string(PIONEER_BINARY) + " " + args + " 2>&1";
   FILE* p = popen(command.c_str(), "r");
   if (p == nullptr) return r;
   char buf[4096];
@@ -343,6 +349,34 @@ TEST(Cli, BadPathsAndValuesAreRefusedWithoutCrashOrCreation) {
   CliRun deep = pioneer("verify --dossier " + tmp.path() + "/deep.json");
   EXPECT_EQ(deep.status, 2) << deep.out.substr(0, 300);
   EXPECT_NE(deep.out.find("deeper than 64"), std::string::npos) << deep.out.substr(0, 300);
+}
+
+// serve checks what it can before it opens, or creates, the database: bad workflow files and an
+// address in use leave no database behind (session 10's audit: they left an empty one).
+TEST(Cli, ServeCreatesNothingWhenItCannotStart) {
+  TempDir tmp;
+  namespace fs = std::filesystem;
+  const std::string data = tmp.path() + "/new";
+  CliRun no_workflows = pioneer("serve --data " + data + " --listen 127.0.0.1:0 --workflows " + tmp.path() + "/nope", 20);
+  EXPECT_EQ(no_workflows.status, 1) << no_workflows.out;
+  EXPECT_FALSE(fs::exists(data));
+
+  const int held = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(held, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(held, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(held, 1), 0);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::getsockname(held, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const std::string port = std::to_string(ntohs(addr.sin_port));
+  CliRun in_use = pioneer("serve --data " + data + " --listen 127.0.0.1:" + port + " --workflows " +
+                              source_path("workflows"), 20);
+  ::close(held);
+  EXPECT_EQ(in_use.status, 1) << in_use.out;
+  EXPECT_NE(in_use.out.find("cannot listen"), std::string::npos) << in_use.out;
+  EXPECT_FALSE(fs::exists(data));
 }
 
 TEST(Verify, AnInterruptedReindexIsNotIntact) {
