@@ -10,12 +10,18 @@
 // other calls; it flushes every family so that the next open has no write-ahead log to replay.
 #include <algorithm>
 #include <array>
+#include <cerrno>
+#include <cstring>
 #include <cstdarg>
 #include <filesystem>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
@@ -94,6 +100,67 @@ class DiscardLogger final : public rocksdb::Logger {
   void Logv(const char* /*format*/, va_list /*ap*/) override {}
 };
 
+// The folder's own lock, taken before RocksDB is asked to open it. RocksDB starts its info log
+// (renaming the running server's LOG to LOG.old.*) before it tries its LOCK file, so a second
+// `pioneer serve`, or `org add` on a live folder, used to rotate the server's log on its way to
+// being refused (session 10's audit). flock(2) belongs to the open file description, so this
+// lock also refuses a second open in the same process, and closing another descriptor of the
+// file does not drop it (as it would drop RocksDB's fcntl lock). The kernel releases it when
+// the process dies, kill -9 included.
+class FolderLock {
+ public:
+  static constexpr const char* kFileName = "pioneer.lock";
+
+  FolderLock() = default;
+  FolderLock(const FolderLock&) = delete;
+  FolderLock& operator=(const FolderLock&) = delete;
+  FolderLock(FolderLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  FolderLock& operator=(FolderLock&& other) noexcept {
+    if (this != &other) {
+      if (fd_ >= 0) ::close(fd_);
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  ~FolderLock() {
+    if (fd_ >= 0) ::close(fd_);  // releases the lock
+  }
+
+  // Creates the folder when missing. Fails with the same message as RocksDB's own lock.
+  static Result<FolderLock> take(const std::string& dir) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    const std::string path = dir + "/" + kFileName;
+    FolderLock lock;
+    lock.fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock.fd_ < 0) {
+      return fail(Code::kInternal, "无法打开 " + path + "（cannot open the folder's lock file: " +
+                                       std::strerror(errno) + "）");
+    }
+    if (::flock(lock.fd_, LOCK_EX | LOCK_NB) != 0) {
+      const int err = errno;
+      if (err == EWOULDBLOCK) {
+        return fail(Code::kInternal, "数据库 " + dir + " 已被占用（database is locked by another process）");
+      }
+      return fail(Code::kInternal, "无法锁定 " + path + "（cannot lock the folder: " + std::strerror(err) + "）");
+    }
+    return lock;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// Whether a folder holds nothing but our lock file (left by an open that failed or a folder
+// locked before RocksDB created its database there).
+bool holds_nothing(const std::filesystem::path& dir) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.path().filename() != FolderLock::kFileName) return false;
+  }
+  return !ec;
+}
+
 // A cursor owns the bound strings because RocksDB keeps pointers to them for the iterator's
 // whole life. Members are declared so that the iterator is destroyed first.
 class RocksCursor final : public Cursor {
@@ -131,9 +198,10 @@ class RocksStore final : public Store {
  public:
   // handles: every opened family (to release on close); spaces: the family of each Space, null
   // when a read-only database lacks it.
-  RocksStore(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> handles,
+  RocksStore(FolderLock lock, std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> handles,
              std::array<rocksdb::ColumnFamilyHandle*, kSpaceCount> spaces, bool read_only)
-      : db_(std::move(db)), handles_(std::move(handles)), spaces_(spaces), read_only_(read_only) {}
+      : lock_(std::move(lock)), db_(std::move(db)), handles_(std::move(handles)), spaces_(spaces),
+        read_only_(read_only) {}
 
   // Flushing every memtable makes the write-ahead log obsolete, so the next open replays
   // nothing (milliseconds instead of seconds with a million instances). A failed flush loses
@@ -270,6 +338,7 @@ class RocksStore final : public Store {
     return i < spaces_.size() ? spaces_[i] : nullptr;
   }
 
+  FolderLock lock_;  // first: released after the database has closed
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   std::array<rocksdb::ColumnFamilyHandle*, kSpaceCount> spaces_;
@@ -291,7 +360,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& dir, const StoreOp
     if (!options.create_if_missing || options.read_only) {
       return fail(Code::kNotFound, "没有数据库：" + dir + "（no database in " + dir + "）");
     }
-    if (exists && !(fs::is_directory(dir, ec) && fs::is_empty(dir, ec))) {
+    if (exists && !(fs::is_directory(dir, ec) && holds_nothing(dir))) {
       return fail(Code::kBadRequest, "文件夹 " + dir + " 不是空的，也没有数据库，不在其中新建（" + dir +
                                          " is not an empty folder and holds no database: refusing to create one there）");
     }
@@ -347,7 +416,12 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& dir, const StoreOp
     return fail(Code::kBadRequest, dir + " 不是 Pioneer 数据库（" + dir + " is not a Pioneer database: it has no '" +
                                        std::string(space_name(Space::kMeta)) + "' family）");
   }
+  // A writer locks the folder before RocksDB touches it; a reader takes no lock and writes nothing.
+  FolderLock lock;
   if (!options.read_only) {
+    auto taken = FolderLock::take(dir);
+    if (!taken) return fail(taken.error());
+    lock = std::move(*taken);
     for (int i = 0; i < kSpaceCount; ++i) {
       std::string name(space_name(static_cast<Space>(i)));
       if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(std::move(name));
@@ -380,7 +454,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& dir, const StoreOp
       if (h->GetName() == space_name(static_cast<Space>(i))) spaces[i] = h;
     }
   }
-  return std::make_unique<RocksStore>(std::unique_ptr<rocksdb::DB>(raw), std::move(handles), spaces,
+  return std::make_unique<RocksStore>(std::move(lock), std::unique_ptr<rocksdb::DB>(raw), std::move(handles), spaces,
                                       options.read_only);
 }
 

@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <map>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -584,16 +586,32 @@ TEST_F(StoreTest, CheckpointRefusesExistingDestination) {
   EXPECT_EQ(r.error().code, Code::kInternal);
 }
 
+// The names of the folder's files whose name starts with "LOG" (RocksDB's info log and the
+// old ones it rotated away), each with its inode.
+std::map<std::string, uint64_t> info_logs(const std::string& dir) {
+  std::map<std::string, uint64_t> out;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    struct stat st {};
+    if (name.rfind("LOG", 0) == 0 && ::stat(entry.path().c_str(), &st) == 0) out[name] = st.st_ino;
+  }
+  return out;
+}
+
 TEST_F(StoreTest, SecondOpenOfLockedFolderFails) {
   Open();
   Put(Space::kMeta, "k", "v");
+  const auto logs = info_logs(dir_);
+  ASSERT_EQ(logs.count("LOG"), 1u);
   auto second = Store::open(dir_);
   ASSERT_FALSE(second.has_value());
   EXPECT_EQ(second.error().code, Code::kInternal);
   EXPECT_NE(second.error().message.find("database is locked by another process"), std::string::npos)
       << second.error().message;
-  // The first store is untouched by the refused open.
+  // The first store is untouched by the refused open, its info log included (RocksDB would
+  // rotate it before finding its own lock taken).
   EXPECT_EQ(Get(Space::kMeta, "k"), "v");
+  EXPECT_EQ(info_logs(dir_), logs);
 }
 
 // The child half of LockedByAnotherProcess: runs only when that test spawns it.
@@ -609,6 +627,7 @@ TEST(StoreLockChild, OpenFails) {
 // in-process test above cannot cover it, since RocksDB checks its own process first.
 TEST_F(StoreTest, LockedByAnotherProcess) {
   Open();
+  const auto logs = info_logs(dir_);
   std::vector<std::string> env_strings;
   for (char** e = environ; *e != nullptr; ++e) env_strings.emplace_back(*e);
   env_strings.push_back("PIONEER_LOCK_CHILD_DIR=" + dir_);
@@ -635,6 +654,16 @@ TEST_F(StoreTest, LockedByAnotherProcess) {
   message << in.rdbuf();
   EXPECT_NE(message.str().find("database is locked by another process"), std::string::npos)
       << "child saw: " << message.str();
+  EXPECT_EQ(info_logs(dir_), logs) << "the refused open rotated the holder's info log";
+}
+
+// An open that fails leaves the folder's lock file behind; the folder still counts as empty.
+TEST_F(StoreTest, AFolderHoldingOnlyTheLockFileIsEmpty) {
+  fs::create_directories(dir_);
+  std::ofstream(dir_ + "/pioneer.lock").put('\0');
+  Open();
+  Put(Space::kMeta, "k", "v");
+  EXPECT_EQ(Get(Space::kMeta, "k"), "v");
 }
 
 TEST_F(StoreTest, ReadOnlySeesDataAndRefusesWrites) {
