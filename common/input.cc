@@ -41,4 +41,54 @@ bool json_depth_within(std::string_view text, size_t max_depth) {
   return true;
 }
 
+namespace {
+
+// The length of the well-formed UTF-8 sequence at the start of `s` (RFC 3629: no overlong
+// forms, no surrogates, nothing above U+10FFFF); 0 when it is not one.
+size_t utf8_sequence(std::string_view s) {
+  const auto b = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+  const auto cont = [&](size_t i) { return i < s.size() && (b(i) & 0xC0) == 0x80; };
+  const unsigned char c = b(0);
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    if (!cont(1) || !cont(2)) return 0;
+    if (c == 0xE0 && b(1) < 0xA0) return 0;   // overlong
+    if (c == 0xED && b(1) >= 0xA0) return 0;  // surrogates
+    return 3;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    if (!cont(1) || !cont(2) || !cont(3)) return 0;
+    if (c == 0xF0 && b(1) < 0x90) return 0;  // overlong
+    if (c == 0xF4 && b(1) >= 0x90) return 0;  // above U+10FFFF
+    return 4;
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::optional<std::string> display_name_problem(std::string_view name, size_t max_chars) {
+  size_t chars = 0;
+  bool visible = false;
+  for (size_t i = 0; i < name.size();) {
+    const size_t n = utf8_sequence(name.substr(i));
+    if (n == 0) return "名称不是有效的 UTF-8 文本（the name is not valid UTF-8）";
+    const auto c = static_cast<unsigned char>(name[i]);
+    // C0 controls and DEL; C1 controls (U+0080–U+009F, encoded C2 80–C2 9F).
+    if (c < 0x20 || c == 0x7F || (c == 0xC2 && static_cast<unsigned char>(name[i + 1]) < 0xA0)) {
+      return "名称不能含制表符、换行等控制字符（the name must not contain tabs, newlines or other control characters）";
+    }
+    if (c != ' ') visible = true;
+    ++chars;
+    i += n;
+  }
+  if (!visible) return "名称不能为空（the name is required）";
+  if (chars > max_chars) {
+    return "名称不能超过 " + std::to_string(max_chars) + " 个字（the name must be at most " + std::to_string(max_chars) +
+           " characters）";
+  }
+  return std::nullopt;
+}
+
 }  // namespace pioneer

@@ -19,4 +19,10 @@ std::optional<std::string> read_file(const std::string& path);
 // so a text of 100,000 '[' must be refused before it is parsed.
 bool json_depth_within(std::string_view text, size_t max_depth);
 
+// A name a person reads (an org's, a user's): valid UTF-8, at least one character that is not
+// a space, at most `max_chars` code points, and no control characters — a tab or a newline
+// breaks the one-line-per-record listings, and bytes that are not UTF-8 cannot be stored in a
+// JSON record at all. nullopt when fine, else why not (中文（English）).
+std::optional<std::string> display_name_problem(std::string_view name, size_t max_chars = 100);
+
 }  // namespace pioneer

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "common/crypto.h"
+#include "common/input.h"
 #include "common/thread_name.h"
 #include "engine/codec.h"
 #include "engine/indexer.h"
@@ -735,6 +736,7 @@ Result<Reply> Sequencer::apply_admin_command(BatchState& bs, const Command& comm
       return fail(Code::kInvalidField, "未知的组织类型 '" + org.kind + "'（unknown org kind）", Json{{"field", "kind"}});
     }
     if (org.name.empty()) return fail(Code::kMissingFields, "组织名称不能为空（org name is required）", Json{{"missing", {"name"}}});
+    if (auto problem = display_name_problem(org.name)) return fail(Code::kInvalidField, "组织" + *problem, Json{{"field", "name"}});
     bs.batch.put(Space::kPrincipals, Directory::org_key(org.id), encode_org(org));
     bs.orgs[org.id] = org;
     bs.after_commit.push_back([this, org] { deps_.directory.put_org(org); });
@@ -750,6 +752,7 @@ Result<Reply> Sequencer::apply_admin_command(BatchState& bs, const Command& comm
       return fail(Code::kInvalidField, "用户编号 system 为系统保留（the user id system is reserved）", Json{{"field", "id"}});
     }
     if (put->name.empty()) return fail(Code::kMissingFields, "用户姓名不能为空（user name is required）", Json{{"missing", {"name"}}});
+    if (auto problem = display_name_problem(put->name)) return fail(Code::kInvalidField, "用户" + *problem, Json{{"field", "name"}});
     if (!org_exists(put->home_org)) {
       return fail(Code::kInvalidField, "所在组织 '" + put->home_org + "' 不存在（home org does not exist）", Json{{"field", "home_org"}});
     }
@@ -761,7 +764,14 @@ Result<Reply> Sequencer::apply_admin_command(BatchState& bs, const Command& comm
         return fail(Code::kInvalidField, "组织 '" + g.org + "' 不存在（org does not exist）", Json{{"field", "roles"}});
       }
     }
-    UserRecord user{put->id, put->name, put->home_org, put->roles};
+    // A grant named twice is held once (the order of first mention kept).
+    std::vector<RoleGrant> grants;
+    for (const RoleGrant& g : put->roles) {
+      const bool seen = std::any_of(grants.begin(), grants.end(),
+                                    [&](const RoleGrant& r) { return r.role == g.role && r.org == g.org; });
+      if (!seen) grants.push_back(g);
+    }
+    UserRecord user{put->id, put->name, put->home_org, std::move(grants)};
     bs.batch.put(Space::kPrincipals, Directory::user_key(user.id), Directory::encode_user(user));
     bs.users.insert(user.id);
     bs.after_commit.push_back([this, user] { deps_.directory.put_user(user); });

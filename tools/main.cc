@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "api/admin_client.h"
@@ -410,9 +411,17 @@ int main(int argc, char** argv) {
   Engine& e = **engine;
   const Principal system = Principal::system_principal();
   if (*org_add) {
+    std::optional<Org> before;
+    for (Org& o : e.orgs()) {
+      if (o.id == org_id) before = std::move(o);
+    }
     auto r = e.execute(Command{PutOrg{Org{org_id, org_name, org_kind, ""}}, system, {}, {}});
     if (!r) return report(r.error());
     std::cout << r->body.dump() << "\n";
+    if (before) {
+      std::cerr << "org add: 组织 " << org_id << " 已存在，已更新（existing org updated）: " << before->kind << " "
+                << before->name << " -> " << org_kind << " " << org_name << "\n";
+    }
     return 0;
   }
   if (*org_list) {
@@ -429,8 +438,23 @@ int main(int argc, char** argv) {
       }
       roles.push_back(*grant);
     }
+    auto before = e.user(user_id);
     auto r = e.execute(Command{PutUser{user_id, user_name, user_home, roles}, system, {}, {}});
     if (!r) return report(r.error());
+    if (before) {
+      // Adding a user that exists replaces its name, home and roles: say so, with what it had.
+      const auto grants_text = [](const std::vector<RoleGrant>& gs) {
+        std::string out;
+        for (const RoleGrant& g : gs) out += (out.empty() ? "" : ", ") + g.role + "@" + g.org;
+        return out.empty() ? std::string("-") : out;
+      };
+      auto after = e.user(user_id);
+      std::cerr << "user add: 用户 " << user_id << " 已存在，已替换其姓名、所在组织和角色，原有令牌仍然有效（existing user "
+                << "updated; earlier tokens stay valid）: " << before->name << " " << before->home_org << " ["
+                << grants_text(before->roles) << "] -> " << (after ? after->name + " " + after->home_org + " [" +
+                                                                 grants_text(after->roles) + "]" : std::string("?"))
+                << "\n";
+    }
     return issue_token(e, user_id, ttl_days);
   }
   if (*user_token) return issue_token(e, user_id, ttl_days);

@@ -202,6 +202,27 @@ TEST(Stream, ClientMessages) {
   EXPECT_EQ(Json::parse(heartbeat_frame(42)), (Json{{"type", "heartbeat"}, {"head", 42}}));
 }
 
+// Names a person reads: UTF-8, no control characters, not blank, bounded.
+TEST(DisplayNames, ControlCharactersAndBadUtf8AreRefused) {
+  EXPECT_EQ(display_name_problem("市财政局第三党支部"), std::nullopt);
+  EXPECT_EQ(display_name_problem("Li Na · 李娜"), std::nullopt);
+  EXPECT_EQ(display_name_problem("😀"), std::nullopt);  // four bytes
+  for (std::string bad : {std::string("a\tb"), std::string("a\nb"), std::string("a\rb"), std::string("a\x7f"),
+                          std::string("a\xc2\x85"),  // U+0085, a C1 control (next line)
+                          std::string("\xff"), std::string("\xc0\xaf"),  // not UTF-8; an overlong '/'
+                          std::string("\xed\xa0\x80"),                // a surrogate
+                          std::string("\xe5\xb8"),                     // cut short
+                          std::string("\xf4\x90\x80\x80"),           // above U+10FFFF
+                          std::string(""), std::string("   ")}) {
+    EXPECT_NE(display_name_problem(bad), std::nullopt) << bad;
+  }
+  std::string long_name;
+  for (int i = 0; i < 100; ++i) long_name += "党";
+  EXPECT_EQ(display_name_problem(long_name), std::nullopt);  // 100 characters, 300 bytes
+  long_name += "党";
+  EXPECT_NE(display_name_problem(long_name), std::nullopt);
+}
+
 TEST(ClientJson, DepthIsCountedOutsideStringsOnly) {
   EXPECT_TRUE(json_depth_within("", 64));
   EXPECT_TRUE(json_depth_within(std::string(64, '[') + std::string(64, ']'), 64));

@@ -234,7 +234,7 @@ TEST_F(DossierTest, DroppingTheNewestEventsPassesOfflineButNotAgainstTheDatabase
 TEST_F(DossierTest, AnEditedSnapshotOrDefinitionIsCaughtAgainstTheDatabase) {
   CliRun clean = pioneer("verify --dossier " + file_ + " --data " + tmp_.path() + "/db");
   EXPECT_EQ(clean.status, 0) << clean.out;
-  for (const std::string& pointer : {"/instance/fields/title", "/instance/title", "/definition/source/title/zh"}) {
+  for (const char* pointer : {"/instance/fields/title", "/instance/title", "/definition/source/title/zh"}) {
     Json d = dossier_;
     d[Json::json_pointer(pointer)] = "篡改";
     write_file(tmp_.path() + "/edited.json", d.dump(2));
@@ -349,6 +349,38 @@ TEST(Cli, BadPathsAndValuesAreRefusedWithoutCrashOrCreation) {
   CliRun deep = pioneer("verify --dossier " + tmp.path() + "/deep.json");
   EXPECT_EQ(deep.status, 2) << deep.out.substr(0, 300);
   EXPECT_NE(deep.out.find("deeper than 64"), std::string::npos) << deep.out.substr(0, 300);
+}
+
+// Names that would break the listings (a tab, a newline) or that are not UTF-8 (the record is
+// JSON: the writer threw and the program aborted) are refused; adding what exists says so.
+TEST(Cli, NamesAreCheckedAndUpdatesAreAnnounced) {
+  TempDir tmp;
+  const std::string data = "--data " + tmp.path() + "/db";
+  ASSERT_EQ(pioneer("org add " + data + " --id city --name 市委 --kind department").status, 0);
+  for (const std::string& name : {std::string("\"$(printf '\\377\\376')\""), std::string("\"$(printf 'a\\tb')\""),
+                                  std::string("\"$(printf 'a\\nb')\"")}) {
+    CliRun org = pioneer("org add " + data + " --id city/x --name " + name + " --kind department");
+    EXPECT_EQ(org.status, 1) << name << ": " << org.out;
+    EXPECT_NE(org.out.find("\"field\": \"name\""), std::string::npos) << name << ": " << org.out;
+    EXPECT_NE(org.out.find("组织名称"), std::string::npos) << name << ": " << org.out;
+    CliRun user = pioneer("user add " + data + " --id bob --name " + name + " --home city");
+    EXPECT_EQ(user.status, 1) << name << ": " << user.out;
+  }
+  EXPECT_EQ(pioneer("org list " + data).out, "city\tdepartment\t市委\n");
+  EXPECT_EQ(pioneer("user list " + data).out, "");
+
+  // A grant named twice is held once; adding the user again replaces its roles, and says so.
+  CliRun added = pioneer("user add " + data + " --id bob --name 鲍勃 --home city --role admin@city --role admin@city");
+  ASSERT_EQ(added.status, 0) << added.out;
+  EXPECT_EQ(added.out.find("已存在"), std::string::npos) << added.out;
+  EXPECT_EQ(pioneer("user list " + data).out, "bob\t鲍勃\tcity\tadmin@city\n");
+  CliRun again = pioneer("user add " + data + " --id bob --name 鲍勃 --home city --role party_group@city");
+  ASSERT_EQ(again.status, 0) << again.out;
+  EXPECT_NE(again.out.find("已存在"), std::string::npos) << again.out;
+  EXPECT_NE(again.out.find("[admin@city] -> 鲍勃 city [party_group@city]"), std::string::npos) << again.out;
+  CliRun renamed = pioneer("org add " + data + " --id city --name 市直机关 --kind department");
+  ASSERT_EQ(renamed.status, 0) << renamed.out;
+  EXPECT_NE(renamed.out.find("department 市委 -> department 市直机关"), std::string::npos) << renamed.out;
 }
 
 // serve checks what it can before it opens, or creates, the database: bad workflow files and an
