@@ -829,10 +829,29 @@ std::optional<TimerSpec> Parser::parse_timer(const StateSpec& state, const Json&
   timer.overdue = read_bool(spec, "overdue", path).value_or(false);
   if (auto transition = read_string(spec, "transition", path)) {
     timer.transition = *transition;
-    if (def_.transition_from(*transition, state.name) == nullptr) {
+    const TransitionSpec* fired = def_.transition_from(*transition, state.name);
+    if (fired == nullptr) {
       problem(at(path, "transition"),
               "状态 " + q(state.name) + " 没有可由定时器触发的迁移 " + q(*transition),
               "no transition " + q(*transition) + " from state " + q(state.name));
+    } else {
+      // The system gives no comment and no fields: a transition that needs either would be
+      // done without them, against its own rule (session 10's audit). Fields required at
+      // creation always have a value; anything else needs a transition of its own for people.
+      if (fired->comment == CommentRule::kRequired) {
+        problem(at(path, "transition"),
+                "定时器触发的迁移 " + q(*transition) + " 要求填写意见，但系统不填写意见",
+                "transition " + q(*transition) + " requires a comment, which the system firing it never gives");
+      }
+      for (const std::string& field : fired->requires_fields) {
+        const auto& at_create = def_.create.requires_fields;
+        if (std::find(at_create.begin(), at_create.end(), field) != at_create.end()) continue;
+        problem(at(path, "transition"),
+                "定时器触发的迁移 " + q(*transition) + " 要求字段 " + q(field) +
+                    "，但系统不填写字段（可为人员另设一个迁移）",
+                "transition " + q(*transition) + " requires field " + q(field) +
+                    ", which the system firing it never gives (give people a transition of their own)");
+      }
     }
   }
   if (timer.remind.empty() && !timer.overdue && !spec.contains("transition")) {

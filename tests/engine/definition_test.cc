@@ -641,6 +641,17 @@ TEST(CheckTimersTest, TransitionMustExistFromTheState) {
   EXPECT_EQ(problems_of(def).size(), 2u);
 }
 
+// The system fires a timer's transition with no comment and no fields, so that transition may
+// require neither — except fields required at creation, which always have a value.
+TEST(CheckTimersTest, TheTransitionMayRequireNoCommentAndNoFieldsTheSystemCannotGive) {
+  const Json commented = with(minimal(), "/transitions/2/comment", "required");
+  EXPECT_TRUE(OnlyProblem(commented, "/states/review/timers/0/transition", "comment"));
+  EXPECT_TRUE(parse_definition(with(minimal(), "/transitions/2/comment", "optional"), catalog()));
+  const Json needs_count = with(minimal(), "/transitions/2/requires", {"count"});
+  EXPECT_TRUE(OnlyProblem(needs_count, "/states/review/timers/0/transition", "'count'"));
+  EXPECT_TRUE(parse_definition(with(minimal(), "/transitions/2/requires", {"title"}), catalog()));  // required at create
+}
+
 TEST(CheckTimersTest, AfterXorAtField) {
   EXPECT_TRUE(OnlyProblem(with(minimal(), "/states/open/timers/0/after", "P1D"), "/states/open/timers/0", "after"));
   EXPECT_TRUE(OnlyProblem(without(minimal(), "/states/review/timers/0/after"), "/states/review/timers/0", "at_field"));
