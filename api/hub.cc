@@ -93,8 +93,12 @@ uint64_t Hub::published() const {
 }
 
 bool is_mine(const engine::Principal& who, const engine::Event& event) {
-  for (const engine::RoleGrant& grant : who.roles) {
-    for (const engine::AudienceEntry& entry : event.audience) {
+  for (const engine::AudienceEntry& entry : event.audience) {
+    if (!entry.user.empty()) {
+      if (entry.user == who.id) return true;
+      continue;
+    }
+    for (const engine::RoleGrant& grant : who.roles) {
       if (grant.role == entry.role && engine::org_covers(grant.org, entry.org)) return true;
     }
   }

@@ -68,7 +68,7 @@ class Hub {
 };
 
 // Is the event addressed to this user: some grant (role R at org O) matches an audience entry
-// {role R, org A} with O covering A?
+// {role R, org A} with O covering A, or an entry names the user?
 bool is_mine(const engine::Principal& who, const engine::Event& event);
 
 // What a stream client narrowed its subscription to; empty members admit everything.

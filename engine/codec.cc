@@ -415,7 +415,9 @@ void append_instance_view(std::string& out, const Instance& in, const Definition
 namespace {
 Json event_json_without_hash(const Event& e) {
   Json audience = Json::array();
-  for (const AudienceEntry& a : e.audience) audience.push_back({{"role", a.role}, {"org", a.org}});
+  for (const AudienceEntry& a : e.audience) {
+    audience.push_back(a.user.empty() ? Json{{"role", a.role}, {"org", a.org}} : Json{{"user", a.user}});
+  }
   return Json{
       {"seq", e.seq}, {"instance_id", e.instance_id}, {"workflow", e.workflow},
       {"instance_seq", e.instance_seq}, {"type", e.type},
@@ -454,7 +456,12 @@ std::string event_text(const Event& e, bool with_hash, size_t* hash_at = nullptr
   out.append(",\"at\":");
   jt::string(out, format_time(e.at_ms));
   out.append(",\"audience\":");
-  jt::array(out, e.audience, [](std::string& o, const AudienceEntry& a) { jt::pair_object(o, "org", a.org, "role", a.role); });
+  jt::array(out, e.audience, [](std::string& o, const AudienceEntry& a) {
+    if (a.user.empty()) return jt::pair_object(o, "org", a.org, "role", a.role);
+    o.append("{\"user\":");
+    jt::string(o, a.user);
+    o.push_back('}');
+  });
   out.append(",\"changes\":");
   jt::value(out, e.changes);
   out.append(",\"comment\":");
@@ -525,7 +532,9 @@ Result<Event> decode_event(std::string_view bytes) {
     e.at_ms = *at;
     e.changes = j.value("changes", Json::object());
     e.comment = str(j, "comment");
-    for (const Json& a : j.value("audience", Json::array())) e.audience.push_back({str(a, "role"), str(a, "org")});
+    for (const Json& a : j.value("audience", Json::array())) {
+      e.audience.push_back(a.contains("user") ? AudienceEntry{"", "", str(a, "user")} : AudienceEntry{str(a, "role"), str(a, "org"), ""});
+    }
     e.org = str(j, "org");
     e.assignee_org = str(j, "assignee_org");
     e.prev_hash = str(j, "prev_hash");

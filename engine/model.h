@@ -99,9 +99,12 @@ struct Instance {
   bool operator==(const Instance&) const = default;
 };
 
+// Who an event is addressed to: holders of `role` at `org` or above, or (role and org empty)
+// the one user `user` — the instance's creator, for `{"creator": true}` in notify and remind.
 struct AudienceEntry {
   std::string role;
   std::string org;
+  std::string user;
   bool operator==(const AudienceEntry&) const = default;
 };
 

@@ -185,10 +185,16 @@ Result<std::string> check_comment(CommentRule rule, const std::optional<std::str
 
 void add_audience(std::vector<AudienceEntry>& out, const std::vector<ActorSpec>& specs, const Instance& in) {
   for (const ActorSpec& a : specs) {
-    if (a.creator || a.role.empty()) continue;  // audiences are role@org; creators see it in their own feed
-    const std::string& org = a.of_assignee ? in.assignee_org : in.org;
-    if (org.empty()) continue;
-    AudienceEntry entry{a.role, org};
+    AudienceEntry entry;
+    if (a.creator) {
+      // Addressed by name (session 11: `{"creator": true}` in notify and remind was dropped).
+      if (in.created_by.empty()) continue;
+      entry.user = in.created_by;
+    } else {
+      const std::string& org = a.of_assignee ? in.assignee_org : in.org;
+      if (a.role.empty() || org.empty()) continue;
+      entry = AudienceEntry{a.role, org, ""};
+    }
     if (std::find(out.begin(), out.end(), entry) == out.end()) out.push_back(std::move(entry));
   }
 }

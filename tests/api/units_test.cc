@@ -184,9 +184,16 @@ TEST(Stream, MineWhenAGrantCoversAnAudienceEntry) {
   engine::Principal zhang;
   zhang.roles = {{"branch_secretary", "city/finance/b1"}};
   auto e = event("w", "city/finance", "city/finance/b1",
-                 {{"inspection_office", "city/finance"}, {"branch_secretary", "city/finance/b2"}});
+                 {{"inspection_office", "city/finance", ""}, {"branch_secretary", "city/finance/b2", ""}});
   EXPECT_TRUE(is_mine(zhou, e));    // city covers city/finance
   EXPECT_FALSE(is_mine(zhang, e));  // b1 does not cover b2
+  // An entry naming a user is that user's, whatever roles they hold.
+  zhang.id = "zhang.min";
+  e.audience.push_back({"", "", "zhang.min"});
+  EXPECT_TRUE(is_mine(zhang, e));
+  engine::Principal nobody;
+  nobody.id = "wang.wei";
+  EXPECT_FALSE(is_mine(nobody, e));
 }
 
 TEST(Stream, ClientMessages) {

@@ -1,6 +1,7 @@
 // The rules as pure functions: no store, no clock, no threads.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 
 #include "common/crypto.h"
@@ -260,6 +261,24 @@ TEST_F(RulesTest, LeavingTheStateClearsVotes) {
   EXPECT_EQ(rejected->armed.size(), 2u) << "re-entering open re-arms its timers";
 }
 
+// `{"creator": true}` among those who act next (or in notify, remind) addresses the creator by
+// name: audiences used to hold role@org entries only, and the creator was dropped.
+TEST_F(RulesTest, TheCreatorIsInTheAudienceByName) {
+  Instance in = fire(created(), party, "submit", {{"team", "city/dept/b1"}})->instance;
+  auto rejected = fire(in, secretary, "reject", {}, "资料不全");
+  ASSERT_TRUE(rejected.has_value());
+  ASSERT_EQ(rejected->events.size(), 1u);
+  const auto& audience = rejected->events[0].audience;
+  EXPECT_NE(std::find(audience.begin(), audience.end(), AudienceEntry{"", "", "alice"}), audience.end())
+      << "submit, open's creator transition, makes alice one who acts next";
+  EXPECT_NE(std::find(audience.begin(), audience.end(), AudienceEntry{"organ_committee", "city/dept", ""}), audience.end());
+  // The entry is part of the hashed record, and reads back as it was written.
+  auto back = decode_event(encode_event(rejected->events[0]));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->audience, audience);
+  EXPECT_NE(encode_event(rejected->events[0]).find(R"({"user":"alice"})"), std::string::npos);
+}
+
 TEST_F(RulesTest, SeparationOfDutiesBarsWhoeverFiredTheNamedTransition) {
   Principal creator_and_committee = user("alice", {{"party_group", "city/dept"}, {"organ_committee", "city/dept"}});
   auto d = decide_create(env, CreateInstance{"rules-test", "city/dept", {{"title", "t"}}, {}}, creator_and_committee, "ID");
@@ -301,7 +320,7 @@ TEST_F(RulesTest, TimersFireOnceAndStaleOnesAreDropped) {
   EXPECT_TRUE(fired->instance.overdue);
   ASSERT_EQ(fired->events.size(), 1u);
   EXPECT_EQ(fired->events[0].type, "overdue");
-  EXPECT_EQ(fired->events[0].audience, (std::vector<AudienceEntry>{{"organ_committee", "city/dept"}}));
+  EXPECT_EQ(fired->events[0].audience, (std::vector<AudienceEntry>{{"organ_committee", "city/dept", ""}}));
   EXPECT_EQ(fired->disarmed, std::vector<ArmedTimer>{late});
   // The same timer again (or one with another due time) is stale.
   EXPECT_FALSE(decide_timer(env, fired->instance, FireTimer{in.id, late.name, late.due_ms}).has_value());
@@ -349,7 +368,7 @@ TEST(Codec, EventsRoundTripAndTheHashInputExcludesOnlyTheHash) {
   e.at_ms = kNow;
   e.changes = {{"branch", "city/finance/b1"}};
   e.comment = "请认领";
-  e.audience = {{"branch_secretary", "city/finance/b1"}};
+  e.audience = {{"branch_secretary", "city/finance/b1", ""}};
   e.org = "city/finance";
   e.assignee_org = "city/finance/b1";
   e.prev_hash = std::string(64, '0');
@@ -388,7 +407,7 @@ TEST(Codec, HandWrittenRecordsAreTheCanonicalJsonBytes) {
   e.actor_name = tricky;
   e.at_ms = kNow + 123;
   e.changes = {{"z", 1}, {"a", {{"nested", tricky}}}, {tricky, nullptr}};
-  e.audience = {{"r1", tricky}, {"r2", "o"}};
+  e.audience = {{"r1", tricky, ""}, {"r2", "o", ""}, {"", "", tricky}};  // the last one a user
   e.org = "o";
   e.prev_hash = std::string(64, '0');
   e.hash = "h";
