@@ -10,6 +10,8 @@
 // other calls; it flushes every family so that the next open has no write-ahead log to replay.
 #include <algorithm>
 #include <array>
+#include <chrono>
+#include <thread>
 #include <cerrno>
 #include <cstring>
 #include <cstdarg>
@@ -379,7 +381,14 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& dir, const StoreOp
   // with a bounded one it opens a quarter of the capacity at start and the rest on demand).
   db_options.skip_stats_update_on_db_open = true;
   db_options.max_open_files = 256;
-  if (options.read_only) db_options.info_log = std::make_shared<DiscardLogger>();
+  if (options.read_only) {
+    db_options.info_log = std::make_shared<DiscardLogger>();
+    // A reader (verify, export, backup) runs beside a serving writer whose compactions delete
+    // table files. Opened lazily, a file could be gone by the time the reader needs it (the
+    // bounded table cache opens only ~a quarter of its capacity at start); all opened at start,
+    // each stays readable after its deletion for as long as the reader lives.
+    db_options.max_open_files = -1;
+  }
 
   rocksdb::BlockBasedTableOptions table;
   // Few large shards: RocksDB's default splits the cache into 64 shards (1 MiB each at 64 MiB),
@@ -436,9 +445,20 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& dir, const StoreOp
 
   rocksdb::DB* raw = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::Status s =
-      options.read_only ? rocksdb::DB::OpenForReadOnly(db_options, dir, descriptors, &handles, &raw)
-                        : rocksdb::DB::Open(db_options, dir, descriptors, &handles, &raw);
+  rocksdb::Status s;
+  if (options.read_only) {
+    // A serving writer may delete a table file between the reader reading the MANIFEST and
+    // opening the file (a compaction finishing): RocksDB then reports the file missing, even
+    // as corruption. The next attempt reads the newer MANIFEST. A file still missing after a
+    // few attempts is really missing.
+    for (int attempt = 1;; ++attempt) {
+      s = rocksdb::DB::OpenForReadOnly(db_options, dir, descriptors, &handles, &raw);
+      if (s.ok() || attempt == 5 || s.ToString().find("No such file or directory") == std::string::npos) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20 * attempt));
+    }
+  } else {
+    s = rocksdb::DB::Open(db_options, dir, descriptors, &handles, &raw);
+  }
   if (!s.ok()) {
     if (is_lock_error(s)) {
       return fail(Code::kInternal, "数据库 " + dir +
