@@ -9,8 +9,14 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string_view>
+
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 namespace pioneer::api {
 
@@ -21,23 +27,24 @@ using Clock = std::chrono::steady_clock;
 constexpr size_t kMaxReply = 64u << 20;
 
 struct Url {
+  bool tls = false;
   std::string host;
   std::string port = "80";
   std::string prefix;  // path before the target, without a trailing '/'
 };
 
 std::optional<Url> parse_url(std::string_view url, std::string& error) {
-  constexpr std::string_view kScheme = "http://";
-  if (url.starts_with("https://")) {
-    error = "https:// is not supported by this client; use http:// (e.g. a loopback listener)";
-    return std::nullopt;
-  }
-  if (!url.starts_with(kScheme)) {
-    error = "the server URL must start with http://";
-    return std::nullopt;
-  }
-  url.remove_prefix(kScheme.size());
   Url out;
+  if (url.starts_with("https://")) {
+    out.tls = true;
+    out.port = "443";
+    url.remove_prefix(8);
+  } else if (url.starts_with("http://")) {
+    url.remove_prefix(7);
+  } else {
+    error = "the server URL must start with http:// or https://";
+    return std::nullopt;
+  }
   size_t slash = url.find('/');
   std::string_view authority = url.substr(0, slash);
   if (slash != std::string_view::npos) {
@@ -134,15 +141,121 @@ int connect_to(const Url& url, Clock::time_point deadline, std::string& error) {
   return fd;
 }
 
-bool send_all(int fd, std::string_view data, Clock::time_point deadline) {
+// A connection: the socket, and the TLS session over it for https://. Owns both.
+struct Channel {
+  int fd = -1;
+  SSL_CTX* ctx = nullptr;
+  SSL* ssl = nullptr;
+
+  Channel() = default;
+  Channel(const Channel&) = delete;
+  Channel& operator=(const Channel&) = delete;
+  ~Channel() {
+    if (ssl != nullptr) SSL_free(ssl);
+    if (ctx != nullptr) SSL_CTX_free(ctx);
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// Repeats one OpenSSL call on the non-blocking socket until it does something, waiting for the
+// socket as OpenSSL asks. Returns the call's positive result, 0 at the end of the stream, -1 on
+// an error or at the deadline.
+template <class Call>
+int tls_step(const Channel& c, Clock::time_point deadline, Call call) {
+  while (true) {
+    ERR_clear_error();
+    const int r = call();
+    if (r > 0) return r;
+    switch (SSL_get_error(c.ssl, r)) {
+      case SSL_ERROR_WANT_READ:
+        if (!wait_for(c.fd, POLLIN, deadline)) return -1;
+        break;
+      case SSL_ERROR_WANT_WRITE:
+        if (!wait_for(c.fd, POLLOUT, deadline)) return -1;
+        break;
+      case SSL_ERROR_ZERO_RETURN:
+        return 0;
+      default:
+        return -1;
+    }
+  }
+}
+
+std::string tls_error_text() {
+  std::string out;
+  while (unsigned long e = ERR_get_error()) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    out += out.empty() ? "" : "; ";
+    out += buf;
+  }
+  return out;
+}
+
+// The TLS handshake, with the server's certificate checked against `ca_file` (or the system's
+// trusted roots when empty) and against the host named in the URL.
+bool start_tls(Channel& c, const Url& url, const std::string& ca_file, Clock::time_point deadline,
+               std::string& error) {
+  c.ctx = SSL_CTX_new(TLS_client_method());
+  if (c.ctx == nullptr) {
+    error = "cannot set up TLS: " + tls_error_text();
+    return false;
+  }
+  SSL_CTX_set_min_proto_version(c.ctx, TLS1_2_VERSION);
+  SSL_CTX_set_verify(c.ctx, SSL_VERIFY_PEER, nullptr);
+  // The answer is framed by Content-Length (checked), so a close without close_notify is an end.
+  SSL_CTX_set_options(c.ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+  const int loaded = ca_file.empty() ? SSL_CTX_set_default_verify_paths(c.ctx)
+                                     : SSL_CTX_load_verify_locations(c.ctx, ca_file.c_str(), nullptr);
+  if (loaded != 1) {
+    error = "cannot load the trusted certificates" + (ca_file.empty() ? std::string() : " from " + ca_file) + ": " +
+            tls_error_text();
+    return false;
+  }
+  c.ssl = SSL_new(c.ctx);
+  if (c.ssl == nullptr || SSL_set_fd(c.ssl, c.fd) != 1) {
+    error = "cannot set up TLS: " + tls_error_text();
+    return false;
+  }
+  unsigned char ip[sizeof(in6_addr)];
+  const bool is_ip = ::inet_pton(AF_INET, url.host.c_str(), ip) == 1 || ::inet_pton(AF_INET6, url.host.c_str(), ip) == 1;
+  if (is_ip) {
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c.ssl), url.host.c_str());
+  } else {
+    SSL_set_tlsext_host_name(c.ssl, url.host.c_str());
+    SSL_set1_host(c.ssl, url.host.c_str());
+  }
+  if (tls_step(c, deadline, [&] { return SSL_connect(c.ssl); }) <= 0) {
+    const long verify = SSL_get_verify_result(c.ssl);
+    error = "TLS handshake with " + url.host + ":" + url.port + " failed";
+    if (verify != X509_V_OK) {
+      error += ": the server's certificate is not trusted (" + std::string(X509_verify_cert_error_string(verify)) +
+               (ca_file.empty() ? "; give its CA with --ca FILE)" : ")");
+    } else if (std::string text = tls_error_text(); !text.empty()) {
+      error += ": " + text;
+    } else if (remaining_ms(deadline) == 0) {
+      error += ": timed out";
+    }
+    return false;
+  }
+  return true;
+}
+
+bool send_all(const Channel& c, std::string_view data, Clock::time_point deadline) {
   while (!data.empty()) {
-    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (c.ssl != nullptr) {
+      const int n = tls_step(c, deadline, [&] { return SSL_write(c.ssl, data.data(), static_cast<int>(data.size())); });
+      if (n <= 0) return false;
+      data.remove_prefix(static_cast<size_t>(n));
+      continue;
+    }
+    ssize_t n = ::send(c.fd, data.data(), data.size(), MSG_NOSIGNAL);
     if (n > 0) {
       data.remove_prefix(static_cast<size_t>(n));
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && wait_for(fd, POLLOUT, deadline)) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && wait_for(c.fd, POLLOUT, deadline)) continue;
     return false;
   }
   return true;
@@ -150,17 +263,25 @@ bool send_all(int fd, std::string_view data, Clock::time_point deadline) {
 
 // Reads until the peer closes (we asked for Connection: close), the reply is complete by its
 // Content-Length, or the deadline.
-bool read_all(int fd, std::string& out, Clock::time_point deadline) {
+bool read_all(const Channel& c, std::string& out, Clock::time_point deadline) {
   char chunk[16384];
   while (out.size() < kMaxReply) {
-    ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+    if (c.ssl != nullptr) {
+      const int n = tls_step(c, deadline, [&] { return SSL_read(c.ssl, chunk, sizeof chunk); });
+      if (n > 0) {
+        out.append(chunk, static_cast<size_t>(n));
+        continue;
+      }
+      return n == 0 || !out.empty();  // as below: what arrived is parsed
+    }
+    ssize_t n = ::recv(c.fd, chunk, sizeof chunk, 0);
     if (n > 0) {
       out.append(chunk, static_cast<size_t>(n));
       continue;
     }
     if (n == 0) return true;
     if (errno == EINTR) continue;
-    if ((errno == EAGAIN || errno == EWOULDBLOCK) && wait_for(fd, POLLIN, deadline)) continue;
+    if ((errno == EAGAIN || errno == EWOULDBLOCK) && wait_for(c.fd, POLLIN, deadline)) continue;
     // A reset after a complete answer still counts: the caller parses what arrived.
     return !out.empty();
   }
@@ -266,7 +387,8 @@ std::string percent_encode_segment(std::string_view s) {
 }  // namespace
 
 ClientReply http_call(const std::string& base_url, const std::string& method, const std::string& target,
-                      const std::string& token, const std::string& body, std::chrono::milliseconds timeout) {
+                      const std::string& token, const std::string& body, std::chrono::milliseconds timeout,
+                      const std::string& ca_file) {
   ClientReply reply;
   auto url = parse_url(base_url, reply.error);
   if (!url) return reply;
@@ -276,8 +398,10 @@ ClientReply http_call(const std::string& base_url, const std::string& method, co
     return reply;
   }
   const auto deadline = Clock::now() + timeout;
-  int fd = connect_to(*url, deadline, reply.error);
-  if (fd < 0) return reply;
+  Channel channel;
+  channel.fd = connect_to(*url, deadline, reply.error);
+  if (channel.fd < 0) return reply;
+  if (url->tls && !start_tls(channel, *url, ca_file, deadline, reply.error)) return reply;
 
   std::string host = url->host.find(':') != std::string::npos ? "[" + url->host + "]" : url->host;
   std::string request = method + " " + url->prefix + target + " HTTP/1.1\r\n";
@@ -291,9 +415,9 @@ ClientReply http_call(const std::string& base_url, const std::string& method, co
   request += body;
 
   std::string raw;
-  if (!send_all(fd, request, deadline)) {
+  if (!send_all(channel, request, deadline)) {
     reply.error = "sending the request failed or timed out";
-  } else if (!read_all(fd, raw, deadline) && raw.empty()) {
+  } else if (!read_all(channel, raw, deadline) && raw.empty()) {
     reply.error = "no answer from the server (timed out or connection reset)";
   } else if (!parse_reply(raw, reply)) {
     reply.status = 0;
@@ -301,14 +425,14 @@ ClientReply http_call(const std::string& base_url, const std::string& method, co
     reply.error = raw.empty() ? "the server closed the connection without answering"
                               : "the server's answer is not a complete HTTP response";
   }
-  ::close(fd);
   return reply;
 }
 
 ClientReply revoke_user_tokens(const std::string& base_url, const std::string& admin_token,
-                               const std::string& user_id, std::chrono::milliseconds timeout) {
+                               const std::string& user_id, std::chrono::milliseconds timeout,
+                               const std::string& ca_file) {
   return http_call(base_url, "POST", "/api/v1/users/" + percent_encode_segment(user_id) + "/revoke-tokens",
-                   admin_token, "{}", timeout);
+                   admin_token, "{}", timeout, ca_file);
 }
 
 }  // namespace pioneer::api

@@ -1,7 +1,8 @@
 // A small blocking HTTP/1.1 client for the command-line tools that talk to a running server
-// (`pioneer user revoke --server URL --token ADMIN_TOKEN --id USER`). Plain POSIX sockets, no
-// Beast and no Asio, so the tools do not pay their compile time; http:// only (put TLS in
-// front with a local plain listener, or call the API with any HTTPS client).
+// (`pioneer user revoke --server URL --token ADMIN_TOKEN --id USER`). Plain POSIX sockets and
+// OpenSSL for https://, no Beast and no Asio, so the tools do not pay their compile time. Over
+// TLS the server's certificate is verified (against `ca_file`, or the system's trusted roots)
+// and must name the URL's host or IP address.
 //
 // One request per connection ("Connection: close"); every step is bounded by `timeout`.
 // Thread-safe: keeps no state between calls. The token is sent in the Authorization header
@@ -21,17 +22,19 @@ struct ClientReply {
 
 // Sends METHOD base_url+target with an optional bearer token and JSON body. `base_url` is
 // "http://HOST[:PORT]" (an optional trailing '/' or path prefix is kept before `target`).
-// Returns the status and body of any answer, including 4xx/5xx; error is set only when no
-// HTTP answer was read (unparsable URL, https://, connection refused, timeout, bad reply).
+// "https://..." speaks TLS. Returns the status and body of any answer, including 4xx/5xx;
+// error is set only when no HTTP answer was read (unparsable URL, connection refused, an
+// untrusted certificate, timeout, bad reply).
 ClientReply http_call(const std::string& base_url, const std::string& method, const std::string& target,
                       const std::string& token, const std::string& body,
-                      std::chrono::milliseconds timeout = std::chrono::seconds(10));
+                      std::chrono::milliseconds timeout = std::chrono::seconds(10), const std::string& ca_file = "");
 
 // POST /api/v1/users/{user_id}/revoke-tokens as the holder of `admin_token`: 200 with
 // {"user","revoked"}, 403 when the token is not an administrator's, 404 for an unknown user,
 // 401 for a bad token. The user id is percent-encoded into the path.
 ClientReply revoke_user_tokens(const std::string& base_url, const std::string& admin_token,
                                const std::string& user_id,
-                               std::chrono::milliseconds timeout = std::chrono::seconds(10));
+                               std::chrono::milliseconds timeout = std::chrono::seconds(10),
+                               const std::string& ca_file = "");
 
 }  // namespace pioneer::api

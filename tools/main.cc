@@ -332,7 +332,10 @@ int main(int argc, char** argv) {
       "revoke", "revoke every token of a user: --data with the server stopped, or --server while it runs");
   std::string server_url, admin_token;
   auto* revoke_data = user_revoke->add_option("--data", data, "data folder (server stopped)");
-  auto* revoke_server = user_revoke->add_option("--server", server_url, "running server, http://HOST:PORT");
+  auto* revoke_server = user_revoke->add_option("--server", server_url, "running server, http(s)://HOST:PORT");
+  std::string ca_file;
+  user_revoke->add_option("--ca", ca_file, "with an https:// server: PEM file of the CA (or the certificate) to trust")
+      ->needs(revoke_server);
   user_revoke->add_option("--token", admin_token, "an administrator's token (with --server)");
   revoke_data->excludes(revoke_server);
   user_revoke->add_option("--id", user_id, "user id")->required();
@@ -380,7 +383,7 @@ int main(int argc, char** argv) {
   if (*validate) return cmd_validate(files, roles_file);
   if (*user_revoke && !server_url.empty()) {
     // The server holds the database: ask it, so open streams of that user close at once.
-    auto reply = api::revoke_user_tokens(server_url, admin_token, user_id);
+    auto reply = api::revoke_user_tokens(server_url, admin_token, user_id, std::chrono::seconds(10), ca_file);
     if (!reply.error.empty()) {
       std::cerr << "pioneer: " << reply.error << "\n";
       return 1;

@@ -108,6 +108,43 @@ TEST_F(TlsTest, ServesHttpsAndWssAndRefusesPlainHttpCleanly) {
   EXPECT_EQ(server.stop(), 0) << server.log();
 }
 
+// Revoking online works against a TLS server too (session 11: the command line spoke http://
+// only). The certificate is verified: against --ca, and it must name the host in the URL.
+TEST_F(TlsTest, TheCommandLineRevokesOverHttpsAndChecksTheCertificate) {
+  ServerProcess server({"--tls-cert", cert_, "--tls-key", key_, "--config", config_});
+  ASSERT_TRUE(server.started()) << server.log();
+  const std::string port = std::to_string(server.port());
+  const std::string url = "https://127.0.0.1:" + port;
+
+  auto untrusted = api::revoke_user_tokens(url, server.token("admin"), "zheng.xin");  // system roots only
+  EXPECT_EQ(untrusted.status, 0);
+  EXPECT_NE(untrusted.error.find("not trusted"), std::string::npos) << untrusted.error;
+  // The certificate names 127.0.0.1, not localhost.
+  auto wrong_name = api::revoke_user_tokens("https://localhost:" + port, server.token("admin"), "zheng.xin",
+                                            std::chrono::seconds(10), cert_);
+  EXPECT_EQ(wrong_name.status, 0);
+  EXPECT_NE(wrong_name.error.find("not trusted"), std::string::npos) << wrong_name.error;
+  // Plain HTTP to the TLS port gets no answer.
+  EXPECT_EQ(api::revoke_user_tokens("http://127.0.0.1:" + port, server.token("admin"), "zheng.xin",
+                                    std::chrono::seconds(3)).status, 0);
+  ASSERT_EQ(https(server.port(), cert_, "GET", "/api/v1/me", server.token("zheng.xin")).status, 200);
+
+  // The binary, as an operator runs it.
+  const std::string command = std::string(PIONEER_BINARY) + " user revoke --server " + url + " --ca " + cert_ +
+                              " --token " + server.token("admin") + " --id zheng.xin 2>&1";
+  FILE* p = popen(command.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  const int status = pclose(p);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
+  EXPECT_NE(out.find("\"revoked\""), std::string::npos) << out;
+  EXPECT_EQ(https(server.port(), cert_, "GET", "/api/v1/me", server.token("zheng.xin")).status, 401);
+  EXPECT_EQ(https(server.port(), cert_, "GET", "/api/v1/me", server.token("wang.wei")).status, 200);
+  EXPECT_EQ(server.stop(), 0) << server.log();
+}
+
 TEST_F(TlsTest, OnlyWhenConfiguredAndBothFilesAreNeeded) {
   // Without TLS options: plain HTTP, as before.
   ServerProcess plain;
@@ -352,6 +389,7 @@ TEST_F(RevocationTest, AdminClientAnswersAndFailsCleanly) {
 
   // No answer: error set, status 0, never a hang.
   for (const std::string& bad : {std::string("https://127.0.0.1:1"), std::string("ftp://x"), std::string("http://"),
+                                 std::string("https://127.0.0.1:" + std::to_string(server_->port())),  // not TLS
                                  std::string("http://127.0.0.1:notaport")}) {
     auto r = api::http_call(bad, "GET", "/healthz", "", "");
     EXPECT_EQ(r.status, 0) << bad;
