@@ -433,6 +433,38 @@ void fire_transition(ServerState& state, const Request& req, Respond respond) {
          std::move(respond));
 }
 
+// Admin: POST /api/v1/instances/{id}/migrate {to_version, states?, comment?, expected_version?}
+void migrate_instance(ServerState& state, const Request& req, Respond respond) {
+  auto body = body_object(req, {"to_version", "states", "comment", "expected_version"});
+  if (!body) return respond(error_response(body.error()));
+  engine::MigrateInstance command;
+  command.instance_id = req.params[0];
+  auto version = body->find("to_version");
+  if (version == body->end() || version->is_null()) {
+    return respond(error_response(Error::make(Code::kMissingFields, "缺少必填字段：to_version（required fields missing: to_version）",
+                                              Json{{"missing", {"to_version"}}})));
+  }
+  if (!version->is_number_integer() || version->get<int64_t>() < 1 || version->get<int64_t>() > 1000000) {
+    return respond(error_response(wrong_type("to_version", "正整数", "a positive integer")));
+  }
+  command.to_version = static_cast<int>(version->get<int64_t>());
+  if (auto it = body->find("states"); it != body->end() && !it->is_null()) {
+    if (!it->is_object()) return respond(error_response(wrong_type("states", "对象（旧状态 → 新状态）", "an object (old state → new state)")));
+    for (auto s = it->begin(); s != it->end(); ++s) {
+      if (!s->is_string()) return respond(error_response(wrong_type("states", "对象（旧状态 → 新状态）", "an object (old state → new state)")));
+      command.states[s.key()] = s->get<std::string>();
+    }
+  }
+  auto comment = string_member(*body, "comment", false);
+  if (!comment) return respond(error_response(comment.error()));
+  command.comment = std::move(*comment);
+  if (auto it = body->find("expected_version"); it != body->end() && !it->is_null()) {
+    if (!it->is_number_integer()) return respond(error_response(wrong_type("expected_version", "整数", "an integer")));
+    command.expected_version = it->get<int64_t>();
+  }
+  submit(state, req, std::move(command), std::move(respond));
+}
+
 void add_comment(ServerState& state, const Request& req, Respond respond) {
   auto body = body_object(req, {"comment"});
   if (!body) return respond(error_response(body.error()));

@@ -48,6 +48,7 @@ void register_workflow(ServerState&, const Request&, Respond);
 void create_instance(ServerState&, const Request&, Respond);
 void fire_transition(ServerState&, const Request&, Respond);
 void add_comment(ServerState&, const Request&, Respond);
+void migrate_instance(ServerState&, const Request&, Respond);
 void revoke_tokens(ServerState&, const Request&, Respond);
 
 }  // namespace pioneer::api::handlers

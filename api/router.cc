@@ -26,6 +26,7 @@ static const std::vector<Route> kRoutes = {
     {"GET", "/api/v1/instances/{id}", true, h::get_instance, nullptr},
     {"POST", "/api/v1/instances/{id}/transitions", true, nullptr, h::fire_transition},
     {"POST", "/api/v1/instances/{id}/comments", true, nullptr, h::add_comment},
+    {"POST", "/api/v1/instances/{id}/migrate", true, nullptr, h::migrate_instance},
     {"GET", "/api/v1/instances/{id}/events", true, h::instance_events, nullptr},
     {"GET", "/api/v1/tasks", true, h::list_tasks, nullptr},
     {"GET", "/api/v1/events", true, h::list_events, nullptr},

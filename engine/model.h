@@ -154,6 +154,17 @@ struct AddComment {
   std::string comment;
 };
 
+// Admin: moves a running instance to another version of its workflow (DEFINITIONS.md
+// "Versions": an explicit, checked operation with the state mapping given). `states` maps the
+// instance's current state to one of the new version; a state not in it keeps its name.
+struct MigrateInstance {
+  std::string instance_id;
+  int to_version = 0;
+  std::map<std::string, std::string> states;
+  std::optional<std::string> comment;
+  std::optional<int64_t> expected_version;
+};
+
 // Issued by the sequencer itself when a timer falls due.
 struct FireTimer {
   std::string instance_id;
@@ -187,8 +198,15 @@ struct RevokeTokens {
   std::string user_id;
 };
 
-using CommandBody = std::variant<CreateInstance, FireTransition, AddComment, FireTimer,
+using CommandBody = std::variant<CreateInstance, FireTransition, AddComment, FireTimer, MigrateInstance,
                                  RegisterDefinition, PutOrg, PutUser, IssueToken, RevokeTokens>;
+
+// Commands on one instance (the rest change definitions or the directory).
+inline bool is_instance_command(const CommandBody& body) {
+  return std::holds_alternative<CreateInstance>(body) || std::holds_alternative<FireTransition>(body) ||
+         std::holds_alternative<AddComment>(body) || std::holds_alternative<FireTimer>(body) ||
+         std::holds_alternative<MigrateInstance>(body);
+}
 
 struct Command {
   CommandBody body;

@@ -557,6 +557,87 @@ std::optional<Decision> decide_timer(const DecideEnv& env, const Instance& curre
   return d;
 }
 
+Result<Decision> decide_migration(const DecideEnv& env, const Definition& from, const Instance& current,
+                                  const MigrateInstance& cmd, const Principal& who) {
+  const Definition& to = env.def;
+  if (cmd.expected_version && *cmd.expected_version != current.version) {
+    return fail(Code::kVersionConflict,
+                "实例已被他人修改，请刷新后重试（the instance is at version " + std::to_string(current.version) +
+                    ", not " + std::to_string(*cmd.expected_version) + "）",
+                Json{{"current_version", current.version}});
+  }
+  const StateSpec* old_state = from.state(current.state);
+  if (current.closed_at_ms || (old_state != nullptr && old_state->terminal)) {
+    return fail(Code::kTransitionNotAllowed, "已结束的实例保留其版本（a closed instance keeps its version）",
+                Json{{"state", current.state}});
+  }
+  auto mapped = cmd.states.find(current.state);
+  const std::string new_state = mapped != cmd.states.end() ? mapped->second : current.state;
+  const StateSpec* target = to.state(new_state);
+  if (target == nullptr) {
+    return fail(Code::kInvalidField,
+                "新版本没有状态 '" + new_state + "'，请在 states 中给出当前状态 '" + current.state +
+                    "' 的对应状态（version " + std::to_string(to.version) + " has no state '" + new_state +
+                    "': map the current state '" + current.state + "' in states）",
+                Json{{"field", "states"}, {"rule", "unknown_state"}, {"state", current.state}});
+  }
+  if (target->terminal) {
+    return fail(Code::kInvalidField,
+                "不能迁移到终止状态 '" + new_state + "'，请以迁移（transition）结束实例（cannot migrate into the terminal state '" +
+                    new_state + "': close the instance with a transition）",
+                Json{{"field", "states"}, {"rule", "terminal"}, {"state", new_state}});
+  }
+  // Every value the instance holds must mean the same under the new version: nothing is dropped.
+  for (auto it = current.fields.begin(); it != current.fields.end(); ++it) {
+    const FieldSpec* spec = to.field(it.key());
+    if (spec == nullptr) {
+      return fail(invalid_field(it.key(), "unknown", "在新版本中不存在，迁移不会丢弃数据",
+                                "does not exist in version " + std::to_string(to.version) + " (migrating drops no data)"));
+    }
+    if (is_blank(it.value())) continue;
+    if (auto err = check_value(*spec, it.value(), current.org, env.orgs, env.utc_offset_minutes)) return fail(std::move(*err));
+  }
+  auto comment = check_comment(CommentRule::kOptional, cmd.comment);
+  if (!comment) return fail(comment.error());
+
+  Decision d;
+  d.instance = current;
+  Instance& in = d.instance;
+  in.workflow_version = to.version;
+  in.updated_at_ms = env.now_ms;
+  // The special fields may be other fields in the new version.
+  in.assignee_org = !to.assignee_field.empty() && has_value(in.fields, to.assignee_field) && in.fields[to.assignee_field].is_string()
+                        ? in.fields[to.assignee_field].get<std::string>()
+                        : std::string();
+  in.due_at_ms = !to.due_field.empty() && has_value(in.fields, to.due_field)
+                     ? field_moment_ms(*to.field(to.due_field), in.fields[to.due_field], env.utc_offset_minutes)
+                     : std::nullopt;
+  const std::vector<ArmedTimer> was_armed = in.timers;
+  enter_state(d, env, new_state);
+  // An `after` timer of the same name keeps its due time (a new version does not restart a
+  // wait): its stored key stays, neither disarmed nor armed again.
+  for (ArmedTimer& armed : in.timers) {
+    const auto spec = std::find_if(target->timers.begin(), target->timers.end(),
+                                   [&](const TimerSpec& t) { return t.name == armed.name; });
+    if (spec == target->timers.end() || !spec->after_ms) continue;
+    const auto old = std::find_if(was_armed.begin(), was_armed.end(),
+                                  [&](const ArmedTimer& t) { return t.name == armed.name; });
+    if (old == was_armed.end()) continue;
+    d.armed.erase(std::find(d.armed.begin(), d.armed.end(), armed));
+    d.disarmed.erase(std::find(d.disarmed.begin(), d.disarmed.end(), *old));
+    armed.due_ms = old->due_ms;
+  }
+  Event e = base_event(in, who, env.now_ms, "migrated");
+  e.from = current.state;
+  e.to = new_state;
+  e.changes = Json{{"workflow_version", to.version}};
+  if (in.assignee_org != current.assignee_org) e.changes["assignee_org"] = in.assignee_org;
+  e.comment = *comment;
+  add_next_actors(e.audience, to, in);
+  push_event(d, std::move(e));
+  return d;
+}
+
 std::vector<Action> available_actions(const Definition& def, const Instance& in, const Principal& who) {
   std::vector<Action> out;
   if (!who.can_see(in.org, in.assignee_org)) return out;

@@ -50,6 +50,13 @@ Result<Decision> decide_transition(const DecideEnv& env, const Instance& current
 // A comment: a `commented` event, no state change.
 Result<Decision> decide_comment(const DecideEnv& env, const Instance& current, const AddComment& cmd,
                                 const Principal& who);
+// Moving `current` (of version `from`) to the version in env.def (admin only, checked by the
+// caller): a `migrated` event from the old state to the mapped one. Refused, changing nothing,
+// when the instance is closed, the mapped state is missing or terminal in the new version, or a
+// field it holds is not declared there or fails its new rule. Votes are cleared; timers of the
+// new state are armed, an `after` timer keeping its due time when its name was armed before.
+Result<Decision> decide_migration(const DecideEnv& env, const Definition& from, const Instance& current,
+                                  const MigrateInstance& cmd, const Principal& who);
 // A timer falling due. nullopt when the timer is stale (no longer armed with that due time):
 // the caller just drops it.
 std::optional<Decision> decide_timer(const DecideEnv& env, const Instance& current, const FireTimer& cmd);

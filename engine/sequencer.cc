@@ -368,10 +368,7 @@ void Sequencer::decide(std::unique_ptr<Flight>& open, std::vector<Pending> comma
   f.commands.reserve(f.commands.size() + commands.size());
   for (Pending& p : commands) {
     const Command& c = p.command;
-    if (!std::holds_alternative<CreateInstance>(c.body) && !std::holds_alternative<FireTransition>(c.body) &&
-        !std::holds_alternative<AddComment>(c.body) && !std::holds_alternative<FireTimer>(c.body)) {
-      f.barrier = true;
-    }
+    if (!is_instance_command(c.body)) f.barrier = true;
     bs.deferred.reset();
     f.replies.push_back(apply(bs, c));
     f.deferred.push_back(f.replies.back() ? std::move(bs.deferred) : std::nullopt);
@@ -505,10 +502,7 @@ void Sequencer::advance_timer_floor(const std::vector<Pending>& batch, const std
 
 Result<Reply> Sequencer::apply(BatchState& bs, const Command& command) {
   if (command.idempotency_key.empty()) {
-    return std::holds_alternative<CreateInstance>(command.body) || std::holds_alternative<FireTransition>(command.body) ||
-                   std::holds_alternative<AddComment>(command.body) || std::holds_alternative<FireTimer>(command.body)
-               ? apply_instance_command(bs, command)
-               : apply_admin_command(bs, command);
+    return is_instance_command(command.body) ? apply_instance_command(bs, command) : apply_admin_command(bs, command);
   }
   const std::string key = KeyBuilder().text(command.principal.id).text(command.idempotency_key).build();
   std::optional<std::string> stored;
@@ -653,6 +647,11 @@ Result<Reply> Sequencer::apply_instance_command(BatchState& bs, const Command& c
     if (const auto* t = std::get_if<FireTransition>(&command.body)) id = t->instance_id;
     if (const auto* c = std::get_if<AddComment>(&command.body)) id = c->instance_id;
     if (const auto* f = std::get_if<FireTimer>(&command.body)) id = f->instance_id;
+    const auto* migrate = std::get_if<MigrateInstance>(&command.body);
+    if (migrate) {
+      if (!is_admin(who) || who.system) return fail(forbidden_admin());
+      id = migrate->instance_id;
+    }
     auto loaded = lookup(bs, id);
     if (!loaded) return fail(loaded.error());
     before = *loaded;
@@ -670,7 +669,25 @@ Result<Reply> Sequencer::apply_instance_command(BatchState& bs, const Command& c
     def = deps_.registry.get(before->instance.workflow, before->instance.workflow_version);
     if (!def) return fail(Code::kCorruption, "实例的工作流定义缺失（the instance's workflow definition is missing）");
     DecideEnv env{*def, deps_.directory, bs.now, deps_.utc_offset_minutes};
-    if (const auto* t = std::get_if<FireTransition>(&command.body)) {
+    if (migrate) {
+      const Instance& in = before->instance;
+      if (migrate->to_version == in.workflow_version) {
+        return fail(Code::kInvalidField,
+                    "实例已在版本 " + std::to_string(in.workflow_version) + "（the instance is at version " +
+                        std::to_string(in.workflow_version) + " already）",
+                    Json{{"field", "to_version"}, {"rule", "same_version"}});
+      }
+      DefinitionPtr target = deps_.registry.get(in.workflow, migrate->to_version);
+      if (!target) {
+        return fail(Code::kInvalidField,
+                    "工作流 " + in.workflow + " 没有版本 " + std::to_string(migrate->to_version) + "（workflow " +
+                        in.workflow + " has no version " + std::to_string(migrate->to_version) + "）",
+                    Json{{"field", "to_version"}, {"rule", "unknown_version"}});
+      }
+      DecideEnv target_env{*target, deps_.directory, bs.now, deps_.utc_offset_minutes};
+      decision = decide_migration(target_env, *def, in, *migrate, who);
+      def = std::move(target);  // the record, its index entries and the reply follow the new version
+    } else if (const auto* t = std::get_if<FireTransition>(&command.body)) {
       if (who.system) return fail(forbidden_admin());
       decision = decide_transition(env, before->instance, *t, who);
     } else if (const auto* c = std::get_if<AddComment>(&command.body)) {

@@ -165,6 +165,18 @@ class AuthzMatrixTest : public ::testing::Test {
       return std::vector<Probe>{
           {"POST", "/api/v1/users/no.such.user/revoke-tokens", "{}", user == "admin" ? 404 : 403, "admin only"}};
     };
+    // Migrating to another version: admin only, refused before the instance is looked up (so
+    // nobody else learns whether it exists); an unknown version stops the admin at 422.
+    r["POST /api/v1/instances/{id}/migrate"] = [this](const std::string& user) {
+      std::vector<Probe> out;
+      for (const Inst& in : insts_) {
+        out.push_back({"POST", "/api/v1/instances/" + in.id + "/migrate", Json{{"to_version", 99}}.dump(),
+                       user == "admin" ? 422 : 403, "admin only " + in.key});
+      }
+      out.push_back({"POST", "/api/v1/instances/01NOSUCHINSTANCE/migrate", Json{{"to_version", 99}}.dump(),
+                     user == "admin" ? 404 : 403, "admin only, unknown instance"});
+      return out;
+    };
     // Creating: the definition's create actors (party_group covering the org); no visibility
     // check (nothing exists yet) → 403. A field the definition does not accept makes an allowed
     // caller stop at 422, so that the matrix creates nothing.
