@@ -441,7 +441,7 @@ void migrate_instance(ServerState& state, const Request& req, Respond respond) {
   command.instance_id = req.params[0];
   auto version = body->find("to_version");
   if (version == body->end() || version->is_null()) {
-    return respond(error_response(Error::make(Code::kMissingFields, "缺少必填字段：to_version（required fields missing: to_version）",
+    return respond(error_response(Error::make(Code::kBadRequest, "缺少 to_version（to_version is required）",
                                               Json{{"missing", {"to_version"}}})));
   }
   if (!version->is_number_integer() || version->get<int64_t>() < 1 || version->get<int64_t>() > 1000000) {

@@ -590,6 +590,37 @@ TEST_F(ApiTest, WorkflowDefinitions) {
   EXPECT_EQ(latest["title"]["zh"], "一支一项先锋工程（修订）");
 }
 
+// An instance started under version 1 moves to version 2 only when an administrator says so.
+TEST_F(ApiTest, AnAdministratorMigratesAnInstanceToTheNewVersion) {
+  const std::string id = create_project("迁移");
+  Json def = expect(api_->get("zhang.min", "/api/v1/workflows/yizhi-yixiang"), 200);
+  def["states"]["draft"]["label"]["zh"] = "起草中";
+  ASSERT_EQ(api_->post("admin", "/api/v1/workflows", def).status, 201);
+  EXPECT_EQ(expect(api_->get("wang.wei", "/api/v1/instances/" + id), 200)["workflow_version"], 1);
+  const std::string target = "/api/v1/instances/" + id + "/migrate";
+  expect(api_->post("wang.wei", target, {{"to_version", 2}}), 403, "forbidden");
+  // A malformed request, as for a transition: 400.
+  expect(api_->post("admin", target, Json::object()), 400, "bad_request");
+  expect(api_->post("admin", target, {{"to_version", "2"}}), 400, "bad_request");
+  expect(api_->post("admin", target, {{"to_version", 2}, {"states", {{"draft", 1}}}}), 400, "bad_request");
+  expect(api_->post("admin", target, {{"to_version", 2}, {"colour", "red"}}), 400, "bad_request");
+  // A well-formed one the workflow refuses: 422.
+  expect(api_->post("admin", target, {{"to_version", 2}, {"states", {{"draft", "nowhere"}}}}), 422, "invalid_field");
+  expect(api_->post("admin", target, {{"to_version", 2}, {"expected_version", 7}}), 409, "version_conflict");
+  Json moved = expect(api_->post("admin", target, {{"to_version", 2}, {"comment", "按修订版办理"}}), 200);
+  EXPECT_EQ(moved["workflow_version"], 2);
+  EXPECT_EQ(moved["state"], "draft");
+  EXPECT_EQ(moved["state_label"]["zh"], "起草中") << moved;
+  Json events = expect(api_->get("wang.wei", "/api/v1/instances/" + id + "/events"), 200);
+  const Json& last = events["items"].back();
+  EXPECT_EQ(last["type"], "migrated") << last;
+  EXPECT_EQ(last["changes"]["workflow_version"], 2);
+  EXPECT_EQ(last["actor"]["id"], "admin");
+  // The party group goes on under version 2.
+  EXPECT_EQ(expect(api_->post("wang.wei", "/api/v1/instances/" + id + "/transitions", {{"transition", "issue"}}), 200)["state"],
+            "issued");
+}
+
 TEST_F(ApiTest, RestartKeepsDataAndTokens) {
   std::string id = create_project("重启之后");
   std::string token = server_->token("wang.wei");

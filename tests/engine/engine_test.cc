@@ -545,6 +545,78 @@ TEST(Engine, StatsReadAStateInTheNewestVersionThatHasIt) {
   EXPECT_EQ(closed_on_time(), 1);
 }
 
+// DEFINITIONS.md "Versions": moving a running instance to a new version is an explicit, checked
+// operation with the state mapping given. Version 2 renames in_progress to leading and adds a
+// field; the instance keeps its history, its to-do entries and timers follow the new version,
+// and verify passes before and after a restart.
+TEST(Engine, AnAdministratorMovesARunningInstanceToANewVersion) {
+  EngineHarness h;
+  const engine::Principal admin = h.user("admin");
+  const std::string id = assigned_project(h, "迁移到新版本");  // due 2027-03-31
+  ASSERT_OK(h.fire("zhang.min", id, "claim"));
+  const std::string closed = new_project(h, "已撤回");
+  ASSERT_OK(h.fire("wang.wei", closed, "withdraw", Json::object(), "不再办理"));
+  auto def = h.engine().definition("yizhi-yixiang");
+  ASSERT_OK(def);
+  std::string text = (*def)->source.dump();
+  for (size_t p = text.find("\"in_progress\""); p != std::string::npos; p = text.find("\"in_progress\"", p)) {
+    text.replace(p, 13, "\"leading\"");
+  }
+  Json v2 = Json::parse(text);
+  v2["fields"]["summary"] = {{"type", "text"}, {"label", {{"zh", "小结"}}}};
+  ASSERT_OK(h.engine().execute(Command{engine::RegisterDefinition{v2}, admin, {}, {}}));
+  auto migrate = [&](const engine::Principal& who, const std::string& instance, int version,
+                     std::map<std::string, std::string> states, std::optional<int64_t> expected = {}) {
+    return h.engine().execute(Command{engine::MigrateInstance{instance, version, std::move(states), "按新版本办理", expected}, who, {}, {}});
+  };
+
+  // Refusals change nothing.
+  const auto before = h.snapshot();
+  ASSERT_CODE(migrate(h.user("wang.wei"), id, 2, {{"in_progress", "leading"}}), Code::kForbidden);
+  ASSERT_CODE(migrate(admin, id, 2, {}), Code::kInvalidField);  // version 2 has no in_progress
+  ASSERT_CODE(migrate(admin, id, 2, {{"in_progress", "closed"}}), Code::kInvalidField);  // terminal
+  ASSERT_CODE(migrate(admin, id, 3, {{"in_progress", "leading"}}), Code::kInvalidField);  // no such version
+  ASSERT_CODE(migrate(admin, id, 1, {}), Code::kInvalidField);                           // already there
+  ASSERT_CODE(migrate(admin, id, 2, {{"in_progress", "leading"}}, 1), Code::kVersionConflict);
+  ASSERT_CODE(migrate(admin, closed, 2, {}), Code::kTransitionNotAllowed);
+  ASSERT_CODE(migrate(admin, "01NOSUCHINSTANCE0000000000", 2, {}), Code::kNotFound);
+  EXPECT_EQ(h.snapshot(), before);
+
+  auto moved = migrate(admin, id, 2, {{"in_progress", "leading"}});
+  ASSERT_OK(moved);
+  EXPECT_EQ(moved->body["workflow_version"], 2) << moved->body;
+  EXPECT_EQ(moved->body["state"], "leading");
+  auto events = h.engine().history(admin, id);
+  ASSERT_OK(events);
+  const engine::Event& last = events->back();
+  EXPECT_EQ(last.type, "migrated");
+  EXPECT_EQ(last.from, "in_progress");
+  EXPECT_EQ(last.to, "leading");
+  EXPECT_EQ(last.changes, (Json{{"workflow_version", 2}}));
+  EXPECT_EQ(last.comment, "按新版本办理");
+
+  // The work goes on under version 2: its new field, its to-do list, its timers.
+  ASSERT_OK(h.fire("zhang.min", id, "report_progress", {{"progress", "p"}, {"percent", 50}}));
+  auto tasks = h.engine().tasks(h.user("zhang.min"), 50, "");
+  ASSERT_OK(tasks);
+  ASSERT_EQ(tasks->items.size(), 1u);
+  EXPECT_EQ(tasks->items[0]["state"], "leading");
+  auto verified = engine::verify_store(h.engine().store(), h.engine().roles());
+  ASSERT_OK(verified);
+  EXPECT_TRUE(verified->ok) << verified->to_json().dump();
+  h.reopen();
+  auto view = h.engine().instance_view(admin, id);
+  ASSERT_OK(view);
+  EXPECT_EQ((*view)["workflow_version"], 2);
+  h.advance(200 * kDayMs);  // past 2027-03-31: the overdue timer of "leading" fires
+  view = h.engine().instance_view(admin, id);
+  ASSERT_OK(view);
+  EXPECT_EQ((*view)["overdue"], true) << *view;
+  verified = engine::verify_store(h.engine().store(), h.engine().roles());
+  ASSERT_OK(verified);
+  EXPECT_TRUE(verified->ok) << verified->to_json().dump();
+}
+
 TEST(Engine, RegisteringAChangedDefinitionMakesANewVersionAndInstancesKeepTheirs) {
   EngineHarness h;
   const std::string old_id = new_project(h, "老版本");

@@ -43,8 +43,8 @@ Principal user(const std::string& id, std::vector<RoleGrant> roles) {
 
 // A small workflow exercising every rule: separation of duties, creator actors, a
 // countersign, in-place actions, date timers and comment rules.
-Definition test_definition() {
-  Json j = Json::parse(R"({
+Json test_definition_json() {
+  return Json::parse(R"({
     "id": "rules-test", "title": {"zh": "规则测试", "en": "Rules test"},
     "title_field": "title", "assignee_field": "team", "due_field": "due",
     "fields": {
@@ -74,6 +74,9 @@ Definition test_definition() {
        "actors": [{"role": "organ_committee"}, {"role": "branch_secretary", "of": "assignee"}], "comment": "required"}
     ]
   })");
+}
+
+Definition test_definition(const Json& j = test_definition_json()) {
   auto def = parse_definition(j, RoleCatalog::defaults());
   EXPECT_TRUE(def.has_value()) << (def ? "" : def.error().details.dump(2));
   return def ? *def : Definition{};
@@ -259,6 +262,80 @@ TEST_F(RulesTest, LeavingTheStateClearsVotes) {
   EXPECT_TRUE(rejected->instance.approvals.empty());
   EXPECT_EQ(rejected->instance.state, "open");
   EXPECT_EQ(rejected->armed.size(), 2u) << "re-entering open re-arms its timers";
+}
+
+// Moving an instance to another version (DEFINITIONS.md "Versions"): the state is mapped, every
+// field must hold under the new version, votes are cleared, and a waiting `after` timer of the
+// same name keeps its due time.
+TEST_F(RulesTest, MigrationMapsTheStateChecksTheFieldsAndKeepsAWaitingTimer) {
+  Json j1 = test_definition_json();
+  j1["states"]["review"]["timers"] = Json::parse(R"([{"name": "nudge", "after": "P3D", "remind": [{"role": "organ_committee"}]}])");
+  Definition v1 = test_definition(j1);
+  v1.version = 1;
+  DecideEnv env1{v1, orgs, kNow, 8 * 60};
+  Json j2 = j1;
+  j2["states"]["checking"] = j2["states"]["review"];
+  j2["states"].erase("review");
+  j2["states"]["checking"]["timers"][0]["after"] = "P5D";
+  j2["transitions"][0]["to"] = "checking";
+  j2["transitions"][2]["from"] = {"checking"};
+  j2["transitions"][3]["from"] = {"checking"};
+  j2["fields"]["summary"] = Json::parse(R"({"type": "text", "label": {"zh": "小结"}})");
+  Definition v2 = test_definition(j2);
+  v2.version = 2;
+  DecideEnv env2{v2, orgs, kNow + kDay, 8 * 60};
+  const Principal admin = user("root", {{"admin", "city"}});
+
+  auto created = decide_create(env1, CreateInstance{"rules-test", "city/dept", {{"title", "abcd"}, {"due", "2026-12-10"}}, {}},
+                               party, "ID1");
+  ASSERT_TRUE(created.has_value());
+  Instance in = created->instance;
+  in = decide_transition(env1, in, FireTransition{"ID1", "submit", {{"team", "city/dept/b1"}, {"note", "n"}}, {}, {}}, party)->instance;
+  in = decide_transition(env1, in, FireTransition{"ID1", "approve", Json::object(), {}, {}}, committee)->instance;
+  ASSERT_EQ(in.state, "review");
+  ASSERT_EQ(in.approvals.size(), 1u);
+  ASSERT_EQ(in.timers, (std::vector<ArmedTimer>{{"nudge", kNow + 3 * kDay}}));
+
+  auto moved = decide_migration(env2, v1, in, MigrateInstance{"ID1", 2, {{"review", "checking"}}, "新版本", {}}, admin);
+  ASSERT_TRUE(moved.has_value()) << moved.error().message;
+  EXPECT_EQ(moved->instance.state, "checking");
+  EXPECT_EQ(moved->instance.workflow_version, 2);
+  EXPECT_TRUE(moved->instance.approvals.empty());
+  EXPECT_EQ(moved->instance.timers, (std::vector<ArmedTimer>{{"nudge", kNow + 3 * kDay}})) << "not restarted at P5D";
+  EXPECT_TRUE(moved->armed.empty());
+  EXPECT_TRUE(moved->disarmed.empty());
+  EXPECT_EQ(moved->instance.assignee_org, "city/dept/b1");
+  ASSERT_EQ(moved->events.size(), 1u);
+  const Event& e = moved->events[0];
+  EXPECT_EQ(e.type, "migrated");
+  EXPECT_EQ(e.from, "review");
+  EXPECT_EQ(e.to, "checking");
+  EXPECT_EQ(e.changes, (Json{{"workflow_version", 2}}));
+  EXPECT_EQ(e.comment, "新版本");
+  EXPECT_EQ(e.instance_seq, in.version + 1);
+  EXPECT_NE(std::find(e.audience.begin(), e.audience.end(), AudienceEntry{"work_committee", "city/dept", ""}), e.audience.end());
+
+  // Refused: an unmapped state, a field the new version lacks or refuses, a stale version.
+  EXPECT_EQ(decide_migration(env2, v1, in, MigrateInstance{"ID1", 2, {}, {}, {}}, admin).error().code, Code::kInvalidField);
+  EXPECT_EQ(decide_migration(env2, v1, in, MigrateInstance{"ID1", 2, {{"review", "done"}}, {}, {}}, admin).error().details["rule"],
+            "terminal");
+  Json j3 = j2;
+  j3["fields"].erase("note");
+  j3["transitions"][0]["accepts"] = {"team"};
+  Definition v3 = test_definition(j3);
+  DecideEnv env3{v3, orgs, kNow, 8 * 60};
+  auto lacks = decide_migration(env3, v1, in, MigrateInstance{"ID1", 3, {{"review", "checking"}}, {}, {}}, admin);
+  ASSERT_FALSE(lacks.has_value());
+  EXPECT_EQ(lacks.error().details, (Json{{"field", "note"}, {"rule", "unknown"}}));
+  Json j4 = j2;
+  j4["fields"]["title"]["max_length"] = 2;
+  Definition v4 = test_definition(j4);
+  DecideEnv env4{v4, orgs, kNow, 8 * 60};
+  auto refuses = decide_migration(env4, v1, in, MigrateInstance{"ID1", 4, {{"review", "checking"}}, {}, {}}, admin);
+  ASSERT_FALSE(refuses.has_value());
+  EXPECT_EQ(refuses.error().details["field"], "title");
+  EXPECT_EQ(decide_migration(env2, v1, in, MigrateInstance{"ID1", 2, {{"review", "checking"}}, {}, in.version - 1}, admin)
+                .error().code, Code::kVersionConflict);
 }
 
 // `{"creator": true}` among those who act next (or in notify, remind) addresses the creator by
