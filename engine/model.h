@@ -114,7 +114,7 @@ struct Event {
   std::string instance_id;
   std::string workflow;
   int64_t instance_seq = 0;   // the instance's version after this event
-  std::string type;           // created, transitioned, approved, commented, reminded, overdue, timer
+  std::string type;           // created, transitioned, approved, commented, reminded, overdue, timer, migrated
   std::string transition;     // "" when none
   std::optional<std::string> from;
   std::optional<std::string> to;
