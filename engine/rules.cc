@@ -557,45 +557,106 @@ std::optional<Decision> decide_timer(const DecideEnv& env, const Instance& curre
   return d;
 }
 
+std::optional<Error> check_migration_allowed(const Definition& from, const Instance& current, const MigrateInstance& cmd,
+                                            const Principal& who) {
+  if (!who.can_see(current.org, current.assignee_org)) return not_found(current.id);
+  if (!who.system && !who.has_role_covering("admin", current.org)) {
+    return Error::make(Code::kForbidden, "只有管辖此事项的系统管理员可以迁移它（only an administrator over " + current.org +
+                                             " may migrate this instance）");
+  }
+  if (cmd.expected_version && *cmd.expected_version != current.version) {
+    return Error::make(Code::kVersionConflict,
+                       "实例已被他人修改，请刷新后重试（the instance is at version " + std::to_string(current.version) +
+                           ", not " + std::to_string(*cmd.expected_version) + "）",
+                       Json{{"current_version", current.version}});
+  }
+  const StateSpec* state = from.state(current.state);
+  if (current.closed_at_ms || (state != nullptr && state->terminal)) {
+    return Error::make(Code::kTransitionNotAllowed, "已结束的实例保留其版本（a closed instance keeps its version）",
+                       Json{{"state", current.state}});
+  }
+  return std::nullopt;
+}
+
 Result<Decision> decide_migration(const DecideEnv& env, const Definition& from, const Instance& current,
                                   const MigrateInstance& cmd, const Principal& who) {
   const Definition& to = env.def;
-  if (cmd.expected_version && *cmd.expected_version != current.version) {
-    return fail(Code::kVersionConflict,
-                "实例已被他人修改，请刷新后重试（the instance is at version " + std::to_string(current.version) +
-                    ", not " + std::to_string(*cmd.expected_version) + "）",
-                Json{{"current_version", current.version}});
-  }
-  const StateSpec* old_state = from.state(current.state);
-  if (current.closed_at_ms || (old_state != nullptr && old_state->terminal)) {
-    return fail(Code::kTransitionNotAllowed, "已结束的实例保留其版本（a closed instance keeps its version）",
-                Json{{"state", current.state}});
+  if (auto refused = check_migration_allowed(from, current, cmd, who)) return fail(std::move(*refused));
+  const std::string v = std::to_string(to.version);
+  auto states_error = [&](const std::string& rule, const std::string& state, const std::string& zh, const std::string& en) {
+    return fail(Code::kInvalidField, zh + "（" + en + "）", Json{{"field", "states"}, {"rule", rule}, {"state", state}});
+  };
+  // The whole mapping is checked, not only the entry used: one mapping is meant for many
+  // instances, and a misspelt state must not pass because this instance is elsewhere.
+  for (const auto& [old_name, new_name] : cmd.states) {
+    if (from.state(old_name) == nullptr) {
+      return states_error("unknown_state", old_name, "原版本没有状态 '" + old_name + "'",
+                          "version " + std::to_string(from.version) + " has no state '" + old_name + "'");
+    }
+    const StateSpec* mapped = to.state(new_name);
+    if (mapped == nullptr) {
+      return states_error("unknown_state", new_name, "新版本没有状态 '" + new_name + "'",
+                          "version " + v + " has no state '" + new_name + "'");
+    }
+    if (mapped->terminal) {
+      return states_error("terminal", new_name, "不能迁移到终止状态 '" + new_name + "'，请以迁移（transition）结束实例",
+                          "cannot migrate into the terminal state '" + new_name + "': close the instance with a transition");
+    }
   }
   auto mapped = cmd.states.find(current.state);
   const std::string new_state = mapped != cmd.states.end() ? mapped->second : current.state;
   const StateSpec* target = to.state(new_state);
-  if (target == nullptr) {
-    return fail(Code::kInvalidField,
-                "新版本没有状态 '" + new_state + "'，请在 states 中给出当前状态 '" + current.state +
-                    "' 的对应状态（version " + std::to_string(to.version) + " has no state '" + new_state +
-                    "': map the current state '" + current.state + "' in states）",
-                Json{{"field", "states"}, {"rule", "unknown_state"}, {"state", current.state}});
+  if (target == nullptr || target->terminal) {
+    return states_error(target == nullptr ? "unknown_state" : "terminal", current.state,
+                        "新版本没有可对应当前状态 '" + current.state + "' 的同名非终止状态，请在 states 中给出",
+                        "version " + v + " has no non-terminal state '" + current.state + "': map it in states");
   }
-  if (target->terminal) {
-    return fail(Code::kInvalidField,
-                "不能迁移到终止状态 '" + new_state + "'，请以迁移（transition）结束实例（cannot migrate into the terminal state '" +
-                    new_state + "': close the instance with a transition）",
-                Json{{"field", "states"}, {"rule", "terminal"}, {"state", new_state}});
+  if (!to.create.org_kind.empty()) {
+    auto org = env.orgs.find_org(current.org);
+    if (!org || org->kind != to.create.org_kind) {
+      return fail(Code::kInvalidField,
+                  "新版本的事项只能属于 " + to.create.org_kind + " 类组织（version " + v + "'s instances belong to an org of kind " +
+                      to.create.org_kind + "）",
+                  Json{{"field", "org"}, {"rule", "org_kind"}, {"org_kind", to.create.org_kind}});
+    }
   }
   // Every value the instance holds must mean the same under the new version: nothing is dropped.
   for (auto it = current.fields.begin(); it != current.fields.end(); ++it) {
     const FieldSpec* spec = to.field(it.key());
     if (spec == nullptr) {
       return fail(invalid_field(it.key(), "unknown", "在新版本中不存在，迁移不会丢弃数据",
-                                "does not exist in version " + std::to_string(to.version) + " (migrating drops no data)"));
+                                "does not exist in version " + v + " (migrating drops no data)"));
     }
     if (is_blank(it.value())) continue;
     if (auto err = check_value(*spec, it.value(), current.org, env.orgs, env.utc_offset_minutes)) return fail(std::move(*err));
+  }
+  // What the new version requires at creation, every instance of it holds (a timer's transition
+  // may rely on it: definition.cc).
+  std::vector<std::string> missing;
+  for (const std::string& name : to.create.requires_fields) {
+    if (!has_value(current.fields, name)) missing.push_back(name);
+  }
+  if (!missing.empty()) {
+    return fail(Code::kMissingFields,
+                "新版本创建时必填的字段缺少：" + join(missing) + "（fields version " + v + " requires at creation are missing: " +
+                    join(missing) + "）",
+                Json{{"missing", missing}});
+  }
+  // The assignee stays: a migration changes the rules, not who leads the work. (A new assignee
+  // field the instance has not filled would leave it without one: nobody "of the assignee"
+  // could act, and the branch would lose sight of it.)
+  std::string assignee;
+  if (!to.assignee_field.empty() && has_value(current.fields, to.assignee_field) &&
+      current.fields[to.assignee_field].is_string()) {
+    assignee = current.fields[to.assignee_field].get<std::string>();
+  }
+  if (assignee != current.assignee_org) {
+    const std::string was = current.assignee_org.empty() ? "（无）" : current.assignee_org;
+    const std::string would = assignee.empty() ? "（无）" : assignee;
+    return fail(Code::kInvalidField,
+                "按新版本，承办组织将从 " + was + " 变为 " + would + "；迁移不改变承办（under version " + v +
+                    " the assignee org would change from " + was + " to " + would + "; a migration keeps the assignee）",
+                Json{{"field", "assignee_org"}, {"rule", "assignee"}});
   }
   auto comment = check_comment(CommentRule::kOptional, cmd.comment);
   if (!comment) return fail(comment.error());
@@ -605,33 +666,47 @@ Result<Decision> decide_migration(const DecideEnv& env, const Definition& from, 
   Instance& in = d.instance;
   in.workflow_version = to.version;
   in.updated_at_ms = env.now_ms;
-  // The special fields may be other fields in the new version.
-  in.assignee_org = !to.assignee_field.empty() && has_value(in.fields, to.assignee_field) && in.fields[to.assignee_field].is_string()
-                        ? in.fields[to.assignee_field].get<std::string>()
-                        : std::string();
   in.due_at_ms = !to.due_field.empty() && has_value(in.fields, to.due_field)
                      ? field_moment_ms(*to.field(to.due_field), in.fields[to.due_field], env.utc_offset_minutes)
                      : std::nullopt;
-  const std::vector<ArmedTimer> was_armed = in.timers;
-  enter_state(d, env, new_state);
-  // An `after` timer of the same name keeps its due time (a new version does not restart a
-  // wait): its stored key stays, neither disarmed nor armed again.
-  for (ArmedTimer& armed : in.timers) {
-    const auto spec = std::find_if(target->timers.begin(), target->timers.end(),
-                                   [&](const TimerSpec& t) { return t.name == armed.name; });
-    if (spec == target->timers.end() || !spec->after_ms) continue;
-    const auto old = std::find_if(was_armed.begin(), was_armed.end(),
-                                  [&](const ArmedTimer& t) { return t.name == armed.name; });
-    if (old == was_armed.end()) continue;
-    d.armed.erase(std::find(d.armed.begin(), d.armed.end(), armed));
-    d.disarmed.erase(std::find(d.disarmed.begin(), d.disarmed.end(), *old));
-    armed.due_ms = old->due_ms;
+  in.approvals.clear();
+  in.approvals_for.clear();
+  in.state = new_state;
+  // Timers: a migration is not a new entry into the state. One armed before under the same name
+  // keeps its due time (an `at_field` one follows the field as the new version reads it); one the
+  // old state had that is no longer armed has fired and stays fired; one the old state did not
+  // have is a new obligation and is armed now.
+  const std::vector<ArmedTimer> was_armed = current.timers;
+  in.timers.clear();
+  const StateSpec* old_state = from.state(current.state);
+  for (const TimerSpec& t : target->timers) {
+    const auto before = std::find_if(was_armed.begin(), was_armed.end(), [&](const ArmedTimer& a) { return a.name == t.name; });
+    if (before != was_armed.end()) {
+      const std::optional<int64_t> due = t.after_ms ? std::optional<int64_t>(before->due_ms) : timer_due(env, t, in);
+      if (due == before->due_ms) {
+        in.timers.push_back(*before);  // its stored key stays as it is
+        continue;
+      }
+      d.disarmed.push_back(*before);
+      if (due) {
+        in.timers.push_back({t.name, *due});
+        d.armed.push_back({t.name, *due});
+      }
+      continue;
+    }
+    const bool had_it = old_state != nullptr && std::any_of(old_state->timers.begin(), old_state->timers.end(),
+                                                            [&](const TimerSpec& o) { return o.name == t.name; });
+    if (!had_it) arm(d, env, t);
+  }
+  for (const ArmedTimer& a : was_armed) {
+    const bool kept = std::any_of(in.timers.begin(), in.timers.end(), [&](const ArmedTimer& t) { return t == a; });
+    const bool moved = std::find(d.disarmed.begin(), d.disarmed.end(), a) != d.disarmed.end();
+    if (!kept && !moved) d.disarmed.push_back(a);  // the new state has no timer of its name
   }
   Event e = base_event(in, who, env.now_ms, "migrated");
   e.from = current.state;
   e.to = new_state;
-  e.changes = Json{{"workflow_version", to.version}};
-  if (in.assignee_org != current.assignee_org) e.changes["assignee_org"] = in.assignee_org;
+  e.changes = Json{{"workflow_version", to.version}, {"previous_version", from.version}};
   e.comment = *comment;
   add_next_actors(e.audience, to, in);
   push_event(d, std::move(e));

@@ -50,11 +50,22 @@ Result<Decision> decide_transition(const DecideEnv& env, const Instance& current
 // A comment: a `commented` event, no state change.
 Result<Decision> decide_comment(const DecideEnv& env, const Instance& current, const AddComment& cmd,
                                 const Principal& who);
-// Moving `current` (of version `from`) to the version in env.def (admin only, checked by the
-// caller): a `migrated` event from the old state to the mapped one. Refused, changing nothing,
-// when the instance is closed, the mapped state is missing or terminal in the new version, or a
-// field it holds is not declared there or fails its new rule. Votes are cleared; timers of the
-// new state are armed, an `after` timer keeping its due time when its name was armed before.
+// Whether `who` may move `current` to another version at all, in the API's order: 404 when it
+// cannot see the instance, 403 without an admin grant covering its org, 409 for a stale
+// expected_version or a closed instance. The sequencer asks this before it looks up the target
+// version; decide_migration asks it again.
+std::optional<Error> check_migration_allowed(const Definition& from, const Instance& current, const MigrateInstance& cmd,
+                                             const Principal& who);
+// Moving `current` (of version `from`) to the version in env.def: a `migrated` event from the
+// old state to the mapped one (changes: workflow_version, previous_version). Refused, changing
+// nothing, when check_migration_allowed refuses; when `states` names a state the old version
+// lacks, or maps to one the new version lacks or holds terminal; when the instance's org is not
+// of the new version's create.org_kind; when a field it holds is not declared in the new
+// version or fails its rule there, or a field the new version requires at creation is missing;
+// when the new version's assignee field would give another assignee org. Votes are cleared.
+// Timers: one armed before under the same name keeps its due time (an at_field one follows the
+// field), one the old state had that is no longer armed has fired and is not armed again, and
+// one the old state lacked is armed.
 Result<Decision> decide_migration(const DecideEnv& env, const Definition& from, const Instance& current,
                                   const MigrateInstance& cmd, const Principal& who);
 // A timer falling due. nullopt when the timer is stale (no longer armed with that due time):

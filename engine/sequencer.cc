@@ -671,6 +671,7 @@ Result<Reply> Sequencer::apply_instance_command(BatchState& bs, const Command& c
     DecideEnv env{*def, deps_.directory, bs.now, deps_.utc_offset_minutes};
     if (migrate) {
       const Instance& in = before->instance;
+      if (auto refused = check_migration_allowed(*def, in, *migrate, who)) return fail(std::move(*refused));
       if (migrate->to_version == in.workflow_version) {
         return fail(Code::kInvalidField,
                     "实例已在版本 " + std::to_string(in.workflow_version) + "（the instance is at version " +

@@ -577,6 +577,7 @@ TEST(Engine, AnAdministratorMovesARunningInstanceToANewVersion) {
   ASSERT_CODE(migrate(admin, id, 2, {{"in_progress", "closed"}}), Code::kInvalidField);  // terminal
   ASSERT_CODE(migrate(admin, id, 3, {{"in_progress", "leading"}}), Code::kInvalidField);  // no such version
   ASSERT_CODE(migrate(admin, id, 1, {}), Code::kInvalidField);                           // already there
+  ASSERT_CODE(migrate(admin, id, 1, {}, 1), Code::kVersionConflict);                     // stale first, as for transitions
   ASSERT_CODE(migrate(admin, id, 2, {{"in_progress", "leading"}}, 1), Code::kVersionConflict);
   ASSERT_CODE(migrate(admin, closed, 2, {}), Code::kTransitionNotAllowed);
   ASSERT_CODE(migrate(admin, "01NOSUCHINSTANCE0000000000", 2, {}), Code::kNotFound);
@@ -592,7 +593,7 @@ TEST(Engine, AnAdministratorMovesARunningInstanceToANewVersion) {
   EXPECT_EQ(last.type, "migrated");
   EXPECT_EQ(last.from, "in_progress");
   EXPECT_EQ(last.to, "leading");
-  EXPECT_EQ(last.changes, (Json{{"workflow_version", 2}}));
+  EXPECT_EQ(last.changes, (Json{{"workflow_version", 2}, {"previous_version", 1}}));
   EXPECT_EQ(last.comment, "按新版本办理");
 
   // The work goes on under version 2: its new field, its to-do list, its timers.
@@ -612,6 +613,18 @@ TEST(Engine, AnAdministratorMovesARunningInstanceToANewVersion) {
   view = h.engine().instance_view(admin, id);
   ASSERT_OK(view);
   EXPECT_EQ((*view)["overdue"], true) << *view;
+  // Back to version 1: the reminder and the overdue mark that fired do not fire again.
+  auto count_timer_events = [&] {
+    auto all = h.engine().history(admin, id);
+    EXPECT_TRUE(all.has_value());
+    return all ? std::count_if(all->begin(), all->end(), [](const engine::Event& e) { return e.type == "reminded" || e.type == "overdue"; })
+               : 0;
+  };
+  const auto fired_before = count_timer_events();
+  EXPECT_EQ(fired_before, 2);
+  ASSERT_OK(migrate(admin, id, 1, {{"leading", "in_progress"}}));
+  h.advance(kDayMs);
+  EXPECT_EQ(count_timer_events(), fired_before);
   verified = engine::verify_store(h.engine().store(), h.engine().roles());
   ASSERT_OK(verified);
   EXPECT_TRUE(verified->ok) << verified->to_json().dump();

@@ -310,7 +310,7 @@ TEST_F(RulesTest, MigrationMapsTheStateChecksTheFieldsAndKeepsAWaitingTimer) {
   EXPECT_EQ(e.type, "migrated");
   EXPECT_EQ(e.from, "review");
   EXPECT_EQ(e.to, "checking");
-  EXPECT_EQ(e.changes, (Json{{"workflow_version", 2}}));
+  EXPECT_EQ(e.changes, (Json{{"workflow_version", 2}, {"previous_version", 1}}));
   EXPECT_EQ(e.comment, "新版本");
   EXPECT_EQ(e.instance_seq, in.version + 1);
   EXPECT_NE(std::find(e.audience.begin(), e.audience.end(), AudienceEntry{"work_committee", "city/dept", ""}), e.audience.end());
@@ -336,6 +336,64 @@ TEST_F(RulesTest, MigrationMapsTheStateChecksTheFieldsAndKeepsAWaitingTimer) {
   EXPECT_EQ(refuses.error().details["field"], "title");
   EXPECT_EQ(decide_migration(env2, v1, in, MigrateInstance{"ID1", 2, {{"review", "checking"}}, {}, in.version - 1}, admin)
                 .error().code, Code::kVersionConflict);
+  // The whole mapping is checked: a misspelt state is refused even where this instance is not.
+  auto misspelt = decide_migration(env2, v1, in, MigrateInstance{"ID1", 2, {{"review", "checking"}, {"opne", "open"}}, {}, {}}, admin);
+  ASSERT_FALSE(misspelt.has_value());
+  EXPECT_EQ(misspelt.error().details["rule"], "unknown_state");
+  EXPECT_EQ(misspelt.error().details["state"], "opne");
+  // What the new version requires at creation must be there (a timer's transition may rely on it).
+  Json j5 = j2;
+  j5["create"]["requires"] = {"title", "summary"};
+  Definition v5 = test_definition(j5);
+  DecideEnv env5{v5, orgs, kNow, 8 * 60};
+  auto lacking = decide_migration(env5, v1, in, MigrateInstance{"ID1", 5, {{"review", "checking"}}, {}, {}}, admin);
+  ASSERT_FALSE(lacking.has_value());
+  EXPECT_EQ(lacking.error().code, Code::kMissingFields);
+  EXPECT_EQ(lacking.error().details["missing"], Json({"summary"}));
+  // The assignee stays: a new assignee field the instance has not filled is refused.
+  Json j6 = j2;
+  j6["fields"]["lead"] = Json::parse(R"({"type": "org", "label": {"zh": "牵头支部"}, "org_kind": "branch"})");
+  j6["assignee_field"] = "lead";
+  Definition v6 = test_definition(j6);
+  DecideEnv env6{v6, orgs, kNow, 8 * 60};
+  auto unassigned = decide_migration(env6, v1, in, MigrateInstance{"ID1", 6, {{"review", "checking"}}, {}, {}}, admin);
+  ASSERT_FALSE(unassigned.has_value());
+  EXPECT_EQ(unassigned.error().details["rule"], "assignee");
+  // The instance's org must be of the kind the new version's instances belong to.
+  Json j7 = j2;
+  j7["create"]["org_kind"] = "branch";
+  Definition v7 = test_definition(j7);
+  DecideEnv env7{v7, orgs, kNow, 8 * 60};
+  EXPECT_EQ(decide_migration(env7, v1, in, MigrateInstance{"ID1", 7, {{"review", "checking"}}, {}, {}}, admin).error().details["rule"],
+            "org_kind");
+  // An administrator of another department does not see it; one who sees it (through the
+  // assignee branch) but holds no admin grant over its org may not move it.
+  EXPECT_EQ(decide_migration(env2, v1, in, MigrateInstance{"ID1", 2, {{"review", "checking"}}, {}, {}},
+                             user("other", {{"admin", "city/other"}})).error().code, Code::kNotFound);
+  EXPECT_EQ(decide_migration(env2, v1, in, MigrateInstance{"ID1", 2, {{"review", "checking"}}, {}, {}},
+                             user("branch", {{"admin", "city/dept/b1"}})).error().code, Code::kForbidden);
+}
+
+// A migration is not a new entry into the state: a timer that has fired stays fired, one still
+// armed keeps its due time, one the old state did not have is armed.
+TEST_F(RulesTest, MigrationDoesNotFireAgainWhatHasFired) {
+  Instance in = created();  // open, with "soon" and "late" armed for 2026-12-10
+  auto fired = decide_timer(env, in, FireTimer{in.id, "soon", in.timers[0].due_ms});
+  ASSERT_TRUE(fired.has_value());
+  in = fired->instance;
+  ASSERT_EQ(in.timers.size(), 1u);  // "late" only
+  Json j2 = test_definition_json();
+  j2["states"]["open"]["timers"].push_back(Json::parse(R"({"name": "weekly", "after": "P7D", "remind": [{"role": "party_group"}]})"));
+  Definition v2 = test_definition(j2);
+  v2.version = 2;
+  DecideEnv env2{v2, orgs, kNow + 2 * kDay, 8 * 60};
+  auto moved = decide_migration(env2, def, in, MigrateInstance{in.id, 2, {}, {}, {}}, user("root", {{"admin", "city"}}));
+  ASSERT_TRUE(moved.has_value()) << moved.error().message;
+  std::vector<std::string> names;
+  for (const ArmedTimer& t : moved->instance.timers) names.push_back(t.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"late", "weekly"})) << "soon fired before: not armed again";
+  EXPECT_EQ(moved->armed, (std::vector<ArmedTimer>{{"weekly", kNow + 9 * kDay}}));
+  EXPECT_TRUE(moved->disarmed.empty()) << "late keeps its stored key";
 }
 
 // `{"creator": true}` among those who act next (or in notify, remind) addresses the creator by
