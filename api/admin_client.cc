@@ -207,6 +207,9 @@ bool start_tls(Channel& c, const Url& url, const std::string& ca_file, Clock::ti
   SSL_CTX_set_options(c.ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
   const int loaded = ca_file.empty() ? SSL_CTX_set_default_verify_paths(c.ctx)
                                      : SSL_CTX_load_verify_locations(c.ctx, ca_file.c_str(), nullptr);
+  // --ca may name the server's own certificate even when a CA issued it: what the operator
+  // trusts is an anchor, not only a self-signed root.
+  if (!ca_file.empty()) X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(c.ctx), X509_V_FLAG_PARTIAL_CHAIN);
   if (loaded != 1) {
     error = "cannot load the trusted certificates" + (ca_file.empty() ? std::string() : " from " + ca_file) + ": " +
             tls_error_text();
@@ -395,6 +398,10 @@ ClientReply http_call(const std::string& base_url, const std::string& method, co
   if (has_line_break(method) || has_line_break(target) || has_line_break(token) || method.empty() ||
       !target.starts_with("/")) {
     reply.error = "bad method, target or token";
+    return reply;
+  }
+  if (!ca_file.empty() && !url->tls) {
+    reply.error = "--ca applies to an https:// server only";
     return reply;
   }
   const auto deadline = Clock::now() + timeout;

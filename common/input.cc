@@ -66,6 +66,29 @@ size_t utf8_sequence(std::string_view s) {
   return 0;
 }
 
+// The code point of a well-formed sequence of `n` bytes.
+char32_t code_point(std::string_view s, size_t n) {
+  const auto b = [&](size_t i) { return static_cast<char32_t>(static_cast<unsigned char>(s[i])); };
+  if (n == 1) return b(0);
+  if (n == 2) return ((b(0) & 0x1F) << 6) | (b(1) & 0x3F);
+  if (n == 3) return ((b(0) & 0x0F) << 12) | ((b(1) & 0x3F) << 6) | (b(2) & 0x3F);
+  return ((b(0) & 0x07) << 18) | ((b(1) & 0x3F) << 12) | ((b(2) & 0x3F) << 6) | (b(3) & 0x3F);
+}
+
+// Characters that break a line or reorder the text around them: C0 and C1 controls, DEL, the
+// line and paragraph separators, and the bidirectional embeddings, overrides and isolates (a
+// name could display as another one).
+bool is_control(char32_t cp) {
+  return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029 || (cp >= 0x202A && cp <= 0x202E) ||
+         (cp >= 0x2066 && cp <= 0x2069);
+}
+
+// Spaces of any width, and the invisible ones: a name of these alone is blank.
+bool is_space(char32_t cp) {
+  return cp == 0x20 || cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200D) || cp == 0x202F || cp == 0x205F ||
+         cp == 0x2060 || cp == 0x3000 || cp == 0xFEFF;
+}
+
 }  // namespace
 
 std::optional<std::string> display_name_problem(std::string_view name, size_t max_chars) {
@@ -74,12 +97,12 @@ std::optional<std::string> display_name_problem(std::string_view name, size_t ma
   for (size_t i = 0; i < name.size();) {
     const size_t n = utf8_sequence(name.substr(i));
     if (n == 0) return "名称不是有效的 UTF-8 文本（the name is not valid UTF-8）";
-    const auto c = static_cast<unsigned char>(name[i]);
-    // C0 controls and DEL; C1 controls (U+0080–U+009F, encoded C2 80–C2 9F).
-    if (c < 0x20 || c == 0x7F || (c == 0xC2 && static_cast<unsigned char>(name[i + 1]) < 0xA0)) {
-      return "名称不能含制表符、换行等控制字符（the name must not contain tabs, newlines or other control characters）";
+    const char32_t cp = code_point(name.substr(i), n);
+    if (is_control(cp)) {
+      return "名称不能含制表符、换行、文字方向控制等控制字符（the name must not contain tabs, newlines, direction overrides or "
+             "other control characters）";
     }
-    if (c != ' ') visible = true;
+    if (!is_space(cp)) visible = true;
     ++chars;
     i += n;
   }

@@ -6,6 +6,8 @@
 //   backup     online copy of a database (checkpoint while serving), verified
 //   reindex    rebuild the index entries, timers and counters from the records (server stopped)
 //   org, user  manage the org tree, users and their tokens (server stopped)
+#include <sys/resource.h>
+
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -249,7 +251,20 @@ int issue_token(Engine& engine, const std::string& user, int64_t ttl_days) {
 
 }  // namespace
 
+// Raises the soft limit on open files to the hard one. A reader (verify, export, backup) opens
+// every table file of the database at start (storage/rocksdb_store.cc), and the server holds a
+// descriptor per WebSocket client; the usual soft limit of 1,024 is the kernel's default, not a
+// choice.
+void raise_open_file_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
 int main(int argc, char** argv) {
+  raise_open_file_limit();
   CLI::App app{"Pioneer — 机关党建工作流引擎 (workflow engine for party-building mechanisms)"};
   app.require_subcommand(1);
   std::string roles_file;

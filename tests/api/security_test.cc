@@ -50,6 +50,18 @@ bool make_self_signed(const std::string& dir, std::string& cert, std::string& ke
   return rc != -1 && WIFEXITED(rc) && WEXITSTATUS(rc) == 0 && std::filesystem::exists(cert);
 }
 
+// A CA and a certificate for 127.0.0.1 that it issued (leaf.pem, leaf.key, ca.pem in `dir`).
+bool make_ca_issued(const std::string& dir) {
+  std::ofstream(dir + "/leaf.ext") << "subjectAltName=IP:127.0.0.1\n";
+  const std::string log = " >>" + dir + "/openssl.log 2>&1";
+  const std::string command =
+      "cd " + dir + " && openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=Pioneer-Test-CA -days 1 -keyout ca.key -out ca.pem" +
+      log + " && openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout leaf.key -out leaf.csr" + log +
+      " && openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -extfile leaf.ext -out leaf.pem" + log;
+  int rc = std::system(command.c_str());
+  return rc != -1 && WIFEXITED(rc) && WEXITSTATUS(rc) == 0 && std::filesystem::exists(dir + "/leaf.pem");
+}
+
 class TlsTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -142,6 +154,25 @@ TEST_F(TlsTest, TheCommandLineRevokesOverHttpsAndChecksTheCertificate) {
   EXPECT_NE(out.find("\"revoked\""), std::string::npos) << out;
   EXPECT_EQ(https(server.port(), cert_, "GET", "/api/v1/me", server.token("zheng.xin")).status, 401);
   EXPECT_EQ(https(server.port(), cert_, "GET", "/api/v1/me", server.token("wang.wei")).status, 200);
+  // --ca means https://.
+  EXPECT_NE(api::http_call("http://127.0.0.1:" + port, "GET", "/healthz", "", "", std::chrono::seconds(3), cert_).error.find("https"),
+            std::string::npos);
+  EXPECT_EQ(server.stop(), 0) << server.log();
+}
+
+// --ca may name the CA, or the server's own certificate when a CA issued it.
+TEST_F(TlsTest, TheCommandLineTrustsACaOrTheServersOwnCertificate) {
+  ASSERT_TRUE(make_ca_issued(dir_.path)) << "openssl failed; see " << dir_.path << "/openssl.log";
+  ServerProcess server({"--tls-cert", dir_.path + "/leaf.pem", "--tls-key", dir_.path + "/leaf.key", "--config", config_});
+  ASSERT_TRUE(server.started()) << server.log();
+  const std::string url = "https://127.0.0.1:" + std::to_string(server.port());
+  for (const std::string& anchor : {dir_.path + "/ca.pem", dir_.path + "/leaf.pem"}) {
+    auto me = api::http_call(url, "GET", "/api/v1/me", server.token("li.na"), "", std::chrono::seconds(10), anchor);
+    EXPECT_EQ(me.status, 200) << anchor << ": " << me.error;
+  }
+  auto other = api::http_call(url, "GET", "/healthz", "", "", std::chrono::seconds(10), cert_);  // an unrelated certificate
+  EXPECT_EQ(other.status, 0);
+  EXPECT_NE(other.error.find("not trusted"), std::string::npos) << other.error;
   EXPECT_EQ(server.stop(), 0) << server.log();
 }
 

@@ -214,13 +214,17 @@ TEST(DisplayNames, ControlCharactersAndBadUtf8AreRefused) {
   EXPECT_EQ(display_name_problem("市财政局第三党支部"), std::nullopt);
   EXPECT_EQ(display_name_problem("Li Na · 李娜"), std::nullopt);
   EXPECT_EQ(display_name_problem("😀"), std::nullopt);  // four bytes
+  EXPECT_EQ(display_name_problem("第一\xe3\x80\x80支部"), std::nullopt);  // an ideographic space inside
   for (std::string bad : {std::string("a\tb"), std::string("a\nb"), std::string("a\rb"), std::string("a\x7f"),
                           std::string("a\xc2\x85"),  // U+0085, a C1 control (next line)
                           std::string("\xff"), std::string("\xc0\xaf"),  // not UTF-8; an overlong '/'
                           std::string("\xed\xa0\x80"),                // a surrogate
                           std::string("\xe5\xb8"),                     // cut short
                           std::string("\xf4\x90\x80\x80"),           // above U+10FFFF
-                          std::string(""), std::string("   ")}) {
+                          std::string("\xe2\x80\xa8"),                // U+2028, a line separator
+                          std::string("ab\xe2\x80\xae" "cd"),            // U+202E, a right-to-left override
+                          std::string(""), std::string("   "),
+                          std::string("\xe3\x80\x80\xc2\xa0")}) {     // U+3000 and U+00A0 only: blank
     EXPECT_NE(display_name_problem(bad), std::nullopt) << bad;
   }
   std::string long_name;
