@@ -365,6 +365,22 @@ Result<Json> export_dossier(const storage::Store& store, const RoleCatalog& role
     events.push_back(std::move(e));
   }
 
+  // The versions the instance ran under before a migration, so that its earlier events can be
+  // read against the rules they were made under.
+  Json earlier = Json::array();
+  std::set<int64_t> seen;
+  for (const Json& e : events) {
+    if (str_of(e, "type") != "migrated") continue;
+    const Json previous = e.value("changes", Json::object()).value("previous_version", Json());
+    if (!previous.is_number_integer() || !seen.insert(previous.get<int64_t>()).second) continue;
+    const int version = static_cast<int>(previous.get<int64_t>());
+    auto raw_def = store.get(Space::kDefinitions, Registry::key(in->workflow, version));
+    if (!raw_def) return fail(raw_def.error());
+    Json earlier_source = *raw_def ? Json::parse(**raw_def, nullptr, false) : Json(nullptr);
+    if (earlier_source.is_discarded()) return fail(Code::kCorruption, "工作流定义记录损坏（corrupt stored definition）");
+    earlier.push_back({{"id", in->workflow}, {"version", version}, {"source", std::move(earlier_source)}});
+  }
+
   Json head = Json{{"seq", 0}, {"hash", kZeroHash}};
   auto head_raw = store.get(Space::kMeta, "head_seq");
   if (!head_raw) return fail(head_raw.error());
@@ -382,6 +398,7 @@ Result<Json> export_dossier(const storage::Store& store, const RoleCatalog& role
               {"exported_at", now_text()},
               {"instance", instance_json(*in, def ? &*def : nullptr)},
               {"definition", {{"id", in->workflow}, {"version", in->workflow_version}, {"source", source}}},
+              {"earlier_definitions", std::move(earlier)},
               {"events", std::move(events)},
               {"log_head", std::move(head)}};
 }
@@ -535,7 +552,8 @@ Result<VerifyReport> verify_dossier_against_store(const Json& dossier, const sto
     if (dossier.value("instance", Json()) != (*fresh)["instance"]) {
       problem(r, "档案中的实例快照与数据库不同（the dossier's instance snapshot differs from the database's）");
     }
-    if (dossier.value("definition", Json()) != (*fresh)["definition"]) {
+    if (dossier.value("definition", Json()) != (*fresh)["definition"] ||
+        dossier.value("earlier_definitions", Json::array()) != (*fresh)["earlier_definitions"]) {
       problem(r, "档案中的工作流定义与数据库不同（the dossier's definition differs from the database's）");
     }
   } else if (fresh.error().code == Code::kNotFound) {

@@ -41,6 +41,8 @@ Result<VerifyReport> verify_store(const storage::Store& store, const RoleCatalog
 //   {"format": "pioneer-dossier/1", "hash_algorithm": "sha256"|"sm3", "exported_at": TIME,
 //    "instance": {API view of the instance record},
 //    "definition": {"id", "version", "source": {the definition version as registered}},
+//    "earlier_definitions": [the versions it ran under before each `migrated` event, in the
+//                            order of those events, each once, in the shape of "definition"],
 //    "events": [every event of the instance, oldest first, exactly as stored: seq,
 //               instance_seq, ..., prev_hash (the hash of the event's GLOBAL predecessor,
 //               which may belong to another instance), hash],

@@ -625,6 +625,23 @@ TEST(Engine, AnAdministratorMovesARunningInstanceToANewVersion) {
   ASSERT_OK(migrate(admin, id, 1, {{"leading", "in_progress"}}));
   h.advance(kDayMs);
   EXPECT_EQ(count_timer_events(), fired_before);
+  // The dossier carries the versions its events were made under, and proves intact.
+  auto dossier = engine::export_dossier(h.engine().store(), h.engine().roles(), id);
+  ASSERT_OK(dossier);
+  EXPECT_EQ((*dossier)["definition"]["version"], 1);
+  ASSERT_EQ((*dossier)["earlier_definitions"].size(), 2u);
+  EXPECT_EQ((*dossier)["earlier_definitions"][0]["version"], 1);
+  EXPECT_EQ((*dossier)["earlier_definitions"][1]["version"], 2);
+  EXPECT_TRUE((*dossier)["earlier_definitions"][1]["source"]["states"].contains("leading"));
+  EXPECT_TRUE(engine::verify_dossier(*dossier).ok);
+  auto against = engine::verify_dossier_against_store(*dossier, h.engine().store(), h.engine().roles());
+  ASSERT_OK(against);
+  EXPECT_TRUE(against->ok) << against->to_json().dump();
+  Json edited = *dossier;
+  edited["earlier_definitions"][1]["source"]["title"]["zh"] = "篡改";
+  against = engine::verify_dossier_against_store(edited, h.engine().store(), h.engine().roles());
+  ASSERT_OK(against);
+  EXPECT_FALSE(against->ok);
   verified = engine::verify_store(h.engine().store(), h.engine().roles());
   ASSERT_OK(verified);
   EXPECT_TRUE(verified->ok) << verified->to_json().dump();
