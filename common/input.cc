@@ -79,14 +79,17 @@ char32_t code_point(std::string_view s, size_t n) {
 // line and paragraph separators, and the bidirectional embeddings, overrides and isolates (a
 // name could display as another one).
 bool is_control(char32_t cp) {
-  return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029 || (cp >= 0x202A && cp <= 0x202E) ||
-         (cp >= 0x2066 && cp <= 0x2069);
+  return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0x061C || cp == 0x200E || cp == 0x200F || cp == 0x2028 ||
+         cp == 0x2029 || (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069) ||
+         (cp >= 0xE0000 && cp <= 0xE007F);  // tag characters
 }
 
-// Spaces of any width, and the invisible ones: a name of these alone is blank.
+// Spaces of any width, and the characters that show nothing (soft hyphen, joiners, Hangul and
+// Braille fillers): a name of these alone is blank.
 bool is_space(char32_t cp) {
-  return cp == 0x20 || cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200D) || cp == 0x202F || cp == 0x205F ||
-         cp == 0x2060 || cp == 0x3000 || cp == 0xFEFF;
+  return cp == 0x20 || cp == 0xA0 || cp == 0xAD || cp == 0x115F || cp == 0x1160 || cp == 0x1680 ||
+         (cp >= 0x2000 && cp <= 0x200D) || cp == 0x202F || cp == 0x205F || cp == 0x2060 || cp == 0x2800 || cp == 0x3000 ||
+         cp == 0x3164 || cp == 0xFEFF || cp == 0xFFA0;
 }
 
 }  // namespace

@@ -196,7 +196,12 @@ std::string encode_instance(const Instance& in) {
     jt::key(out, transition, first);
     jt::array(out, users, [](std::string& o, const std::string& u) { jt::string(o, u); });
   }
-  out.append("},\"id\":");
+  out.push_back('}');
+  if (!in.fired_timers.empty()) {
+    out.append(",\"fired_timers\":");
+    jt::array(out, in.fired_timers, [](std::string& o, const std::string& name) { jt::string(o, name); });
+  }
+  out.append(",\"id\":");
   jt::string(out, in.id);
   out.append(",\"org\":");
   jt::string(out, in.org);
@@ -248,6 +253,7 @@ Result<Instance> decode_instance(std::string_view bytes) {
     for (const Json& a : j.value("approvals", Json::array())) in.approvals.push_back({str(a, "role"), str(a, "user")});
     in.fired_by = j.value("fired_by", Json::object()).get<std::map<std::string, std::vector<std::string>>>();
     for (const Json& t : j.value("timers", Json::array())) in.timers.push_back({str(t, "name"), num(t, "due")});
+    for (const Json& name : j.value("fired_timers", Json::array())) in.fired_timers.push_back(name.get<std::string>());
     return in;
   } catch (const Json::exception& e) {
     return fail(Code::kCorruption, std::string("实例记录损坏（corrupt instance record: ") + e.what() + "）");

@@ -91,6 +91,10 @@ struct Instance {
   std::map<std::string, std::vector<std::string>> fired_by;
   // Timers armed for the current state.
   std::vector<ArmedTimer> timers;
+  // Timers of the current state that have fired since it was entered (and were not armed again
+  // since): a migration to another version must not arm them again. Empty in records written
+  // before session 11.
+  std::vector<std::string> fired_timers;
 
   // The part of the API view that does not depend on who asks (codec.h
   // append_instance_view), rendered once per version of a shared record.

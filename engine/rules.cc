@@ -260,6 +260,8 @@ void arm(Decision& d, const DecideEnv& env, const TimerSpec& t) {
     ArmedTimer armed{t.name, *due};
     d.instance.timers.push_back(armed);
     d.armed.push_back(armed);
+    auto& fired = d.instance.fired_timers;
+    fired.erase(std::remove(fired.begin(), fired.end(), t.name), fired.end());
   }
 }
 
@@ -282,6 +284,7 @@ void enter_state(Decision& d, const DecideEnv& env, const std::string& to) {
   in.approvals_for.clear();
   for (const ArmedTimer& t : in.timers) d.disarmed.push_back(t);
   in.timers.clear();
+  in.fired_timers.clear();
   in.state = to;
   const StateSpec* spec = env.def.state(to);
   if (spec == nullptr) return;
@@ -525,6 +528,9 @@ std::optional<Decision> decide_timer(const DecideEnv& env, const Instance& curre
   Instance& in = d.instance;
   disarm(d, cmd.timer);
   if (spec == nullptr) return d;  // the definition no longer has it: just drop it
+  if (std::find(in.fired_timers.begin(), in.fired_timers.end(), spec->name) == in.fired_timers.end()) {
+    in.fired_timers.push_back(spec->name);
+  }
   const Principal system = Principal::system_principal();
   in.updated_at_ms = env.now_ms;
   if (spec->overdue || !spec->remind.empty()) {
@@ -673,12 +679,12 @@ Result<Decision> decide_migration(const DecideEnv& env, const Definition& from, 
   in.approvals_for.clear();
   in.state = new_state;
   // Timers: a migration is not a new entry into the state. One armed before under the same name
-  // keeps its due time (an `at_field` one follows the field as the new version reads it); one the
-  // old state had that is no longer armed has fired and stays fired; one the old state did not
-  // have is a new obligation and is armed now.
+  // keeps its due time (an `at_field` one follows the field as the new version reads it); one
+  // that has fired since the state was entered (fired_timers, kept across migrations) stays
+  // fired; any other is armed now — a new obligation, or one never armed (its date unset).
+  // Timers are matched by name: a renamed timer is a new one.
   const std::vector<ArmedTimer> was_armed = current.timers;
   in.timers.clear();
-  const StateSpec* old_state = from.state(current.state);
   for (const TimerSpec& t : target->timers) {
     const auto before = std::find_if(was_armed.begin(), was_armed.end(), [&](const ArmedTimer& a) { return a.name == t.name; });
     if (before != was_armed.end()) {
@@ -694,9 +700,8 @@ Result<Decision> decide_migration(const DecideEnv& env, const Definition& from, 
       }
       continue;
     }
-    const bool had_it = old_state != nullptr && std::any_of(old_state->timers.begin(), old_state->timers.end(),
-                                                            [&](const TimerSpec& o) { return o.name == t.name; });
-    if (!had_it) arm(d, env, t);
+    const bool fired = std::find(in.fired_timers.begin(), in.fired_timers.end(), t.name) != in.fired_timers.end();
+    if (!fired) arm(d, env, t);
   }
   for (const ArmedTimer& a : was_armed) {
     const bool kept = std::any_of(in.timers.begin(), in.timers.end(), [&](const ArmedTimer& t) { return t == a; });

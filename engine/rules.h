@@ -52,8 +52,8 @@ Result<Decision> decide_comment(const DecideEnv& env, const Instance& current, c
                                 const Principal& who);
 // Whether `who` may move `current` to another version at all, in the API's order: 404 when it
 // cannot see the instance, 403 without an admin grant covering its org, 409 for a stale
-// expected_version or a closed instance. The sequencer asks this before it looks up the target
-// version; decide_migration asks it again.
+// expected_version or a closed instance. The sequencer asks this once the instance is found and
+// before it looks up the target version; decide_migration asks it again.
 std::optional<Error> check_migration_allowed(const Definition& from, const Instance& current, const MigrateInstance& cmd,
                                              const Principal& who);
 // Moving `current` (of version `from`) to the version in env.def: a `migrated` event from the
@@ -63,9 +63,9 @@ std::optional<Error> check_migration_allowed(const Definition& from, const Insta
 // of the new version's create.org_kind; when a field it holds is not declared in the new
 // version or fails its rule there, or a field the new version requires at creation is missing;
 // when the new version's assignee field would give another assignee org. Votes are cleared.
-// Timers: one armed before under the same name keeps its due time (an at_field one follows the
-// field), one the old state had that is no longer armed has fired and is not armed again, and
-// one the old state lacked is armed.
+// Timers, matched by name: one armed before keeps its due time (an at_field one follows the
+// field), one in fired_timers (fired since the state was entered) is not armed again, and any
+// other is armed.
 Result<Decision> decide_migration(const DecideEnv& env, const Definition& from, const Instance& current,
                                   const MigrateInstance& cmd, const Principal& who);
 // A timer falling due. nullopt when the timer is stale (no longer armed with that due time):

@@ -649,8 +649,8 @@ Result<Reply> Sequencer::apply_instance_command(BatchState& bs, const Command& c
     if (const auto* f = std::get_if<FireTimer>(&command.body)) id = f->instance_id;
     const auto* migrate = std::get_if<MigrateInstance>(&command.body);
     if (migrate) {
-      if (!is_admin(who) || who.system) return fail(forbidden_admin());
-      id = migrate->instance_id;
+      if (who.system) return fail(forbidden_admin());
+      id = migrate->instance_id;  // who may migrate it: check_migration_allowed, once it is found
     }
     auto loaded = lookup(bs, id);
     if (!loaded) return fail(loaded.error());

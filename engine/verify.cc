@@ -437,6 +437,7 @@ VerifyReport verify_dossier(const Json& dossier) {
   std::string prev_hash;
   const Json* last = nullptr;
   std::string last_state;
+  std::vector<Json> earlier_versions;  // previous_version of each migrated event, each once
   for (size_t i = 0; i < events.size(); ++i) {
     const Json& j = events[i];
     r.events_checked++;
@@ -478,9 +479,29 @@ VerifyReport verify_dossier(const Json& dossier) {
           "）的哈希，链条断裂（prev_hash is not the hash of its global predecessor: chain broken）");
     }
     if (e->to) last_state = *e->to;
+    if (e->type == "migrated") {
+      const Json previous = e->changes.value("previous_version", Json());
+      if (previous.is_number_integer() &&
+          std::find(earlier_versions.begin(), earlier_versions.end(), previous) == earlier_versions.end()) {
+        earlier_versions.push_back(previous);
+      }
+    }
     prev_seq = seq;
     prev_hash = e->hash;
     last = &j;
+  }
+  // The definitions the instance ran under before its migrations: one for each version its
+  // (hash-chained) `migrated` events name, in their order, as the export writes them.
+  const Json earlier = dossier.value("earlier_definitions", Json::array());
+  bool earlier_ok = earlier.is_array() && earlier.size() == earlier_versions.size();
+  for (size_t i = 0; earlier_ok && i < earlier.size(); ++i) {
+    const Json& d = earlier[i];
+    earlier_ok = d.is_object() && str_of(d, "id") == workflow && d.value("version", Json()) == earlier_versions[i] &&
+                 d.value("source", Json()).is_object() && str_of(d["source"], "id") == workflow &&
+                 d["source"].value("version", Json()) == earlier_versions[i];
+  }
+  if (!earlier_ok) {
+    problem(r, "档案中的早期工作流定义与迁移事件不符（earlier_definitions do not match the versions the migrated events name）");
   }
 
   // The instance record against its history.

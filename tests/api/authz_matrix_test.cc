@@ -165,16 +165,17 @@ class AuthzMatrixTest : public ::testing::Test {
       return std::vector<Probe>{
           {"POST", "/api/v1/users/no.such.user/revoke-tokens", "{}", user == "admin" ? 404 : 403, "admin only"}};
     };
-    // Migrating to another version: admin only, refused before the instance is looked up (so
-    // nobody else learns whether it exists); an unknown version stops the admin at 422.
+    // Migrating to another version: an administrator over the instance's org; as for the other
+    // instance routes, one who cannot see it gets 404 (existence is not revealed), one who sees
+    // it without that grant 403. An unknown version stops the administrator at 422.
     r["POST /api/v1/instances/{id}/migrate"] = [this](const std::string& user) {
       std::vector<Probe> out;
       for (const Inst& in : insts_) {
         out.push_back({"POST", "/api/v1/instances/" + in.id + "/migrate", Json{{"to_version", 99}}.dump(),
-                       user == "admin" ? 422 : 403, "admin only " + in.key});
+                       !visible(user, in) ? 404 : user == "admin" ? 422 : 403, "admin only " + in.key});
       }
-      out.push_back({"POST", "/api/v1/instances/01NOSUCHINSTANCE/migrate", Json{{"to_version", 99}}.dump(),
-                     user == "admin" ? 404 : 403, "admin only, unknown instance"});
+      out.push_back({"POST", "/api/v1/instances/01NOSUCHINSTANCE/migrate", Json{{"to_version", 99}}.dump(), 404,
+                     "unknown instance"});
       return out;
     };
     // Creating: the definition's create actors (party_group covering the org); no visibility

@@ -598,7 +598,8 @@ TEST_F(ApiTest, AnAdministratorMigratesAnInstanceToTheNewVersion) {
   ASSERT_EQ(api_->post("admin", "/api/v1/workflows", def).status, 201);
   EXPECT_EQ(expect(api_->get("wang.wei", "/api/v1/instances/" + id), 200)["workflow_version"], 1);
   const std::string target = "/api/v1/instances/" + id + "/migrate";
-  expect(api_->post("wang.wei", target, {{"to_version", 2}}), 403, "forbidden");
+  expect(api_->post("wang.wei", target, {{"to_version", 2}}), 403, "forbidden");  // sees it, no admin grant
+  expect(api_->post("chen.jie", target, {{"to_version", 2}}), 404, "not_found");  // another department
   // A malformed request, as for a transition: 400.
   expect(api_->post("admin", target, Json::object()), 400, "bad_request");
   expect(api_->post("admin", target, {{"to_version", "2"}}), 400, "bad_request");

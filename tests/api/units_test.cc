@@ -224,7 +224,10 @@ TEST(DisplayNames, ControlCharactersAndBadUtf8AreRefused) {
                           std::string("\xe2\x80\xa8"),                // U+2028, a line separator
                           std::string("ab\xe2\x80\xae" "cd"),            // U+202E, a right-to-left override
                           std::string(""), std::string("   "),
-                          std::string("\xe3\x80\x80\xc2\xa0")}) {     // U+3000 and U+00A0 only: blank
+                          std::string("\xe3\x80\x80\xc2\xa0"),       // U+3000 and U+00A0 only: blank
+                          std::string("\xe3\x85\xa4\xe2\xa0\x80"),   // a Hangul and a Braille filler: blank
+                          std::string("a\xe2\x80\x8f" "b"),          // U+200F, a right-to-left mark
+                          std::string("a\xf3\xa0\x80\x81")}) {       // U+E0001, a tag character
     EXPECT_NE(display_name_problem(bad), std::nullopt) << bad;
   }
   std::string long_name;

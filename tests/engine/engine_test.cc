@@ -637,6 +637,13 @@ TEST(Engine, AnAdministratorMovesARunningInstanceToANewVersion) {
   auto against = engine::verify_dossier_against_store(*dossier, h.engine().store(), h.engine().roles());
   ASSERT_OK(against);
   EXPECT_TRUE(against->ok) << against->to_json().dump();
+  // Offline, the list must be the versions the hash-chained migrated events name.
+  Json dropped = *dossier;
+  dropped.erase("earlier_definitions");
+  EXPECT_FALSE(engine::verify_dossier(dropped).ok);
+  Json swapped = *dossier;
+  std::swap(swapped["earlier_definitions"][0], swapped["earlier_definitions"][1]);
+  EXPECT_FALSE(engine::verify_dossier(swapped).ok);
   Json edited = *dossier;
   edited["earlier_definitions"][1]["source"]["title"]["zh"] = "篡改";
   against = engine::verify_dossier_against_store(edited, h.engine().store(), h.engine().roles());

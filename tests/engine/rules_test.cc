@@ -387,13 +387,59 @@ TEST_F(RulesTest, MigrationDoesNotFireAgainWhatHasFired) {
   Definition v2 = test_definition(j2);
   v2.version = 2;
   DecideEnv env2{v2, orgs, kNow + 2 * kDay, 8 * 60};
-  auto moved = decide_migration(env2, def, in, MigrateInstance{in.id, 2, {}, {}, {}}, user("root", {{"admin", "city"}}));
+  ASSERT_EQ(in.fired_timers, std::vector<std::string>{"soon"});
+  const Principal root = user("root", {{"admin", "city"}});
+  auto names = [](const Instance& i) {
+    std::vector<std::string> out;
+    for (const ArmedTimer& t : i.timers) out.push_back(t.name);
+    return out;
+  };
+  auto moved = decide_migration(env2, def, in, MigrateInstance{in.id, 2, {}, {}, {}}, root);
   ASSERT_TRUE(moved.has_value()) << moved.error().message;
-  std::vector<std::string> names;
-  for (const ArmedTimer& t : moved->instance.timers) names.push_back(t.name);
-  EXPECT_EQ(names, (std::vector<std::string>{"late", "weekly"})) << "soon fired before: not armed again";
+  EXPECT_EQ(names(moved->instance), (std::vector<std::string>{"late", "weekly"})) << "soon fired before: not armed again";
   EXPECT_EQ(moved->armed, (std::vector<ArmedTimer>{{"weekly", kNow + 9 * kDay}}));
   EXPECT_TRUE(moved->disarmed.empty()) << "late keeps its stored key";
+
+  // Away to a version whose state has no timers, and back: late is disarmed on the way out,
+  // armed again on the way back (it never fired); soon stays fired throughout.
+  Json j3 = test_definition_json();
+  j3["states"]["open"].erase("timers");
+  Definition v3 = test_definition(j3);
+  v3.version = 3;
+  DecideEnv env3{v3, orgs, kNow + 2 * kDay, 8 * 60};
+  auto away = decide_migration(env3, def, in, MigrateInstance{in.id, 3, {}, {}, {}}, root);
+  ASSERT_TRUE(away.has_value()) << away.error().message;
+  EXPECT_TRUE(away->instance.timers.empty());
+  EXPECT_EQ(away->disarmed, in.timers) << "no timer key of the old state may stay behind";
+  EXPECT_EQ(away->instance.fired_timers, std::vector<std::string>{"soon"});
+  DecideEnv back_env{def, orgs, kNow + 3 * kDay, 8 * 60};
+  auto back = decide_migration(back_env, v3, away->instance, MigrateInstance{in.id, 1, {}, {}, {}}, root);
+  ASSERT_TRUE(back.has_value()) << back.error().message;
+  EXPECT_EQ(names(back->instance), std::vector<std::string>{"late"});
+  EXPECT_EQ(back->armed, in.timers);
+
+  // An at_field timer follows its field as the new version reads it.
+  Json j4 = test_definition_json();
+  j4["states"]["open"]["timers"][1]["offset"] = "-P2D";
+  Definition v4 = test_definition(j4);
+  v4.version = 4;
+  DecideEnv env4{v4, orgs, kNow + 2 * kDay, 8 * 60};
+  auto earlier = decide_migration(env4, def, in, MigrateInstance{in.id, 4, {}, {}, {}}, root);
+  ASSERT_TRUE(earlier.has_value()) << earlier.error().message;
+  EXPECT_EQ(earlier->disarmed, in.timers);
+  EXPECT_EQ(earlier->armed, (std::vector<ArmedTimer>{{"late", in.timers[0].due_ms - 2 * kDay}}));
+
+  // A timer never armed (its date unset) has not fired: the new version's timer of its name is armed.
+  Instance undated = created({{"title", "t"}});
+  ASSERT_TRUE(undated.timers.empty());
+  Json j5 = test_definition_json();
+  j5["states"]["open"]["timers"][0] = Json::parse(R"({"name": "soon", "after": "P2D", "remind": [{"role": "party_group"}]})");
+  Definition v5 = test_definition(j5);
+  v5.version = 5;
+  DecideEnv env5{v5, orgs, kNow, 8 * 60};
+  auto dated = decide_migration(env5, def, undated, MigrateInstance{undated.id, 5, {}, {}, {}}, root);
+  ASSERT_TRUE(dated.has_value()) << dated.error().message;
+  EXPECT_EQ(dated->armed, (std::vector<ArmedTimer>{{"soon", kNow + 2 * kDay}}));
 }
 
 // `{"creator": true}` among those who act next (or in notify, remind) addresses the creator by
@@ -571,6 +617,7 @@ TEST(Codec, HandWrittenRecordsAreTheCanonicalJsonBytes) {
   in.org = tricky;
   in.fields = {{"title", tricky}, {"n", 1.5}, {"list", {1, "x", false}}};
   in.version = 9;
+  in.fired_timers = {tricky, "late"};
   in.created_at_ms = kNow;
   in.updated_at_ms = kNow + 1;
   in.created_by = "u";
