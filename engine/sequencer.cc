@@ -28,6 +28,15 @@ bool is_admin(const Principal& who) {
   return who.system || std::any_of(who.roles.begin(), who.roles.end(), [](const RoleGrant& g) { return g.role == "admin"; });
 }
 
+// An administrator of the whole tree: `admin` held at a root org (an id without '/'). Workflow
+// definitions, orgs and users belong to no one department, so a department's administrator
+// (admin@city/education, which the CLI may grant) does not change them (session 11).
+bool is_admin_over_all(const Principal& who) {
+  return who.system || std::any_of(who.roles.begin(), who.roles.end(), [](const RoleGrant& g) {
+           return g.role == "admin" && g.org.find('/') == std::string::npos;
+         });
+}
+
 bool valid_org_id(std::string_view id) {
   if (id.empty() || id.front() == '/' || id.back() == '/') return false;
   char prev = '/';
@@ -716,6 +725,21 @@ Result<Reply> Sequencer::apply_admin_command(BatchState& bs, const Command& comm
   auto org_exists = [&](const std::string& id) { return bs.orgs.count(id) > 0 || deps_.directory.find_org(id).has_value(); };
   auto user_exists = [&](const std::string& id) { return bs.users.count(id) > 0 || deps_.directory.user_exists(id); };
 
+  if (const auto* revoke = std::get_if<RevokeTokens>(&command.body)) {
+    // A department's administrator may cut off the people of that department only.
+    auto user = deps_.directory.find_user(revoke->user_id);
+    if (!user && !bs.users.count(revoke->user_id)) return fail(Code::kNotFound, "用户不存在（no such user）");
+    if (!is_admin_over_all(who) && !(user && who.has_role_covering("admin", user->home_org))) {
+      return fail(Code::kForbidden, "只能吊销所管辖单位人员的令牌（you may revoke the tokens of people of the units you administer only）");
+    }
+    auto hashes = deps_.directory.token_hashes_of(revoke->user_id);
+    for (const std::string& h : hashes) bs.batch.del(Space::kPrincipals, Directory::token_key(h));
+    bs.after_commit.push_back([this, id = revoke->user_id] { deps_.directory.revoke_user_tokens(id); });
+    return Reply{200, Json{{"user", revoke->user_id}, {"revoked", hashes.size()}}, false, {}};
+  }
+  if (!is_admin_over_all(who)) {
+    return fail(Code::kForbidden, "只有全市系统管理员可以执行此操作（only an administrator of the whole org tree may do this）");
+  }
   if (const auto* reg = std::get_if<RegisterDefinition>(&command.body)) {
     auto parsed = parse_definition(reg->definition, deps_.roles);
     if (!parsed) return fail(parsed.error());
@@ -804,13 +828,6 @@ Result<Reply> Sequencer::apply_admin_command(BatchState& bs, const Command& comm
     bs.batch.put(Space::kPrincipals, Directory::token_key(issue->token_hash), Directory::encode_token(token));
     bs.after_commit.push_back([this, hash = issue->token_hash, token] { deps_.directory.put_token(hash, token); });
     return Reply{201, Json{{"user", issue->user_id}}, false, {}};
-  }
-  if (const auto* revoke = std::get_if<RevokeTokens>(&command.body)) {
-    if (!user_exists(revoke->user_id)) return fail(Code::kNotFound, "用户不存在（no such user）");
-    auto hashes = deps_.directory.token_hashes_of(revoke->user_id);
-    for (const std::string& h : hashes) bs.batch.del(Space::kPrincipals, Directory::token_key(h));
-    bs.after_commit.push_back([this, id = revoke->user_id] { deps_.directory.revoke_user_tokens(id); });
-    return Reply{200, Json{{"user", revoke->user_id}, {"revoked", hashes.size()}}, false, {}};
   }
   return fail(Code::kBadRequest, "未知命令（unknown command）");
 }

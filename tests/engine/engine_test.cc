@@ -654,6 +654,34 @@ TEST(Engine, AnAdministratorMovesARunningInstanceToANewVersion) {
   EXPECT_TRUE(verified->ok) << verified->to_json().dump();
 }
 
+// An administrator of one department (admin@city/education: the CLI may grant it) acts within
+// it: revokes the tokens of its people, moves its instances; definitions belong to the whole
+// tree, and so do the other departments.
+TEST(Engine, ADepartmentAdministratorActsWithinItsDepartmentOnly) {
+  EngineHarness h;
+  const engine::Principal system = engine::Principal::system_principal();
+  ASSERT_OK(h.engine().execute(
+      Command{engine::PutUser{"edu.admin", "教育局管理员", "city/education", {{"admin", "city/education"}}}, system, {}, {}}));
+  const engine::Principal edu = h.user("edu.admin");
+  auto def = h.engine().definition("yizhi-yixiang");
+  ASSERT_OK(def);
+  Json changed = (*def)->source;
+  changed["title"]["zh"] = "一支一项（教育局改）";
+  ASSERT_CODE(h.engine().execute(Command{engine::RegisterDefinition{changed}, edu, {}, {}}), Code::kForbidden);
+  ASSERT_CODE(h.engine().execute(Command{engine::RevokeTokens{"li.na"}, edu, {}, {}}), Code::kForbidden);  // finance
+  ASSERT_CODE(h.engine().execute(Command{engine::RevokeTokens{"no.such.user"}, edu, {}, {}}), Code::kNotFound);
+  ASSERT_OK(h.engine().execute(Command{engine::RevokeTokens{"chen.jie"}, edu, {}, {}}));       // education
+  // The administrator of the whole tree still does all of it.
+  ASSERT_OK(h.engine().execute(Command{engine::RegisterDefinition{changed}, h.user("admin"), {}, {}}));
+  ASSERT_OK(h.engine().execute(Command{engine::RevokeTokens{"li.na"}, h.user("admin"), {}, {}}));
+  // Migrating: another department's instance is not even visible to it.
+  const std::string finance = new_project(h, "财政局的项目");
+  ASSERT_CODE(h.engine().execute(Command{engine::MigrateInstance{finance, 2, {}, {}, {}}, edu, {}, {}}), Code::kNotFound);
+  const std::string education = new_project(h, "教育局的项目", "city/education", "chen.jie");
+  auto moved = h.engine().execute(Command{engine::MigrateInstance{education, 2, {}, {}, {}}, edu, {}, {}});
+  ASSERT_CODE(moved, Code::kInvalidField);  // it was created on version 2: it may be seen and tried
+}
+
 TEST(Engine, RegisteringAChangedDefinitionMakesANewVersionAndInstancesKeepTheirs) {
   EngineHarness h;
   const std::string old_id = new_project(h, "老版本");
