@@ -136,6 +136,14 @@ Result<std::optional<std::string>> string_member(const Json& body, const char* k
   return std::optional<std::string>(it->get<std::string>());
 }
 
+// An optional integer member; null counts as absent.
+Result<std::optional<int64_t>> integer_member(const Json& body, const char* key) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return std::optional<int64_t>{};
+  if (!it->is_number_integer()) return fail(wrong_type(key, "整数", "an integer"));
+  return std::optional<int64_t>(it->get<int64_t>());
+}
+
 // The "fields" member: an object, {} when absent or null.
 Result<Json> fields_member(const Json& body) {
   auto it = body.find("fields");
@@ -420,16 +428,11 @@ void fire_transition(ServerState& state, const Request& req, Respond respond) {
   if (!fields) return respond(error_response(fields.error()));
   auto comment = string_member(*body, "comment", false);
   if (!comment) return respond(error_response(comment.error()));
-  std::optional<int64_t> expected;
-  if (auto it = body->find("expected_version"); it != body->end() && !it->is_null()) {
-    if (!it->is_number_integer()) {
-      return respond(error_response(wrong_type("expected_version", "整数", "an integer")));
-    }
-    expected = it->get<int64_t>();
-  }
+  auto expected = integer_member(*body, "expected_version");
+  if (!expected) return respond(error_response(expected.error()));
   submit(state, req,
          engine::FireTransition{req.params[0], std::move(**transition), std::move(*fields),
-                                std::move(*comment), expected},
+                                std::move(*comment), *expected},
          std::move(respond));
 }
 
@@ -458,10 +461,9 @@ void migrate_instance(ServerState& state, const Request& req, Respond respond) {
   auto comment = string_member(*body, "comment", false);
   if (!comment) return respond(error_response(comment.error()));
   command.comment = std::move(*comment);
-  if (auto it = body->find("expected_version"); it != body->end() && !it->is_null()) {
-    if (!it->is_number_integer()) return respond(error_response(wrong_type("expected_version", "整数", "an integer")));
-    command.expected_version = it->get<int64_t>();
-  }
+  auto expected = integer_member(*body, "expected_version");
+  if (!expected) return respond(error_response(expected.error()));
+  command.expected_version = *expected;
   submit(state, req, std::move(command), std::move(respond));
 }
 

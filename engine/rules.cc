@@ -304,6 +304,15 @@ void rearm_changed(Decision& d, const DecideEnv& env, const Json& changes) {
   }
 }
 
+// A stale expected_version (optimistic concurrency), or nullopt when there is none.
+std::optional<Error> stale_version(const Instance& current, const std::optional<int64_t>& expected) {
+  if (!expected || *expected == current.version) return std::nullopt;
+  return Error::make(Code::kVersionConflict,
+                     "实例已被他人修改，请刷新后重试（the instance is at version " + std::to_string(current.version) +
+                         ", not " + std::to_string(*expected) + "）",
+                     Json{{"current_version", current.version}});
+}
+
 Error not_found(const std::string& id) {
   return Error::make(Code::kNotFound, "找不到实例 '" + id + "'（instance not found）");
 }
@@ -430,12 +439,7 @@ Result<Decision> decide_transition(const DecideEnv& env, const Instance& current
   } else if (!may_fire(*t, current, who)) {
     return fail(Code::kForbidden, "您无权执行「" + t->label.zh + "」（you may not fire '" + t->name + "'）");
   }
-  if (cmd.expected_version && *cmd.expected_version != current.version) {
-    return fail(Code::kVersionConflict,
-                "实例已被他人修改，请刷新后重试（the instance is at version " + std::to_string(current.version) +
-                    ", not " + std::to_string(*cmd.expected_version) + "）",
-                Json{{"current_version", current.version}});
-  }
+  if (auto stale = stale_version(current, cmd.expected_version)) return fail(std::move(*stale));
   Decision d;
   d.instance = current;
   Instance& in = d.instance;
@@ -570,12 +574,7 @@ std::optional<Error> check_migration_allowed(const Definition& from, const Insta
     return Error::make(Code::kForbidden, "只有管辖此事项的系统管理员可以迁移它（only an administrator over " + current.org +
                                              " may migrate this instance）");
   }
-  if (cmd.expected_version && *cmd.expected_version != current.version) {
-    return Error::make(Code::kVersionConflict,
-                       "实例已被他人修改，请刷新后重试（the instance is at version " + std::to_string(current.version) +
-                           ", not " + std::to_string(*cmd.expected_version) + "）",
-                       Json{{"current_version", current.version}});
-  }
+  if (auto stale = stale_version(current, cmd.expected_version)) return stale;
   const StateSpec* state = from.state(current.state);
   if (current.closed_at_ms || (state != nullptr && state->terminal)) {
     return Error::make(Code::kTransitionNotAllowed, "已结束的实例保留其版本（a closed instance keeps its version）",
