@@ -112,6 +112,18 @@ TEST(Calendar, AddingBackwards) {
   EXPECT_EQ(add(shipped(), "2026-01-04", -1), "2025-12-31");   // into 2025 (no file: a Wednesday)
 }
 
+TEST(Calendar, GoingBackUndoesGoingForwardFromAWorkingDay) {
+  const Calendar& c = shipped();
+  for (int64_t from = D("2025-12-20"); from <= D("2027-01-10"); ++from) {
+    if (!c.is_workday(from)) continue;
+    for (int64_t n : {1, 2, 5, 10}) {
+      auto to = c.add_workdays(from, n);
+      ASSERT_TRUE(to.has_value());
+      EXPECT_EQ(c.add_workdays(*to, -n), from) << format_day(from) << " + " << n;
+    }
+  }
+}
+
 TEST(Calendar, AcrossTheYearBoundaryAndThroughAMissingYear) {
   // 2027 has no file: Monday to Friday. 2026-12-31 is a Thursday.
   EXPECT_EQ(add(shipped(), "2026-12-31", 1), "2027-01-01");
