@@ -1,7 +1,7 @@
 #include "engine/core/duration.h"
 
 #include "engine/core/calendar.h"
-#include "engine/definition.h"
+#include "engine/core/definition.h"
 
 namespace pioneer::engine {
 
