@@ -328,4 +328,39 @@ std::optional<Error> MultipartReader::begin_part() {
   return std::nullopt;
 }
 
+namespace {
+
+std::unexpected<Error> not_one_file() {
+  return fail(Code::kBadRequest, both("上传须只含一个名为 file 的文件部分", "an upload must hold exactly one part, named file, with a file name"),
+              Json{{"reason", "file_part"}});
+}
+
+}  // namespace
+
+Result<void> SingleFileSink::on_part_begin(const PartHeaders& headers) {
+  if (seen_ || headers.name != "file" || !headers.filename) return not_one_file();
+  seen_ = true;
+  return file_.on_part_begin(headers);
+}
+
+Result<void> SingleFileSink::on_part_body(std::string_view bytes) {
+  if (bytes.size() > max_bytes_ - size_) {
+    return fail(Code::kPayloadTooLarge, both("文件超过 " + std::to_string(max_bytes_) + " 字节的上限",
+                                             "the file is larger than the limit of " + std::to_string(max_bytes_) + " bytes"),
+                Json{{"reason", "file_limit"}, {"limit", max_bytes_}});
+  }
+  size_ += bytes.size();
+  return file_.on_part_body(bytes);
+}
+
+Result<void> SingleFileSink::on_part_end() {
+  ended_ = true;
+  return file_.on_part_end();
+}
+
+Result<void> SingleFileSink::complete() const {
+  if (!ended_) return not_one_file();
+  return {};
+}
+
 }  // namespace pioneer::api::upload

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -48,6 +49,29 @@ class MultipartSink {
   virtual Result<void> on_part_begin(const PartHeaders& headers) = 0;
   virtual Result<void> on_part_body(std::string_view bytes) = 0;
   virtual Result<void> on_part_end() = 0;
+};
+
+// The upload route's rule over the reader: the body holds exactly one part, named `file`, with
+// a file name, and its bytes are at most `max_bytes`. That part's callbacks go on to `file`;
+// anything else stops the reader: another part, or a second one, with kBadRequest (reason
+// "file_part"), more bytes than `max_bytes` with kPayloadTooLarge (reason "file_limit"), before
+// they reach `file`.
+class SingleFileSink : public MultipartSink {
+ public:
+  SingleFileSink(MultipartSink& file, uint64_t max_bytes) : file_(file), max_bytes_(max_bytes) {}
+  Result<void> on_part_begin(const PartHeaders& headers) override;
+  Result<void> on_part_body(std::string_view bytes) override;
+  Result<void> on_part_end() override;
+  // After the reader's finish() succeeded: kBadRequest (reason "file_part") when no file part
+  // came, else ok.
+  Result<void> complete() const;
+  uint64_t size() const { return size_; }
+
+ private:
+  MultipartSink& file_;
+  const uint64_t max_bytes_;
+  uint64_t size_ = 0;
+  bool seen_ = false, ended_ = false;
 };
 
 struct MultipartLimits {

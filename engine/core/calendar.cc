@@ -61,6 +61,8 @@ class Checker {
   void only_keys(const Json& obj, const std::string& path, std::initializer_list<std::string_view> keys);
   std::optional<std::string> text(const Json& obj, const std::string& path, std::string_view key, bool required);
   std::optional<int64_t> date(const Json& obj, const std::string& path, std::string_view key, bool in_year);
+  template <class Each>
+  void each_object(const std::string& key, bool required, Each each);
   void read_source();
   void read_holidays();
   void read_workdays();
@@ -126,27 +128,36 @@ void Checker::read_source() {
   out_.source_issued = date(*it, "source", "issued", false).value_or(0);
 }
 
-void Checker::read_holidays() {
-  auto it = root_.find("holidays");
+// Calls each(entry, path) for every object of the array `key` (at most kMaxEntries); a problem
+// for anything else.
+template <class Each>
+void Checker::each_object(const std::string& key, bool required, Each each) {
+  auto it = root_.find(key);
+  if (it == root_.end() && !required) return;
   if (it == root_.end() || !it->is_array() || it->size() > kMaxEntries) {
-    problem("holidays", "holidays 应为至多 64 项的数组", "holidays must be an array of at most 64 entries");
+    problem(key, key + " 应为至多 64 项的数组", key + " must be an array of at most 64 entries");
     return;
   }
-  std::set<std::string> names;
   for (size_t i = 0; i < it->size(); ++i) {
-    const Json& h = (*it)[i];
-    const std::string p = at("holidays", i);
-    if (!h.is_object()) {
+    const std::string p = at(key, i);
+    if ((*it)[i].is_object()) {
+      each((*it)[i], p);
+    } else {
       problem(p, p + " 应为对象", p + " must be an object");
-      continue;
     }
+  }
+}
+
+void Checker::read_holidays() {
+  std::set<std::string> names;
+  each_object("holidays", true, [&](const Json& h, const std::string& p) {
     only_keys(h, p, {"name", "from", "to"});
     auto name = text(h, p, "name", true);
     auto from = date(h, p, "from", true), to = date(h, p, "to", true);
     if (name && !names.insert(*name).second) {
       problem(at(p, "name"), "节日名称 '" + *name + "' 重复", "holiday name '" + *name + "' is used twice");
     }
-    if (!name || !from || !to) continue;
+    if (!name || !from || !to) return;
     if (*to < *from) {
       problem(at(p, "to"), p + " 结束早于开始", p + " ends before it starts");
     } else if (*to - *from + 1 > kMaxHolidayDays) {
@@ -154,7 +165,7 @@ void Checker::read_holidays() {
     } else {
       out_.holidays.push_back(Holiday{*name, *from, *to});
     }
-  }
+  });
   std::sort(out_.holidays.begin(), out_.holidays.end(),
             [](const Holiday& a, const Holiday& b) { return a.first < b.first; });
   check_holiday_overlaps();
@@ -171,23 +182,12 @@ void Checker::check_holiday_overlaps() {
 }
 
 void Checker::read_workdays() {
-  auto it = root_.find("workdays");
-  if (it == root_.end()) return;  // a year may have no 调休
-  if (!it->is_array() || it->size() > kMaxEntries) {
-    problem("workdays", "workdays 应为至多 64 项的数组", "workdays must be an array of at most 64 entries");
-    return;
-  }
-  for (size_t i = 0; i < it->size(); ++i) {
-    const Json& w = (*it)[i];
-    const std::string p = at("workdays", i);
-    if (!w.is_object()) {
-      problem(p, p + " 应为对象", p + " must be an object");
-      continue;
-    }
+  // A year may have no 调休: the key may be left out.
+  each_object("workdays", false, [&](const Json& w, const std::string& p) {
     only_keys(w, p, {"date", "for"});
     auto day = date(w, p, "date", true);
     auto for_name = text(w, p, "for", true);
-    if (!day || !for_name) continue;
+    if (!day || !for_name) return;
     const std::string d = format_day(*day);
     if (!is_weekend(*day)) {
       problem(at(p, "date"), d + " 不是周六或周日，无需调休上班", d + " is not a Saturday or Sunday, so it cannot be a shifted workday");
@@ -203,10 +203,10 @@ void Checker::read_workdays() {
     }
     if (std::any_of(out_.workdays.begin(), out_.workdays.end(), [&](const ShiftedWorkday& x) { return x.day == *day; })) {
       problem(at(p, "date"), d + " 重复列出", d + " is listed twice");
-      continue;
+      return;
     }
     out_.workdays.push_back(ShiftedWorkday{*day, *for_name});
-  }
+  });
   std::sort(out_.workdays.begin(), out_.workdays.end(),
             [](const ShiftedWorkday& a, const ShiftedWorkday& b) { return a.day < b.day; });
 }

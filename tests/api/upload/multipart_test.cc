@@ -212,5 +212,30 @@ TEST(MultipartReader, MemoryStaysBoundedWhateverTheSize) {
   EXPECT_EQ(r.body_bytes, total);
 }
 
+TEST(SingleFileSink, ExactlyOnePartNamedFileWithinTheLimit) {
+  const auto upload = [](const std::string& body, uint64_t limit, Recorder& file) -> std::string {
+    SingleFileSink sink(file, limit);
+    MultipartReader reader("b", sink);
+    auto fed = reader.feed(body);
+    if (!fed) return fed.error().details.value("reason", "?");
+    auto done = reader.finish();
+    if (!done) return done.error().details.value("reason", "?");
+    auto complete = sink.complete();
+    return complete ? "ok " + std::to_string(sink.size()) : complete.error().details.value("reason", "?");
+  };
+  const std::string file_part = "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.pdf\"\r\n\r\n%PDF-1.7\r\n";
+  const std::string field = "--b\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nx\r\n";
+  Recorder r1, r2, r3, r4, r5, r6;
+  EXPECT_EQ(upload(file_part + "--b--", 8, r1), "ok 8");
+  EXPECT_EQ(r1.events, (std::vector<std::string>{"begin name=file filename=a.pdf type=text/plain", "%PDF-1.7", "end"}));
+  // One byte over the limit: refused before the byte reaches the file's sink.
+  EXPECT_EQ(upload(file_part + "--b--", 7, r2), "file_limit");
+  EXPECT_LE(r2.body_bytes, 7u);
+  EXPECT_EQ(upload(field + file_part + "--b--", 8, r3), "file_part");
+  EXPECT_EQ(upload(file_part + file_part + "--b--", 100, r4), "file_part");
+  EXPECT_EQ(upload("--b\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nx\r\n--b--", 100, r5), "file_part");
+  EXPECT_EQ(upload("--b--", 100, r6), "file_part");  // no part at all
+}
+
 }  // namespace
 }  // namespace pioneer::api::upload
