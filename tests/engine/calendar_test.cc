@@ -182,7 +182,16 @@ TEST(Calendar, LimitsAreRefusedNotLooped) {
   EXPECT_FALSE(c.add_workdays(D("1900-01-01"), -1).has_value());
   EXPECT_EQ(c.add_workdays(D("1900-01-01"), -1).error().code, Code::kBadRequest);
   EXPECT_FALSE(c.add_workdays(INT64_MAX, 0).has_value());
-  EXPECT_EQ(day_kind_name(c.kind(INT64_MIN)), day_kind_name(c.kind(INT64_MIN)));  // answers, no crash
+  // Days outside 1900-9999 follow the weekday rule, whatever their number.
+  EXPECT_EQ(c.kind(D("1900-01-01") - 1), DayKind::kWeekend);  // 1899-12-31, a Sunday
+  EXPECT_EQ(c.kind(D("1900-01-01") - 2), DayKind::kWeekend);
+  EXPECT_EQ(c.kind(D("1900-01-01") - 3), DayKind::kWorkday);
+  for (int64_t far : {INT64_MIN, INT64_MIN + 1, INT64_MAX, INT64_MAX - 1}) {
+    const int w = weekday_of_day(far);
+    ASSERT_GE(w, 0);
+    ASSERT_LE(w, 6);
+    EXPECT_EQ(c.kind(far), (w == 0 || w == 6) ? DayKind::kWeekend : DayKind::kWorkday);
+  }
 }
 
 TEST(Calendar, DatesEndAtTheEndOfTheDayInChinaStandardTime) {
