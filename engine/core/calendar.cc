@@ -6,6 +6,7 @@
 #include <set>
 
 #include "common/input.h"
+#include "engine/core/codec.h"
 
 namespace pioneer::engine {
 namespace {
@@ -18,13 +19,13 @@ constexpr int64_t kMaxHolidayDays = 31;
 
 int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
 
-int64_t days_of(int y, unsigned m, unsigned d) {
+constexpr int64_t days_of(int y, unsigned m, unsigned d) {
   return chr::sys_days(chr::year_month_day(chr::year(y), chr::month(m), chr::day(d))).time_since_epoch().count();
 }
 
 chr::year_month_day civil(int64_t day) { return chr::year_month_day(chr::sys_days(chr::days(day))); }
 
-int64_t first_day_of_year(int y) { return days_of(y, 1, 1); }
+constexpr int64_t first_day_of_year(int y) { return days_of(y, 1, 1); }
 
 // Monday-to-Friday days in (-inf, day], up to a constant: day -3 (1969-12-29) was a Monday.
 int64_t weekdays_through(int64_t day) {
@@ -42,7 +43,7 @@ bool is_weekend(int64_t day) {
 std::string both(const std::string& zh, const std::string& en) { return zh + "（" + en + "）"; }
 
 // 1900-01-01 and 9999-12-31, the first and last day a count may start from or reach.
-const int64_t kLowDay = first_day_of_year(kFirstYear), kHighDay = first_day_of_year(kLastYear + 1) - 1;
+constexpr int64_t kLowDay = first_day_of_year(kFirstYear), kHighDay = first_day_of_year(kLastYear + 1) - 1;
 
 std::unexpected<Error> out_of_range() {
   return fail(Code::kBadRequest, both("日期须在 1900-01-01 至 9999-12-31 之间", "dates must lie between 1900-01-01 and 9999-12-31"));
@@ -240,29 +241,14 @@ Result<YearCalendar> Checker::run() {
 
 }  // namespace
 
-std::optional<int64_t> parse_day(std::string_view s) {
-  if (s.size() != 10 || s[4] != '-' || s[7] != '-') return std::nullopt;
-  int parts[3] = {0, 0, 0};
-  const size_t starts[3] = {0, 5, 8}, lens[3] = {4, 2, 2};
-  for (int i = 0; i < 3; ++i) {
-    for (size_t k = starts[i]; k < starts[i] + lens[i]; ++k) {
-      if (s[k] < '0' || s[k] > '9') return std::nullopt;
-      parts[i] = parts[i] * 10 + (s[k] - '0');
-    }
-  }
-  const chr::year_month_day ymd{chr::year(parts[0]), chr::month(static_cast<unsigned>(parts[1])),
-                                chr::day(static_cast<unsigned>(parts[2]))};
-  if (!ymd.ok() || parts[0] < kFirstYear) return std::nullopt;
-  return chr::sys_days(ymd).time_since_epoch().count();
+std::optional<int64_t> parse_day(std::string_view text) {
+  auto day = parse_date_days(text);
+  if (!day || *day < kLowDay) return std::nullopt;
+  return day;
 }
 
-std::string format_day(int64_t day) {
-  const auto ymd = civil(day);
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
-                static_cast<unsigned>(ymd.day()));
-  return buf;
-}
+// Days 1900-01-01 .. 9999-12-31 are formatted as format_time formats their midnight.
+std::string format_day(int64_t day) { return format_time(day * kDayMs).substr(0, 10); }
 
 int year_of_day(int64_t day) { return static_cast<int>(civil(day).year()); }
 

@@ -31,9 +31,10 @@ inline constexpr int64_t kMaxWorkdays = 25'000;
 // Years a calendar file, a date and a result may lie in.
 inline constexpr int kFirstYear = 1900, kLastYear = 9999;
 
-// "YYYY-MM-DD" (a real date, years 1900-9999) as a day number; nullopt otherwise.
+// "YYYY-MM-DD" (a real date, years 1900-9999) as a day number; nullopt otherwise. The same
+// reading as a `date` field's (parse_date_days in codec.h), limited to the calendar's years.
 std::optional<int64_t> parse_day(std::string_view text);
-// The day as "YYYY-MM-DD".
+// The day as "YYYY-MM-DD" (for days 1900-01-01 .. 9999-12-31).
 std::string format_day(int64_t day);
 // The calendar year the day falls in.
 int year_of_day(int64_t day);
