@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -17,10 +18,17 @@
 #include "api/hub.h"
 #include "api/router.h"
 #include "api/server_state.h"
+#include "api/upload/file_name.h"
+#include "api/upload/multipart.h"
+#include "api/upload/sniff.h"
 #include "common/crypto.h"
+#include "common/csv.h"
+#include "common/utf8.h"
 #include "engine/audit/verify.h"
+#include "engine/core/calendar.h"
 #include "engine/core/codec.h"
 #include "engine/core/definition.h"
+#include "engine/core/duration.h"
 #include "engine/engine.h"
 #include "tools/demo.h"
 
@@ -277,11 +285,148 @@ int api_request(const uint8_t* data, size_t size) {
   return 0;
 }
 
+// ---- multipart, csv, calendar ----
+namespace {
+
+// Records a multipart reader's callbacks as text, and sniffs each part's body as it streams.
+class PartRecorder : public api::upload::MultipartSink {
+ public:
+  std::string log;
+  Result<void> on_part_begin(const api::upload::PartHeaders& h) override {
+    log += "begin " + h.name + "|" + h.filename.value_or("-") + "|" + h.content_type + "\n";
+    sniffer_ = api::upload::ContentSniffer();
+    whole_.clear();
+    if (h.filename) {
+      const std::string name = api::upload::clean_file_name(*h.filename, "file");
+      if (name.empty() || name.size() > api::upload::kMaxFileNameBytes || !utf8::valid(name)) {
+        broken("a cleaned file name is empty, too long or not UTF-8: " + name, *h.filename);
+      }
+      for (char c : api::upload::content_disposition(name)) {
+        if (c < 0x20 || c > 0x7E) broken("Content-Disposition holds a byte outside printable ASCII", name);
+      }
+    }
+    return {};
+  }
+  Result<void> on_part_body(std::string_view bytes) override {
+    if (bytes.empty()) broken("a body callback without bytes", bytes);
+    log.append(bytes);
+    sniffer_.feed(bytes);
+    whole_.append(bytes);
+    return {};
+  }
+  Result<void> on_part_end() override {
+    api::upload::ContentSniffer once;
+    once.feed(whole_);
+    if (once.finish() != sniffer_.finish()) broken("sniffing a part whole and in pieces disagree", whole_);
+    log += "\nend\n";
+    return {};
+  }
+
+ private:
+  api::upload::ContentSniffer sniffer_;
+  std::string whole_;
+};
+
+// Feeds `body` in pieces whose sizes follow `sizes` (0 = all at once); the callbacks and the
+// outcome as text.
+std::string read_multipart(const std::string& boundary, std::string_view body, std::string_view sizes) {
+  PartRecorder sink;
+  api::upload::MultipartReader reader(boundary, sink);
+  std::string outcome = "ok";
+  for (size_t i = 0, k = 0; i < body.size() && outcome == "ok"; ++k) {
+    const size_t n = sizes.empty() ? body.size() : 1 + static_cast<unsigned char>(sizes[k % sizes.size()]) % 97;
+    auto fed = reader.feed(body.substr(i, n));
+    if (!fed) outcome = fed.error().message;
+    if (reader.buffered() > boundary.size() + 4 + 64 + api::upload::MultipartLimits{}.max_header_bytes) {
+      broken("the multipart reader holds more than its bound", body);
+    }
+    i += n;
+  }
+  if (outcome == "ok") {
+    auto done = reader.finish();
+    if (!done) outcome = done.error().message;
+  }
+  return sink.log + "=> " + outcome;
+}
+
+}  // namespace
+
+int multipart(const uint8_t* data, size_t size) {
+  // Input: the Content-Type line, then the body.
+  const std::string_view in = bytes(data, size);
+  const size_t nl = in.find('\n');
+  if (nl == std::string_view::npos) return 0;
+  auto boundary = api::upload::multipart_boundary(in.substr(0, nl));
+  if (!boundary) return 0;
+  const std::string_view body = in.substr(nl + 1);
+  const std::string whole = read_multipart(*boundary, body, {});
+  // The same callbacks and outcome however the body is cut (the piece sizes come from the body).
+  const std::string pieces = read_multipart(*boundary, body, body.substr(0, 16));
+  if (whole != pieces) broken("a multipart body reads differently when fed in pieces", in);
+  return 0;
+}
+
+int csv(const uint8_t* data, size_t size) {
+  const std::string_view in = bytes(data, size);
+  csv::ReadOptions options;
+  options.max_rows = 1000;
+  options.max_columns = 64;
+  options.max_cell_bytes = 4096;
+  auto table = csv::read(in, options);
+  if (!table) {
+    (void)table.error().details.dump();
+    return 0;
+  }
+  // What was read, written and read again, is the same rows.
+  csv::Writer writer;
+  for (const auto& row : table->rows) {
+    for (const std::string& cell : row) writer.text(cell);
+    writer.end_row();
+  }
+  options.max_bytes = SIZE_MAX;
+  options.max_cell_bytes += 1;  // the formula guard's "'"
+  auto again = csv::read(writer.take(), options);
+  if (!again) broken("written CSV does not read back: " + again.error().message, in);
+  if (again->rows != table->rows) broken("CSV rows change in a write/read round trip", in);
+  return 0;
+}
+
+int calendar(const uint8_t* data, size_t size) {
+  const std::string_view in = bytes(data, size);
+  if (auto d = engine::parse_duration(in); d && d->unit == engine::Duration::Unit::kWorkdays) {
+    if (d->amount > engine::kMaxWorkdays || d->amount < -engine::kMaxWorkdays) broken("a working-day count past the limit", in);
+  }
+  auto year = engine::parse_year_calendar(in);
+  if (!year) {
+    (void)year.error().details.dump();
+    return 0;
+  }
+  auto again = engine::parse_year_calendar(engine::year_calendar_json(*year).dump());
+  if (!again || !(*again == *year)) broken("a calendar file changes in its canonical form", in);
+  engine::Calendar cal;
+  cal.set_year(*year);
+  // Counting the working days up to where adding took us gives the count back; going back from
+  // a working day and forward again returns to it.
+  const int64_t first = *engine::parse_day(std::to_string(year->year) + "-01-01");
+  for (int64_t from = first - 3; from < first + 370; from += 37) {
+    for (int64_t n : {0, 1, 5, 20}) {
+      auto to = cal.add_workdays(from, n);
+      if (!to) continue;
+      auto between = cal.workdays_between(from, *to);
+      if (!between || *between != n) broken("add_workdays and workdays_between disagree", in);
+      auto back = cal.add_workdays(*to, -n);
+      if (n > 0 && cal.is_workday(from) && (!back || *back != from)) broken("adding back and forth moves the day", in);
+    }
+  }
+  return 0;
+}
+
 const std::vector<Target>& all_targets() {
   static const std::vector<Target> targets = {
       {"definition", definition}, {"records", records}, {"time", time},
       {"dossier", dossier},       {"query", query},     {"ws_message", ws_message},
-      {"api_request", api_request},
+      {"api_request", api_request}, {"multipart", multipart}, {"csv", csv},
+      {"calendar", calendar},
   };
   return targets;
 }

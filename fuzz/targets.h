@@ -40,6 +40,16 @@ int ws_message(const uint8_t* data, size_t size);
 // input format.
 int api_request(const uint8_t* data, size_t size);
 
+// api/upload/multipart.h on "CONTENT-TYPE\nBODY": the same callbacks and outcome whether the
+// body is fed whole or in pieces, bounded buffering, and each file part's name cleaned, its
+// Content-Disposition printable ASCII and its sniffed type the same whole and in pieces.
+int multipart(const uint8_t* data, size_t size);
+// common/csv.h read(); what reads, written by csv::Writer, reads back as the same rows.
+int csv(const uint8_t* data, size_t size);
+// engine/core/calendar.h parse_year_calendar (canonical form round trip; adding and counting
+// working days agree) and engine/core/duration.h parse_duration (P5WD, -P3WD).
+int calendar(const uint8_t* data, size_t size);
+
 const std::vector<Target>& all_targets();
 
 }  // namespace pioneer::fuzz
