@@ -2,12 +2,13 @@
 // login and 待办 pages is over the budget: index.html's script and stylesheet, every chunk the
 // entry imports statically, and the 待办 page's chunk with the dependencies Vite preloads for
 // it (the entry's __vite__mapDeps list).
+//   node budget.mjs [DIST]   (default: web/dist)
 import { readFileSync, readdirSync } from 'node:fs'
 import { gzipSync } from 'node:zlib'
 import { join } from 'node:path'
 
 const budget = 350 * 1024
-const dist = new URL('../dist/', import.meta.url).pathname
+const dist = process.argv[2] ?? new URL('../dist/', import.meta.url).pathname
 const read = (file) => readFileSync(join(dist, file), 'utf8')
 const gz = (file) => gzipSync(readFileSync(join(dist, file)), { level: 9 }).length
 
