@@ -1,5 +1,5 @@
 // ESLint flat config: Vue's recommended rules (priority A and B of the style guide) and
-// typescript-eslint's, for the console and its browser tests.
+// typescript-eslint's, for the console and its build scripts.
 import pluginVue from 'eslint-plugin-vue'
 import { defineConfigWithVueTs, vueTsConfigs } from '@vue/eslint-config-typescript'
 
@@ -20,7 +20,7 @@ export default defineConfigWithVueTs(
     },
   },
   {
-    files: ['scripts/**', '../tests/web/**'],
+    files: ['scripts/**'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly', setTimeout: 'readonly' } },
   },
 )

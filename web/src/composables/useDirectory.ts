@@ -1,6 +1,7 @@
 // Definitions, workflows and the org tree, fetched once per tab and shared by every page: the
 // labels a person reads come from here (the definitions' zh labels, the orgs' names).
 import { reactive, ref } from 'vue'
+import { formatDay } from '../format'
 import { api, type Definition, type FieldValue, type Instance, type Org, type WorkflowSummary } from '../api'
 
 const workflows = ref<WorkflowSummary[]>([])
@@ -71,6 +72,14 @@ function titleOf(instance: Instance): string {
   return String(instance.fields[field] ?? instance.fields.title ?? instance.id)
 }
 
+// The due date as the definition holds it (its due field, a day), else the due instant's day.
+function dueOf(instance: Instance): string {
+  const field = defOf(instance)?.due_field
+  const value = field ? instance.fields[field] : undefined
+  if (typeof value === 'string' && value) return value
+  return instance.due_at ? formatDay(new Date(Date.parse(instance.due_at) - 1).toISOString()) : '—'
+}
+
 function reset(): void {
   loaded = null
   definitions.clear()
@@ -79,5 +88,5 @@ function reset(): void {
 }
 
 export function useDirectory() {
-  return { workflows, orgs, load, definition, defOf, titleOf, orgName, workflowTitle, display, reset }
+  return { workflows, orgs, load, definition, defOf, titleOf, dueOf, orgName, workflowTitle, display, reset }
 }
