@@ -249,3 +249,45 @@ describe('the console', { concurrency: 1 }, () => {
     assert.deepEqual(admin.problems, [])
   })
 })
+
+describe('sessions', { concurrency: 1 }, () => {
+  test('a wrong password shows the server message; logout returns to 登录', async (t) => {
+    if (server.people[0].password === undefined) return t.skip('this server has no passwords (demo-tokens.json)')
+    const context = await chrome.browser.newContext({ baseURL: server.origin })
+    contexts.push(context)
+    const page = await context.newPage()
+    await page.goto('/tasks')
+    await page.waitForURL(/\/login\?redirect=%2Ftasks$/)
+    await page.getByLabel('用户名').fill('zhang.min')
+    await page.getByLabel('密码').fill('not-the-password')
+    await page.getByRole('button', { name: '登录' }).click()
+    await page.getByRole('alert').filter({ hasText: '（' }).waitFor()
+    await shot(page, 'login-refused')
+    const zhang = await person('zhang.min')
+    await zhang.page.getByRole('button', { name: '退出登录' }).click()
+    await zhang.page.waitForURL(/\/login/)
+    await zhang.page.getByRole('button', { name: '登录' }).waitFor()
+    await zhang.page.goto('/tasks')
+    await zhang.page.waitForURL(/\/login/)
+  })
+
+  test('an expired session returns to 登录 and then back where the person was', async (t) => {
+    if (server.people[0].password === undefined) return t.skip('this server has no passwords (demo-tokens.json)')
+    const li = await person('li.na')
+    await li.page.goto('/done')
+    await li.page.getByRole('heading', { name: '已办' }).waitFor()
+    // The session ends elsewhere (as when it expires): the server forgets it.
+    const cookie = (await li.context.cookies()).find((c) => c.name === 'pioneer_session')
+    assert.ok(cookie, 'the session cookie is set')
+    const out = await fetch(server.origin + '/api/v1/auth/logout', {
+      method: 'POST', headers: { Cookie: `pioneer_session=${cookie.value}`, Origin: server.origin },
+    })
+    assert.equal(out.status, 204)
+    await li.page.waitForURL(/\/login\?redirect=%2Fdone$/)
+    await li.page.getByLabel('用户名').fill('li.na')
+    await li.page.getByLabel('密码').fill(li.person.password)
+    await li.page.getByRole('button', { name: '登录' }).click()
+    await li.page.waitForURL(/\/done$/)
+    await li.page.getByRole('heading', { name: '已办' }).waitFor()
+  })
+})

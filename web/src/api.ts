@@ -160,7 +160,7 @@ export interface PioneerEvent {
 }
 
 export interface StatsGroup {
-  key: string
+  key: string | null // null: not assigned (group_by=assignee_org)
   name?: string
   count: number
   overdue: number
