@@ -90,7 +90,12 @@ describe('the console', { concurrency: 1 }, () => {
     await shot(wang.page, 'instance-issued')
 
     await zhang.page.goto('/tasks')
+    // The assignment brings the project into 张敏's view with its third event: the tab fills
+    // the two before it from the instance's history (the stream's instance_seq rule).
+    const id = path.split('/').pop()
+    const gapFilled = zhang.page.waitForRequest((r) => r.url().endsWith(`/api/v1/instances/${id}/events`))
     await assignToB1(li.page, path, '2027-03-31')
+    await gapFilled
     // 张敏 is told of the assignment without a reload: the badge counts it.
     await zhang.page.getByTestId('todo-badge').filter({ hasText: '1' }).waitFor()
     await act(li.page, '督办', async (dialog) => {
@@ -198,6 +203,41 @@ describe('the console', { concurrency: 1 }, () => {
     await shot(chen.page, 'not-found')
     await chen.page.goto('/instances/no-such-instance')
     await chen.page.getByText('未找到').first().waitFor()
+  })
+
+  test('after a dropped connection the stream resumes from the last seq: a 督办 sent meanwhile arrives', async () => {
+    const wang = await person('wang.wei')
+    const li = await person('li.na')
+    const path = await issueTopic(wang.page, '断线重连项目')
+    await assignToB1(li.page, path, '2027-06-30')
+    const zhang = await person('zhang.min')
+    // The tab's stream goes through a route that can drop it and refuse reconnections.
+    let refuse = false
+    let current = null
+    const urls = []
+    await zhang.context.routeWebSocket(/\/api\/v1\/stream/, (ws) => {
+      urls.push(new URL(ws.url()))
+      if (refuse) return ws.close({ code: 1011, reason: 'refused by the test' })
+      current = ws
+      ws.connectToServer()
+    })
+    await zhang.page.reload()
+    await zhang.page.locator('.live.on').waitFor()
+    refuse = true
+    await current.close({ code: 1011, reason: 'dropped by the test' })
+    await zhang.page.locator('.live:not(.on)').waitFor()
+    const id = path.split('/').pop()
+    const urged = await fetch(`${server.origin}/api/v1/instances/${id}/transitions`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${server.token('li.na')}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ transition: 'urge', comment: '断线期间的督办' }),
+    })
+    assert.equal(urged.status, 200)
+    const head = (await (await fetch(`${server.origin}/healthz`)).json()).head
+    refuse = false
+    await zhang.page.locator('.pioneer-notice', { hasText: '断线期间的督办' }).waitFor()
+    const resumed = urls[urls.length - 1]
+    assert.ok(Number(resumed.searchParams.get('since')) < head, `resumed from ${resumed} below the urge (${head})`)
   })
 
   test('张敏 on a phone: 待办, the instance page and its forms in one column', async () => {

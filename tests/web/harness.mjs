@@ -17,12 +17,11 @@ export const binary = process.env.PIONEER_BINARY ?? join(sourceDir, 'build/pione
 export const shotDir = process.env.PIONEER_SCREENSHOTS ?? join(dirname(binary), 'web-screenshots')
 export const phone = { width: 390, height: 844 }
 
-export async function startServer() {
-  const data = mkdtempSync(join(tmpdir(), 'pioneer-web-'))
-  const child = spawn(binary, ['serve', '--data', data, '--listen', '127.0.0.1:0', '--demo',
+function spawnServer(data, listen) {
+  const child = spawn(binary, ['serve', '--data', data, '--listen', listen, '--demo',
     '--workflows', join(sourceDir, 'workflows')], { stdio: ['ignore', 'pipe', 'pipe'] })
   let log = ''
-  const origin = await new Promise((resolveOrigin, reject) => {
+  const origin = new Promise((resolveOrigin, reject) => {
     const onData = (chunk) => {
       log += chunk
       const m = log.match(/listening on (http:\/\/[^\s]+)/)
@@ -32,19 +31,33 @@ export async function startServer() {
     child.stderr.on('data', onData)
     child.on('exit', (code) => reject(new Error(`pioneer exited with ${code}: ${log}`)))
   })
+  return { child, origin }
+}
+
+async function stopChild(child) {
+  if (child.exitCode !== null) return
+  const exited = new Promise((r) => child.once('exit', r))
+  child.kill('SIGTERM')
+  await exited
+}
+
+// A server on a free port with a fresh data folder.
+export async function startServer() {
+  const data = mkdtempSync(join(tmpdir(), 'pioneer-web-'))
+  const running = spawnServer(data, '127.0.0.1:0')
+  const origin = await running.origin
   const people = JSON.parse(readFileSync(join(data, 'demo-tokens.json'), 'utf8')).users
   return {
     origin,
     people,
+    token: (id) => people.find((p) => p.id === id).token,
     async stop() {
-      child.kill('SIGTERM')
-      await new Promise((r) => child.once('exit', r))
+      await stopChild(running.child)
       rmSync(data, { recursive: true, force: true })
     },
   }
 }
 
-// playwright's launch() gives the browser a fresh profile of its own (a temporary user data dir).
 export async function launchBrowser() {
   const browser = await chromium.launch({
     executablePath: process.env.PIONEER_CHROMIUM ?? '/usr/bin/chromium',
