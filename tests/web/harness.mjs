@@ -20,6 +20,8 @@ export const phone = { width: 390, height: 844 }
 function spawnServer(data, listen) {
   const child = spawn(binary, ['serve', '--data', data, '--listen', listen, '--demo',
     '--workflows', join(sourceDir, 'workflows')], { stdio: ['ignore', 'pipe', 'pipe'] })
+  // The server never outlives the tests, whatever way they end.
+  process.once('exit', () => child.kill('SIGKILL'))
   let log = ''
   const origin = new Promise((resolveOrigin, reject) => {
     const onData = (chunk) => {

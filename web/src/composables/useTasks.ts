@@ -5,6 +5,7 @@
 import { ref } from 'vue'
 import { api, type PioneerEvent } from '../api'
 import { useDirectory } from './useDirectory'
+import { useSession } from './useSession'
 import { type StreamEvent } from './useStream'
 
 export interface Notice {
@@ -75,6 +76,7 @@ async function toNotice(event: PioneerEvent): Promise<Notice> {
 async function onEvent({ event, mine, live }: StreamEvent): Promise<Notice | null> {
   scheduleCount()
   if (!mine || !live || !noticeTypes.has(event.type)) return null
+  if (event.actor.id === useSession().me.value?.id) return null // one's own step is no news
   const notice = await toNotice(event)
   notices.value = [notice, ...notices.value].slice(0, 20)
   return notice
