@@ -3,6 +3,8 @@
 #include <cctype>
 #include <cstdio>
 
+#include "api/static_files.h"
+
 namespace pioneer::api {
 
 int http_status(Code code) {
@@ -166,11 +168,19 @@ void append_field(std::string& out, std::string_view name, std::string_view valu
   out.append("\r\n");
 }
 
+// Every response, the API's too: the console's content policy, no MIME sniffing, no referrer to
+// other sites.
+void append_security_fields(std::string& out) {
+  append_field(out, "Content-Security-Policy", kContentSecurityPolicy);
+  append_field(out, "X-Content-Type-Options", "nosniff");
+  append_field(out, "Referrer-Policy", "same-origin");
+}
+
 }  // namespace
 
 std::string response_head(const Response& res, unsigned version, bool keep_alive) {
   std::string out;
-  out.reserve(160);
+  out.reserve(512);
   out.append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
   out.append(std::to_string(res.status));
   out.push_back(' ');
@@ -178,6 +188,7 @@ std::string response_head(const Response& res, unsigned version, bool keep_alive
   out.append("\r\n");
   append_field(out, "Server", "pioneer");
   append_field(out, "Content-Type", res.content_type);
+  append_security_fields(out);
   for (const auto& [name, value] : res.headers) append_field(out, name, value);
   if (version == 10 && keep_alive) append_field(out, "Connection", "keep-alive");
   if (version != 10 && !keep_alive) append_field(out, "Connection", "close");

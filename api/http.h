@@ -27,6 +27,7 @@ struct Request {
   std::map<std::string, std::string> query;  // decoded; the last value wins on repeats
   std::string authorization;                 // the Authorization header, "" when absent
   std::string idempotency_key;               // the Idempotency-Key header, "" when absent
+  std::string accept_encoding;               // the Accept-Encoding header, "" when absent
   std::string body;
 
   // Filled by the router.

@@ -45,6 +45,9 @@ Request to_request(HttpRequest& req) {
   if (auto it = req.find("Idempotency-Key"); it != req.end()) {
     out.idempotency_key = std::string(it->value());
   }
+  if (auto it = req.find(http::field::accept_encoding); it != req.end()) {
+    out.accept_encoding = std::string(it->value());
+  }
   out.body = std::move(req.body());
   return out;
 }

@@ -5,6 +5,7 @@
 #include <iterator>
 
 #include "api/handlers.h"
+#include "api/static_files.h"
 
 namespace pioneer::api {
 
@@ -109,6 +110,9 @@ void Router::dispatch(Request request, Respond respond, AuthMemo* memo) const {
       if (!match_pattern(route.pattern, request.path, params)) continue;
       if (!allow.empty()) allow += ", ";
       allow += route.method;
+    }
+    if (allow.empty()) {
+      if (auto console = static_response(request)) return respond(std::move(*console));
     }
     Response res;
     if (allow.empty()) {

@@ -149,7 +149,8 @@ TEST_F(ApiTest, AuthenticationAndMe) {
 
 TEST_F(ApiTest, UnknownRoutesAndMethods) {
   expect(api_->get("wang.wei", "/api/v1/nothing"), 404, "not_found");
-  expect(api_->get("", "/nowhere"), 404, "not_found");
+  expect(api_->get("", "/api/nowhere"), 404, "not_found");
+  EXPECT_EQ(api_->get("", "/nowhere").status, 200);  // outside /api/: the console's page
   auto r = http(server_->port(), "DELETE", "/api/v1/instances", server_->token("wang.wei"));
   expect(r, 405, "bad_request");
   EXPECT_EQ(r.header("allow"), "GET, POST");

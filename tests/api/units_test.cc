@@ -11,6 +11,7 @@
 #include "api/hub.h"
 #include "api/router.h"
 #include "api/server.h"
+#include "api/static_files.h"
 
 namespace pioneer::api {
 extern const char kOpenApiDocument[];
@@ -125,6 +126,8 @@ TEST(Http, ResponseHeadIsTheWireFormatAndCannotBeSplit) {
   res.headers.emplace_back("Idempotent-Replayed", "true");
   EXPECT_EQ(response_head(res, 11, true),
             "HTTP/1.1 201 Created\r\nServer: pioneer\r\nContent-Type: application/json\r\n"
+            "Content-Security-Policy: " + std::string(kContentSecurityPolicy) + "\r\n"
+            "X-Content-Type-Options: nosniff\r\nReferrer-Policy: same-origin\r\n"
             "Idempotent-Replayed: true\r\nContent-Length: " + std::to_string(res.body.size()) + "\r\n\r\n");
   // Connection only when it differs from the version's default.
   EXPECT_NE(response_head(res, 11, false).find("\r\nConnection: close\r\n"), std::string::npos);
