@@ -27,6 +27,11 @@ struct Request {
   std::map<std::string, std::string> query;  // decoded; the last value wins on repeats
   std::string authorization;                 // the Authorization header, "" when absent
   std::string idempotency_key;               // the Idempotency-Key header, "" when absent
+  std::string session_cookie;                // the pioneer_session cookie, "" when absent
+  std::string origin;                        // the Origin header, "" when absent
+  std::string host;                          // the Host header, "" when absent
+  std::string remote_address;                // the client's IP address (login limits)
+  bool tls = false;                          // arrived over TLS
   std::string body;
 
   // Filled by the router.
@@ -91,5 +96,13 @@ Result<Json> parse_client_json(std::string_view text);
 
 // The token of "Bearer <token>" (case-insensitive scheme), "" when absent or another scheme.
 std::string_view bearer_token(std::string_view authorization);
+
+// The login session's cookie.
+inline constexpr std::string_view kSessionCookie = "pioneer_session";
+// The value of cookie `name` in a Cookie header ("a=1; pioneer_session=x"), "" when absent.
+std::string_view cookie_value(std::string_view cookie_header, std::string_view name);
+// The Set-Cookie value of a session: HttpOnly, SameSite=Strict, Path=/, and Secure over TLS.
+// An empty token clears the cookie (Max-Age=0).
+std::string session_cookie_header(std::string_view token, bool tls);
 
 }  // namespace pioneer::api

@@ -32,7 +32,7 @@ constexpr size_t kLingerBytes = 4u << 20;
 constexpr auto kLingerTime = seconds(2);
 constexpr auto kTlsShutdownTime = seconds(2);  // for the peer's close_notify, then plain close
 
-Request to_request(HttpRequest& req) {
+Request to_request(HttpRequest& req, const std::string& remote_address, bool tls) {
   Request out;
   out.method = std::string(req.method_string());
   std::string_view target(req.target().data(), req.target().size());
@@ -45,6 +45,18 @@ Request to_request(HttpRequest& req) {
   if (auto it = req.find("Idempotency-Key"); it != req.end()) {
     out.idempotency_key = std::string(it->value());
   }
+  // The first Cookie field holding the session cookie (a browser sends one Cookie field).
+  for (auto it = req.find(http::field::cookie); it != req.end() && it->name() == http::field::cookie; ++it) {
+    std::string_view value = cookie_value(std::string_view(it->value().data(), it->value().size()), kSessionCookie);
+    if (!value.empty()) {
+      out.session_cookie = std::string(value);
+      break;
+    }
+  }
+  if (auto it = req.find(http::field::origin); it != req.end()) out.origin = std::string(it->value());
+  if (auto it = req.find(http::field::host); it != req.end()) out.host = std::string(it->value());
+  out.remote_address = remote_address;
+  out.tls = tls;
   out.body = std::move(req.body());
   return out;
 }
@@ -64,6 +76,16 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
 
   auto& lowest() { return beast::get_lowest_layer(stream_); }
+
+  // The peer's IP address, read once ("" when the socket cannot say).
+  const std::string& remote_address() {
+    if (remote_address_.empty()) {
+      beast::error_code ec;
+      auto endpoint = lowest().socket().remote_endpoint(ec);
+      if (!ec) remote_address_ = endpoint.address().to_string();
+    }
+    return remote_address_;
+  }
 
   void start() {
     if constexpr (kTls) {
@@ -165,7 +187,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     state_.in_flight.fetch_add(1);
     counted_ = true;
     bool upgrade = beast::websocket::is_upgrade(req);
-    Request request = to_request(req);
+    Request request = to_request(req, remote_address(), kTls);
     if (upgrade) return upgrade_to_stream(std::move(request));
     if (state_.stopping.load()) {
       keep_alive_ = false;
@@ -198,7 +220,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     // Bad tokens are refused before the upgrade, with a plain 401.
     auto who = handlers::authenticate(state_, request, /*allow_query_token=*/true);
     if (!who) return refuse(who.error());
-    std::string token = handlers::request_token(request, /*allow_query_token=*/true);
+    // A stream opened with the session cookie: from this server's own pages only (CSRF).
+    if (auto refused = handlers::check_origin(state_, request, /*upgrade=*/true)) return refuse(*refused);
+    std::string token = handlers::request_token(request, /*allow_query_token=*/true).token;
     // Without since, the stream starts at the head: only what happens from now on.
     auto since = handlers::parse_since(request, state_.engine.head_seq());
     if (!since) return refuse(since.error());
@@ -301,6 +325,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   AuthMemo auth_memo_;  // this connection's last authentication (api/router.h)
+  std::string remote_address_;
   // The answer being written: owned by the session until on_write (one write at a time).
   std::string response_head_;
   std::string response_body_;
