@@ -544,6 +544,17 @@ Result<std::string> required_string(const Json& body, const char* key) {
   return std::move(**value);
 }
 
+// A body of exactly two required strings: {"user", "password"}, {"old", "new"}.
+Result<std::pair<std::string, std::string>> two_strings(const Request& req, const char* first, const char* second) {
+  auto body = body_object(req, {first, second});
+  if (!body) return fail(body.error());
+  auto a = required_string(*body, first);
+  if (!a) return fail(a.error());
+  auto b = required_string(*body, second);
+  if (!b) return fail(b.error());
+  return std::pair{std::move(*a), std::move(*b)};
+}
+
 // Submits a command without an idempotency record (its body holds a password) and answers
 // through `done` on the writer's replier thread.
 void submit_plain(ServerState& state, engine::CommandBody body, const engine::Principal& who,
@@ -557,7 +568,7 @@ void finish_login(ServerState& state, const Request& req, const std::string& use
   auto who = state.engine.user(user);
   std::optional<std::string> hash = who ? state.engine.password_hash(user) : std::nullopt;
   // An unknown user or one without a password costs the same verification as a wrong password.
-  const bool matches = verify_password(hash ? *hash : dummy_password_hash(), password) && hash.has_value();
+  const bool matches = verify_login_password(hash, password);
   const int64_t now = state.engine.clock().now_ms();
   if (!matches) {
     state.logins->record_failure(user, req.remote_address, now);
@@ -586,10 +597,10 @@ void finish_login(ServerState& state, const Request& req, const std::string& use
 
 // Hashes `password` on a password thread and submits SetPassword as `who`.
 void hash_and_set(ServerState& state, const engine::Principal& who, const std::string& user, const std::string& password,
-                  Respond respond) {
+                  bool own, Respond respond) {
   auto hash = hash_password(password);
   if (!hash) return respond(error_response(Error::make(Code::kInternal, "argon2id_hash_encoded failed")));
-  submit_plain(state, engine::SetPassword{user, std::move(*hash)}, who,
+  submit_plain(state, engine::SetPassword{user, std::move(*hash), own}, who,
                [hub = &state.hub, respond = std::move(respond)](Result<engine::Reply> reply) {
                  if (!reply) return respond(error_response(reply.error()));
                  hub->recheck_all();  // streams on the ended sessions close
@@ -612,19 +623,16 @@ std::optional<Error> password_rule(const std::string& password) {
 void login(ServerState& state, const Request& req, Respond respond) {
   // A browser says where a login comes from: only this server's own pages may log in.
   if (!req.origin.empty() && !same_origin(state, req)) return respond(error_response(foreign_origin()));
-  auto body = body_object(req, {"user", "password"});
+  auto body = two_strings(req, "user", "password");
   if (!body) return respond(error_response(body.error()));
-  auto user = required_string(*body, "user");
-  if (!user) return respond(error_response(user.error()));
-  auto password = required_string(*body, "password");
-  if (!password) return respond(error_response(password.error()));
+  std::string user = std::move(body->first), password = std::move(body->second);
   if (!state.logins) return respond(error_response(passwords_busy()));
   const int64_t now = state.engine.clock().now_ms();
-  if (int64_t wait = state.logins->retry_after_ms(*user, req.remote_address, now); wait > 0) {
+  if (int64_t wait = state.logins->retry_after_ms(user, req.remote_address, now); wait > 0) {
     return respond(error_response(too_many_attempts(wait)));
   }
   auto shared = std::make_shared<Respond>(std::move(respond));
-  const bool queued = state.logins->post([&state, req, user = std::move(*user), password = std::move(*password), shared] {
+  const bool queued = state.logins->post([&state, req, user, password, shared] {
     finish_login(state, req, user, password, std::move(*shared));
   });
   if (!queued) (*shared)(error_response(passwords_busy()));
@@ -648,13 +656,10 @@ void logout(ServerState& state, const Request& req, Respond respond) {
 
 // POST /api/v1/me/password {"old", "new"}: 204; every session of the caller ends.
 void change_my_password(ServerState& state, const Request& req, Respond respond) {
-  auto body = body_object(req, {"old", "new"});
+  auto body = two_strings(req, "old", "new");
   if (!body) return respond(error_response(body.error()));
-  auto old_password = required_string(*body, "old");
-  if (!old_password) return respond(error_response(old_password.error()));
-  auto new_password = required_string(*body, "new");
-  if (!new_password) return respond(error_response(new_password.error()));
-  if (auto refused = password_rule(*new_password)) return respond(error_response(*refused));
+  std::string old_password = std::move(body->first), new_password = std::move(body->second);
+  if (auto refused = password_rule(new_password)) return respond(error_response(*refused));
   if (!state.logins) return respond(error_response(passwords_busy()));
   const engine::Principal who = *req.principal;
   const int64_t now = state.engine.clock().now_ms();
@@ -663,17 +668,16 @@ void change_my_password(ServerState& state, const Request& req, Respond respond)
   }
   auto shared = std::make_shared<Respond>(std::move(respond));
   const std::string address = req.remote_address;
-  const bool queued = state.logins->post([&state, who, address, old_password = std::move(*old_password),
-                                          new_password = std::move(*new_password), shared] {
+  const bool queued = state.logins->post([&state, who, address, old_password, new_password, shared] {
     auto hash = state.engine.password_hash(who.id);
     // A person without a password yet proves nothing with "old": they are given one by an
     // administrator or the command line.
-    if (!hash || !verify_password(*hash, old_password)) {
+    if (!verify_login_password(hash, old_password)) {
       state.logins->record_failure(who.id, address, state.engine.clock().now_ms());
       return (*shared)(error_response(Error::make(Code::kForbidden, "原密码不正确（the old password is wrong）",
                                                   Json{{"field", "old"}})));
     }
-    hash_and_set(state, who, who.id, new_password, std::move(*shared));
+    hash_and_set(state, who, who.id, new_password, /*own=*/true, std::move(*shared));
   });
   if (!queued) (*shared)(error_response(passwords_busy()));
 }
@@ -694,7 +698,7 @@ void set_user_password(ServerState& state, const Request& req, Respond respond) 
   if (!state.logins) return respond(error_response(passwords_busy()));
   auto shared = std::make_shared<Respond>(std::move(respond));
   const bool queued = state.logins->post([&state, who, user = req.params[0], password = std::move(*password), shared] {
-    hash_and_set(state, who, user, password, std::move(*shared));
+    hash_and_set(state, who, user, password, /*own=*/false, std::move(*shared));
   });
   if (!queued) (*shared)(error_response(passwords_busy()));
 }

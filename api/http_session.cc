@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include <boost/asio/dispatch.hpp>
+#include <boost/range/iterator_range.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/bind_handler.hpp>
@@ -46,8 +47,8 @@ Request to_request(HttpRequest& req, const std::string& remote_address, bool tls
     out.idempotency_key = std::string(it->value());
   }
   // The first Cookie field holding the session cookie (a browser sends one Cookie field).
-  for (auto it = req.find(http::field::cookie); it != req.end() && it->name() == http::field::cookie; ++it) {
-    std::string_view value = cookie_value(std::string_view(it->value().data(), it->value().size()), kSessionCookie);
+  for (const auto& field : boost::make_iterator_range(req.equal_range(http::field::cookie))) {
+    std::string_view value = cookie_value(std::string_view(field.value().data(), field.value().size()), kSessionCookie);
     if (!value.empty()) {
       out.session_cookie = std::string(value);
       break;

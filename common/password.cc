@@ -57,6 +57,19 @@ bool verify_password(std::string_view encoded, std::string_view password) {
   return argon2id_verify(terminated.c_str(), password.data(), password.size()) == ARGON2_OK;
 }
 
+bool verify_login_password(const std::optional<std::string>& encoded, std::string_view password) {
+  static const std::string person_parameters = "$argon2id$v=19$m=" + std::to_string(kPersonCost.memory_kib) +
+                                               ",t=" + std::to_string(kPersonCost.time) +
+                                               ",p=" + std::to_string(kPasswordParallelism) + "$";
+  if (!encoded) {
+    (void)verify_password(dummy_password_hash(), password);
+    return false;
+  }
+  const bool matches = verify_password(*encoded, password);
+  if (encoded->rfind(person_parameters, 0) != 0) (void)verify_password(dummy_password_hash(), password);
+  return matches;
+}
+
 const std::string& dummy_password_hash() {
   static const std::string hash = hash_password(base64url_encode(random_bytes(24))).value_or("");
   return hash;

@@ -45,4 +45,9 @@ bool verify_password(std::string_view encoded, std::string_view password);
 // an unknown user costs as much time as a wrong password.
 const std::string& dummy_password_hash();
 
+// verify_password() for a login, in about the time of a person's hash whatever is stored: no
+// hash (an unknown user, or one without a password) checks the dummy hash and answers false;
+// a hash made with less than kPersonCost is followed by a check of the dummy hash too.
+bool verify_login_password(const std::optional<std::string>& encoded, std::string_view password);
+
 }  // namespace pioneer

@@ -165,7 +165,12 @@ Result<UserRecord> decide_put_user(const AdminEnv& env, const PutUser& cmd, cons
   return user;
 }
 
-bool may_see_org(const Principal& who, std::string_view org) { return who.can_see(org, ""); }
+bool may_see_org(const Principal& who, std::string_view org) {
+  // As GET /api/v1/orgs lists them: what a role covers, and the tree above one's roles and home.
+  if (who.can_see(org, "")) return true;
+  if (!who.home_org.empty() && org_covers(org, who.home_org)) return true;
+  return std::any_of(who.roles.begin(), who.roles.end(), [&](const RoleGrant& g) { return org_covers(org, g.org); });
+}
 
 bool may_see_directory_event(const Principal& who, const Event& event) {
   if (who.system) return true;
@@ -219,7 +224,8 @@ Result<void> decide_issue_token(const AdminEnv& env, const IssueToken& cmd, cons
 
 Result<void> decide_open_session(const AdminEnv& env, const OpenSession& cmd, const Principal& who) {
   if (!who.system && who.id != cmd.user_id) return fail(forbidden_admin());
-  if (!env.dir.user_exists(cmd.user_id)) return fail(no_such_user());
+  auto user = env.dir.find_user(cmd.user_id);
+  if (!user || user->disabled) return fail(no_such_user());
   if (cmd.token_hash.size() != 64) return fail(Code::kBadRequest, "令牌摘要格式错误（bad token hash）");
   return {};
 }
@@ -228,7 +234,8 @@ Result<void> decide_set_password(const AdminEnv& env, const SetPassword& cmd, co
   if (cmd.password_hash.rfind("$argon2id$", 0) != 0) {
     return fail(Code::kBadRequest, "密码摘要格式错误（bad password hash）");
   }
-  if (!who.system && who.id == cmd.user_id) {
+  if (cmd.own) {
+    if (who.system || who.id != cmd.user_id) return fail(forbidden_admin());
     if (!env.dir.user_exists(cmd.user_id)) return fail(no_such_user());
     return {};
   }

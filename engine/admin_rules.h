@@ -86,7 +86,8 @@ Result<Org> decide_rename_org(const AdminEnv& env, const RenameOrg& cmd, const P
 inline constexpr std::string_view kDirectoryEvent = "directory";
 bool may_see_directory_event(const Principal& who, const Event& event);
 
-// May `who` see this org (a role of theirs covers it)?
+// May `who` see this org: a role of theirs covers it, or it lies above one of their roles or
+// their home org (as GET /api/v1/orgs lists them)?
 bool may_see_org(const Principal& who, std::string_view org);
 
 // Revoking a person's tokens: nothing to write but the deletions. Unknown and invisible answer
@@ -96,12 +97,13 @@ Result<void> decide_revoke_tokens(const AdminEnv& env, const RevokeTokens& cmd, 
 // Storing a token hash for a person.
 Result<void> decide_issue_token(const AdminEnv& env, const IssueToken& cmd, const Principal& who);
 
-// Opening a login session: the principal opens their own (the system any). The caller has
-// checked the password.
+// Opening a login session: the principal opens their own (the system any), not for a disabled
+// person. The caller has checked the password.
 Result<void> decide_open_session(const AdminEnv& env, const OpenSession& cmd, const Principal& who);
 
-// Setting a password: one's own, or as an administrator reaching the person (404 for one out of
-// sight, 403 out of reach).
+// Setting a password: one's own (cmd.own), or as an administrator reaching the person (404 for
+// one out of sight, 403 out of reach; a person who is no administrator is 403 even for
+// themselves: without `own` nobody skips the old password).
 Result<void> decide_set_password(const AdminEnv& env, const SetPassword& cmd, const Principal& who);
 
 // Registering a definition: the parsed definition numbered after `latest` (nullptr: none yet),

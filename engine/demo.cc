@@ -61,7 +61,7 @@ Result<bool> seed_demo(Engine& engine, const std::string& tokens_path) {
     const std::string password = base64url_encode(random_bytes(12));
     auto hash = hash_password(password, kRandomSecretCost);
     if (!hash) return fail(Code::kInternal, "无法计算密码摘要（hashing a demo password failed）");
-    auto p = engine.execute(Command{SetPassword{u.id, std::move(*hash)}, system, {}, {}});
+    auto p = engine.execute(Command{SetPassword{u.id, std::move(*hash), false}, system, {}, {}});
     if (!p) return fail(p.error());
     Json roles = Json::array();
     for (const RoleGrant& g : u.roles) roles.push_back({{"role", g.role}, {"org", g.org}});

@@ -219,6 +219,8 @@ std::vector<std::string> Directory::session_hashes_of(std::string_view user_id) 
 
 std::optional<std::string> Directory::password_hash(std::string_view user_id) const {
   std::shared_lock lock(mu_);
+  auto user = users_.find(user_id);
+  if (user == users_.end() || user->second.disabled) return std::nullopt;  // logs in as no one
   auto it = passwords_.find(user_id);
   if (it == passwords_.end()) return std::nullopt;
   return it->second;

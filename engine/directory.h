@@ -80,7 +80,8 @@ class Directory final : public AdminView {
   void remove_token(const std::string& token_hash);
   std::optional<TokenRecord> find_token(std::string_view token_hash) const;
   std::vector<std::string> session_hashes_of(std::string_view user_id) const;
-  // The user's Argon2id password hash (common/password.h), nullopt when none is set.
+  // The user's Argon2id password hash (common/password.h), nullopt when none is set or the
+  // user is unknown or disabled.
   std::optional<std::string> password_hash(std::string_view user_id) const;
   void put_password(const std::string& user_id, const std::string& hash);
   std::vector<std::string> token_hashes_of(std::string_view user_id) const;

@@ -126,7 +126,7 @@ std::optional<std::string> Engine::password_hash(std::string_view user_id) const
 
 Result<void> Engine::may_set_password(const Principal& who, std::string_view user_id) const {
   const AdminEnv env{state_->directory, state_->options.roles};
-  return decide_set_password(env, SetPassword{std::string(user_id), "$argon2id$"}, who);
+  return decide_set_password(env, SetPassword{std::string(user_id), "$argon2id$", false}, who);
 }
 
 Result<Principal> Engine::user(std::string_view id) const {

@@ -244,6 +244,9 @@ struct CloseSession {
 struct SetPassword {
   std::string user_id;
   std::string password_hash;
+  // One's own, the old password checked by the caller (POST /api/v1/me/password); otherwise
+  // an administrator's, for a person in reach (POST /api/v1/users/{id}/password).
+  bool own = false;
 };
 
 using CommandBody = std::variant<CreateInstance, FireTransition, AddComment, FireTimer, MigrateInstance,

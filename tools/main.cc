@@ -71,7 +71,7 @@ int set_password(Engine& e, const std::string& user_id) {
     std::cerr << "pioneer: 无法计算密码摘要（hashing the password failed）\n";
     return 1;
   }
-  auto r = e.execute(Command{SetPassword{user_id, std::move(*hash)}, Principal::system_principal(), {}, {}});
+  auto r = e.execute(Command{SetPassword{user_id, std::move(*hash), false}, Principal::system_principal(), {}, {}});
   if (!r) return report(r.error());
   std::cout << r->body.dump() << "\n";
   return 0;

@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include "api/http.h"
 #include "api/logins.h"
 #include "tests/api/test_client.h"
 
@@ -323,7 +324,7 @@ TEST_F(DirectoryTest, ADepartmentAdministratorsEveryEscalationIsRefused) {
       {"POST", "/api/v1/users/chen.jie/revoke-tokens", Json::object(), 404, "another department's person"},
       {"POST", "/api/v1/orgs", {{"path", "city/education/b9"}, {"name", "支部"}, {"kind", "branch"}}, 403, "an org elsewhere"},
       {"POST", "/api/v1/orgs", {{"path", "other"}, {"name", "另一个根"}, {"kind", "city"}}, 403, "a second root"},
-      {"PATCH", "/api/v1/orgs/city", {{"name", "改名"}}, 404, "the root is out of sight"},
+      {"PATCH", "/api/v1/orgs/city", {{"name", "改名"}}, 403, "the root: seen (above), not reached"},
       {"PATCH", "/api/v1/orgs/city%2Feducation", {{"name", "改名"}}, 404, "another department"},
       {"POST", "/api/v1/workflows", Json::object(), 403, "definitions belong to the root"},
   };
@@ -422,6 +423,16 @@ TEST_F(DirectoryTest, DirectoryChangesAreEventsForAdministratorsAndVerifyCoversT
   std::ifstream out(dir + "/verify.out");
   std::string report((std::istreambuf_iterator<char>(out)), std::istreambuf_iterator<char>());
   EXPECT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 0) << report;
+}
+
+TEST(SessionCookie, IsFoundAmongOtherCookiesAndItsHeaderCarriesTheFlags) {
+  EXPECT_EQ(api::cookie_value("a=1; pioneer_session=abc; b=2", "pioneer_session"), "abc");
+  EXPECT_EQ(api::cookie_value("pioneer_session=\"q\"", "pioneer_session"), "q");
+  EXPECT_EQ(api::cookie_value("xpioneer_session=abc; pioneer_sessionx=d", "pioneer_session"), "");
+  EXPECT_EQ(api::cookie_value("", "pioneer_session"), "");
+  EXPECT_EQ(api::session_cookie_header("t", false), "pioneer_session=t; HttpOnly; SameSite=Strict; Path=/");
+  EXPECT_EQ(api::session_cookie_header("t", true), "pioneer_session=t; HttpOnly; SameSite=Strict; Path=/; Secure");
+  EXPECT_EQ(api::session_cookie_header("", true), "pioneer_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0; Secure");
 }
 
 // The failure window with an injected clock (the server reads the engine's clock).

@@ -224,7 +224,10 @@ TEST_F(AdminRulesTest, CreatingWhatExistsIsRefusedOnlyWhenAskedToCreate) {
 
 TEST_F(AdminRulesTest, APasswordIsSetByItsOwnerOrAnAdministratorReachingThem) {
   const std::string hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
-  EXPECT_TRUE(decide_set_password(env, SetPassword{"dept.clerk", hash}, clerk));
+  EXPECT_TRUE(decide_set_password(env, SetPassword{"dept.clerk", hash, true}, clerk));
+  // Not through the administrators' route: that would skip the old password.
+  EXPECT_EQ(code_of(decide_set_password(env, SetPassword{"dept.clerk", hash, false}, clerk)), Code::kForbidden);
+  EXPECT_EQ(code_of(decide_set_password(env, SetPassword{"dept.admin", hash, true}, clerk)), Code::kForbidden);
   EXPECT_TRUE(decide_set_password(env, SetPassword{"dept.clerk", hash}, dept));
   EXPECT_EQ(code_of(decide_set_password(env, SetPassword{"dept.admin", hash}, clerk)), Code::kForbidden);
   EXPECT_EQ(code_of(decide_set_password(env, SetPassword{"root.admin", hash}, dept)), Code::kForbidden);
