@@ -9,8 +9,8 @@
 #include "api/router.h"
 #include "common/crypto.h"
 #include "common/password.h"
-#include "engine/admin_rules.h"
-#include "engine/codec.h"
+#include "engine/core/admin_rules.h"
+#include "engine/core/codec.h"
 
 // The OpenAPI document (api/openapi.json), embedded at build time (openapi_doc.cc.in).
 namespace pioneer::api {

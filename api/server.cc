@@ -18,8 +18,8 @@
 #include "api/router.h"
 #include "api/sessions.h"
 #include "common/thread_name.h"
-#include "engine/demo.h"
 #include "engine/engine.h"
+#include "tools/demo.h"
 
 namespace pioneer::api {
 

@@ -1,9 +1,9 @@
-// The administration rules as pure functions (engine/admin_rules.h): no store, no sequencer.
+// The administration rules as pure functions (engine/core/admin_rules.h): no store, no sequencer.
 #include <gtest/gtest.h>
 
 #include <map>
 
-#include "engine/admin_rules.h"
+#include "engine/core/admin_rules.h"
 
 namespace pioneer::engine {
 namespace {

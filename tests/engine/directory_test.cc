@@ -1,11 +1,11 @@
 // The directory while the engine runs: sessions, disabling, and directory events in the
-// hash-chained log (engine/admin_rules.h), on a real store with a manual clock.
+// hash-chained log (engine/core/admin_rules.h), on a real store with a manual clock.
 #include <gtest/gtest.h>
 
 #include "common/crypto.h"
-#include "engine/admin_rules.h"
-#include "engine/codec.h"
-#include "engine/verify.h"
+#include "engine/audit/verify.h"
+#include "engine/core/admin_rules.h"
+#include "engine/core/codec.h"
 #include "storage/keys.h"
 #include "tests/engine/test_support.h"
 

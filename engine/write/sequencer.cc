@@ -1,4 +1,4 @@
-#include "engine/sequencer.h"
+#include "engine/write/sequencer.h"
 
 #include <algorithm>
 #include <chrono>
@@ -9,10 +9,10 @@
 #include "common/crypto.h"
 #include "common/input.h"
 #include "common/thread_name.h"
-#include "engine/admin_rules.h"
-#include "engine/codec.h"
-#include "engine/indexer.h"
-#include "engine/rules.h"
+#include "engine/core/admin_rules.h"
+#include "engine/core/codec.h"
+#include "engine/core/indexer.h"
+#include "engine/core/rules.h"
 #include "storage/keys.h"
 
 namespace pioneer::engine {
@@ -557,7 +557,7 @@ Sequencer::KnownPtr Sequencer::record(BatchState& bs, const Definition& def, con
   // tombstone for scans to step over until the last level), which relies on the old entries being
   // exactly what is stored: entries() is a pure function of the record and its definition
   // version, so a change to how entries are derived needs a migration that rewrites them, and a
-  // database `pioneer verify` finds damaged is repaired with `pioneer reindex` (engine/reindex.h)
+  // database `pioneer verify` finds damaged is repaired with `pioneer reindex` (engine/audit/reindex.h)
   // before it takes writes. A changed value is a deletion and a new put, so no key is ever put
   // twice.
   size_t i = 0, j = 0;
@@ -725,7 +725,7 @@ Json user_json(const UserRecord& user) {
 
 }  // namespace
 
-// The checks are the pure decide_* rules (engine/admin_rules.h); this only writes what they
+// The checks are the pure decide_* rules (engine/core/admin_rules.h); this only writes what they
 // decided into the batch and schedules the directory's update for after the commit.
 Result<Reply> Sequencer::apply_admin_command(BatchState& bs, const Command& command) {
   const Principal& who = command.principal;
@@ -814,7 +814,7 @@ void Sequencer::write_org(BatchState& bs, const Org& org) {
   bs.after_commit.push_back([this, org] { deps_.directory.put_org(org); });
 }
 
-// A `directory` event, chained into the log like any other (engine/admin_rules.h).
+// A `directory` event, chained into the log like any other (engine/core/admin_rules.h).
 void Sequencer::log_directory(BatchState& bs, const Principal& who, const std::string& org, const std::string& other_org,
                               Json changes) {
   Event e;

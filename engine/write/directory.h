@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "common/result.h"
-#include "engine/model.h"
-#include "engine/admin_rules.h"
+#include "engine/core/admin_rules.h"
+#include "engine/core/model.h"
 
 namespace pioneer::storage {
 class Store;

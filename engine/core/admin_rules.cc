@@ -1,4 +1,4 @@
-#include "engine/admin_rules.h"
+#include "engine/core/admin_rules.h"
 
 #include <algorithm>
 

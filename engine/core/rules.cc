@@ -1,11 +1,11 @@
-#include "engine/rules.h"
+#include "engine/core/rules.h"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <set>
 
-#include "engine/codec.h"
+#include "engine/core/codec.h"
 
 namespace pioneer::engine {
 namespace {

@@ -27,9 +27,9 @@
 #include <vector>
 
 #include "common/result.h"
-#include "engine/definition.h"
-#include "engine/model.h"
-#include "engine/rules.h"
+#include "engine/core/definition.h"
+#include "engine/core/model.h"
+#include "engine/core/rules.h"
 
 namespace pioneer::engine {
 
