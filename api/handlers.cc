@@ -604,9 +604,7 @@ void hash_and_set(ServerState& state, const engine::Principal& who, const std::s
                [hub = &state.hub, respond = std::move(respond)](Result<engine::Reply> reply) {
                  if (!reply) return respond(error_response(reply.error()));
                  hub->recheck_all();  // streams on the ended sessions close
-                 Response res;
-                 res.status = 204;
-                 respond(std::move(res));
+                 respond(no_content_response());
                });
 }
 
@@ -647,8 +645,7 @@ void logout(ServerState& state, const Request& req, Respond respond) {
                [hub = &state.hub, tls, respond = std::move(respond)](Result<engine::Reply> reply) {
                  if (!reply) return respond(error_response(reply.error()));
                  hub->recheck_all();
-                 Response res;
-                 res.status = 204;
+                 Response res = no_content_response();
                  res.headers.emplace_back("Set-Cookie", session_cookie_header("", tls));
                  respond(std::move(res));
                });

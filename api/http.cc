@@ -53,6 +53,13 @@ Response error_response(const Error& error, int status) {
   return res;
 }
 
+Response no_content_response() {
+  Response res;
+  res.status = 204;
+  res.content_type.clear();
+  return res;
+}
+
 Response json_response(int status, const Json& body) {
   Response res;
   res.status = status;
@@ -183,11 +190,12 @@ std::string response_head(const Response& res, unsigned version, bool keep_alive
   out.append(reason_phrase(res.status));
   out.append("\r\n");
   append_field(out, "Server", "pioneer");
-  append_field(out, "Content-Type", res.content_type);
+  if (!res.content_type.empty()) append_field(out, "Content-Type", res.content_type);
   for (const auto& [name, value] : res.headers) append_field(out, name, value);
   if (version == 10 && keep_alive) append_field(out, "Connection", "keep-alive");
   if (version != 10 && !keep_alive) append_field(out, "Connection", "close");
-  append_field(out, "Content-Length", std::to_string(res.body.size()));
+  // 204 has no body and no Content-Length (RFC 9110 §8.6).
+  if (res.status != 204) append_field(out, "Content-Length", std::to_string(res.body.size()));
   out.append("\r\n");
   return out;
 }

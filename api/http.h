@@ -66,13 +66,15 @@ int http_status(Code code);
 Response error_response(const Error& error, int status = 0);
 
 // The status line and header fields of `res` as they go on the wire, through the blank line
-// after the fields: "HTTP/1.1 200 OK", Server, Content-Type, the extra headers, Connection
-// when it is not the version's default (close on 1.1, keep-alive on 1.0) and Content-Length
-// (every response of ours has a body). CR and LF in a header value become spaces, so a value
-// can never start a field of its own. The body is written after it as it is.
+// after the fields: "HTTP/1.1 200 OK", Server, Content-Type (when set), the extra headers,
+// Connection when it is not the version's default (close on 1.1, keep-alive on 1.0) and
+// Content-Length (every response of ours but 204 has a body). CR and LF in a header value
+// become spaces, so a value can never start a field of its own. The body is written after it as it is.
 std::string response_head(const Response& res, unsigned version, bool keep_alive);
 
 Response json_response(int status, const Json& body);
+// 204: no body, no Content-Type, no Content-Length.
+Response no_content_response();
 Response text_response(int status, std::string body, std::string content_type);
 
 // Percent-decodes (and '+' → ' ' when form is true). Invalid escapes are kept as they are.
