@@ -65,6 +65,13 @@ const std::map<std::string, Setter>& setters() {
       {"feed_scan_events", number(&ServerConfig::feed_scan_events, "feed_scan_events")},
       {"feed_merge_instances", number(&ServerConfig::feed_merge_instances, "feed_merge_instances")},
       {"hash_algorithm", text(&ServerConfig::hash_algorithm, "hash_algorithm")},
+      {"public_origin", text(&ServerConfig::public_origin, "public_origin")},
+      {"session_idle_s", number(&ServerConfig::session_idle_s, "session_idle_s")},
+      {"session_max_s", number(&ServerConfig::session_max_s, "session_max_s")},
+      {"login_max_failures", number(&ServerConfig::login_max_failures, "login_max_failures")},
+      {"login_max_address_failures", number(&ServerConfig::login_max_address_failures, "login_max_address_failures")},
+      {"login_window_s", number(&ServerConfig::login_window_s, "login_window_s")},
+      {"password_threads", number(&ServerConfig::password_threads, "password_threads")},
   };
   return table;
 }
@@ -91,6 +98,13 @@ std::string apply_config_file(const std::string& path, ServerConfig& config) {
   if (changed.heartbeat_s < 1) return "config file " + path + ": heartbeat_s must be at least 1";
   if (changed.ws_queue_limit < 1) return "config file " + path + ": ws_queue_limit must be at least 1";
   if (changed.page_scan_limit < 1) return "config file " + path + ": page_scan_limit must be at least 1";
+  if (changed.session_idle_s < 1 || changed.session_max_s < 1) {
+    return "config file " + path + ": session_idle_s and session_max_s must be at least 1";
+  }
+  if (changed.login_max_failures < 1 || changed.login_max_address_failures < 1 || changed.login_window_s < 1) {
+    return "config file " + path + ": the login limits must be at least 1";
+  }
+  if (changed.password_threads < 1) return "config file " + path + ": password_threads must be at least 1";
   if (changed.feed_scan_events < 1) return "config file " + path + ": feed_scan_events must be at least 1";
   config = std::move(changed);
   return "";

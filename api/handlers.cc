@@ -5,8 +5,11 @@
 #include <chrono>
 #include <initializer_list>
 
+#include "api/logins.h"
 #include "api/router.h"
 #include "common/crypto.h"
+#include "common/password.h"
+#include "engine/core/admin_rules.h"
 #include "engine/core/codec.h"
 
 // The OpenAPI document (api/openapi.json), embedded at build time (openapi_doc.cc.in).
@@ -178,17 +181,39 @@ void submit(ServerState& state, const Request& req, engine::CommandBody body, Re
 
 }  // namespace
 
-std::string request_token(const Request& req, bool allow_query_token) {
+RequestToken request_token(const Request& req, bool allow_query_token) {
   std::string_view token = bearer_token(req.authorization);
   if (token.empty() && allow_query_token) {
     if (const std::string* q = query(req, "access_token")) token = *q;
   }
-  return std::string(token);
+  if (token.empty() && !req.session_cookie.empty()) return RequestToken{req.session_cookie, true};
+  return RequestToken{std::string(token), false};
+}
+
+namespace {
+
+bool same_origin(const ServerState& state, const Request& req) {
+  if (req.origin.empty()) return false;
+  if (!req.host.empty() && req.origin == std::string(req.tls ? "https://" : "http://") + req.host) return true;
+  return !state.config.public_origin.empty() && req.origin == state.config.public_origin;
+}
+
+Error foreign_origin() {
+  return Error::make(Code::kForbidden, "请求来源不符（the request's Origin is not this server's）");
+}
+
+}  // namespace
+
+std::optional<Error> check_origin(const ServerState& state, const Request& req, bool upgrade) {
+  if (!upgrade && (req.method == "GET" || req.method == "HEAD")) return std::nullopt;
+  if (!request_token(req, upgrade).cookie) return std::nullopt;
+  if (same_origin(state, req)) return std::nullopt;
+  return foreign_origin();
 }
 
 Result<engine::Principal> authenticate(ServerState& state, const Request& req, bool allow_query_token,
                                        engine::Engine::Credential* credential) {
-  std::string token = request_token(req, allow_query_token);
+  std::string token = request_token(req, allow_query_token).token;
   if (token.empty()) {
     return fail(Code::kUnauthenticated, "缺少访问令牌（missing bearer token）");
   }
@@ -228,12 +253,15 @@ Response openapi(ServerState&, const Request&) {
   return text_response(200, std::string(kOpenApiDocument, kOpenApiDocumentSize), "application/json");
 }
 
-Response get_me(ServerState&, const Request& req) {
-  const engine::Principal& who = *req.principal;
+Json me_json(ServerState&, const engine::Principal& who) {
   Json roles = Json::array();
   for (const auto& grant : who.roles) roles.push_back({{"role", grant.role}, {"org", grant.org}});
-  return ok(200, Json{{"id", who.id}, {"name", who.name}, {"home_org", who.home_org}, {"roles", roles}});
+  // `org` and `home_org` are the same: `org` is the name the directory routes use.
+  return Json{{"id", who.id},        {"name", who.name},   {"org", who.home_org},
+              {"home_org", who.home_org}, {"roles", roles}, {"delegations", Json::array()}};
 }
+
+Response get_me(ServerState& state, const Request& req) { return ok(200, me_json(state, *req.principal)); }
 
 // The orgs the caller may see: every org one of their roles covers, plus the ancestors of
 // those (so the tree above them can be drawn), plus their home org. Nothing else.
@@ -490,6 +518,336 @@ void revoke_tokens(ServerState& state, const Request& req, Respond respond) {
   }
   Hub* hub = &state.hub;
   submit(state, req, engine::RevokeTokens{req.params[0]}, std::move(respond), [hub] { hub->recheck_all(); });
+}
+
+// ---- login sessions and passwords ----
+
+namespace {
+
+Error invalid_credentials() {
+  return Error::make(Code::kInvalidCredentials, "用户名或密码错误（wrong user or password）");
+}
+
+Error too_many_attempts(int64_t wait_ms) {
+  const int64_t seconds = std::max<int64_t>(1, (wait_ms + 999) / 1000);
+  return Error::make(Code::kTooManyAttempts,
+                     "登录失败次数过多，请稍后再试（too many failed logins; try again later）",
+                     Json{{"retry_after_s", seconds}});
+}
+
+Error passwords_busy() { return Error::make(Code::kOverloaded, "服务器繁忙，请稍后再试（busy, try again shortly）"); }
+
+// A JSON string member that must be present: "user", "password", "old", "new".
+Result<std::string> required_string(const Json& body, const char* key) {
+  auto value = string_member(body, key, true);
+  if (!value) return fail(value.error());
+  return std::move(**value);
+}
+
+// A body of exactly two required strings: {"user", "password"}, {"old", "new"}.
+Result<std::pair<std::string, std::string>> two_strings(const Request& req, const char* first, const char* second) {
+  auto body = body_object(req, {first, second});
+  if (!body) return fail(body.error());
+  auto a = required_string(*body, first);
+  if (!a) return fail(a.error());
+  auto b = required_string(*body, second);
+  if (!b) return fail(b.error());
+  return std::pair{std::move(*a), std::move(*b)};
+}
+
+// Submits a command without an idempotency record (its body holds a password) and answers
+// through `done` on the writer's replier thread.
+void submit_plain(ServerState& state, engine::CommandBody body, const engine::Principal& who,
+                  std::function<void(Result<engine::Reply>)> done) {
+  state.engine.submit(engine::Command{std::move(body), who, {}, {}}, std::move(done));
+}
+
+// On a password thread: checks the password, then opens the session.
+void finish_login(ServerState& state, const Request& req, const std::string& user, const std::string& password,
+                  Respond respond) {
+  auto who = state.engine.user(user);
+  std::optional<std::string> hash = who ? state.engine.password_hash(user) : std::nullopt;
+  // An unknown user or one without a password costs the same verification as a wrong password.
+  const bool matches = verify_login_password(hash, password);
+  const int64_t now = state.engine.clock().now_ms();
+  if (!matches) {
+    state.logins->record_failure(user, req.remote_address, now);
+    return respond(error_response(invalid_credentials()));
+  }
+  // Attempts running side by side may have locked the user meanwhile.
+  if (int64_t wait = state.logins->retry_after_ms(user, req.remote_address, now); wait > 0) {
+    return respond(error_response(too_many_attempts(wait)));
+  }
+  state.logins->record_success(user);
+  const std::string token = new_token();
+  const int64_t expires = now + int64_t{state.config.session_max_s} * 1000;
+  engine::OpenSession open{user, sha256_hex(token), expires, int64_t{state.config.session_idle_s} * 1000};
+  const bool tls = req.tls;
+  submit_plain(state, std::move(open), *who,
+               [&state, who = *who, token, expires, tls, respond = std::move(respond)](Result<engine::Reply> reply) {
+                 if (!reply) return respond(error_response(reply.error()));
+                 Json body = me_json(state, who);
+                 body["expires_at"] = engine::format_time(expires);
+                 Response res = json_response(200, body);
+                 res.headers.emplace_back("Set-Cookie", session_cookie_header(token, tls));
+                 res.headers.emplace_back("Cache-Control", "no-store");
+                 respond(std::move(res));
+               });
+}
+
+// Hashes `password` on a password thread and submits SetPassword as `who`.
+void hash_and_set(ServerState& state, const engine::Principal& who, const std::string& user, const std::string& password,
+                  bool own, Respond respond) {
+  auto hash = hash_password(password);
+  if (!hash) return respond(error_response(Error::make(Code::kInternal, "argon2id_hash_encoded failed")));
+  submit_plain(state, engine::SetPassword{user, std::move(*hash), own}, who,
+               [hub = &state.hub, respond = std::move(respond)](Result<engine::Reply> reply) {
+                 if (!reply) return respond(error_response(reply.error()));
+                 hub->recheck_all();  // streams on the ended sessions close
+                 respond(no_content_response());
+               });
+}
+
+std::optional<Error> password_rule(const std::string& password) {
+  if (auto problem = password_problem(password)) {
+    return Error::make(Code::kInvalidField, *problem, Json{{"field", "password"}, {"rule", "password"}});
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+// POST /api/v1/auth/login {"user", "password"}: 200 with /me's body, expires_at and the cookie.
+void login(ServerState& state, const Request& req, Respond respond) {
+  // A browser says where a login comes from: only this server's own pages may log in.
+  if (!req.origin.empty() && !same_origin(state, req)) return respond(error_response(foreign_origin()));
+  auto body = two_strings(req, "user", "password");
+  if (!body) return respond(error_response(body.error()));
+  std::string user = std::move(body->first), password = std::move(body->second);
+  if (!state.logins) return respond(error_response(passwords_busy()));
+  const int64_t now = state.engine.clock().now_ms();
+  if (int64_t wait = state.logins->retry_after_ms(user, req.remote_address, now); wait > 0) {
+    return respond(error_response(too_many_attempts(wait)));
+  }
+  auto shared = std::make_shared<Respond>(std::move(respond));
+  const bool queued = state.logins->post([&state, req, user, password, shared] {
+    finish_login(state, req, user, password, std::move(*shared));
+  });
+  if (!queued) (*shared)(error_response(passwords_busy()));
+}
+
+// POST /api/v1/auth/logout: ends the session the request came with (a plain API token is left
+// alone: revoke-tokens ends those), clears the cookie, and closes streams on that session.
+void logout(ServerState& state, const Request& req, Respond respond) {
+  const std::string hash = sha256_hex(request_token(req, false).token);
+  const bool tls = req.tls;
+  submit_plain(state, engine::CloseSession{hash}, *req.principal,
+               [hub = &state.hub, tls, respond = std::move(respond)](Result<engine::Reply> reply) {
+                 if (!reply) return respond(error_response(reply.error()));
+                 hub->recheck_all();
+                 Response res = no_content_response();
+                 res.headers.emplace_back("Set-Cookie", session_cookie_header("", tls));
+                 respond(std::move(res));
+               });
+}
+
+// POST /api/v1/me/password {"old", "new"}: 204; every session of the caller ends.
+void change_my_password(ServerState& state, const Request& req, Respond respond) {
+  auto body = two_strings(req, "old", "new");
+  if (!body) return respond(error_response(body.error()));
+  std::string old_password = std::move(body->first), new_password = std::move(body->second);
+  if (auto refused = password_rule(new_password)) return respond(error_response(*refused));
+  if (!state.logins) return respond(error_response(passwords_busy()));
+  const engine::Principal who = *req.principal;
+  const int64_t now = state.engine.clock().now_ms();
+  if (int64_t wait = state.logins->retry_after_ms(who.id, req.remote_address, now); wait > 0) {
+    return respond(error_response(too_many_attempts(wait)));
+  }
+  auto shared = std::make_shared<Respond>(std::move(respond));
+  const std::string address = req.remote_address;
+  const bool queued = state.logins->post([&state, who, address, old_password, new_password, shared] {
+    auto hash = state.engine.password_hash(who.id);
+    // A person without a password yet proves nothing with "old": they are given one by an
+    // administrator or the command line.
+    if (!verify_login_password(hash, old_password)) {
+      state.logins->record_failure(who.id, address, state.engine.clock().now_ms());
+      return (*shared)(error_response(Error::make(Code::kForbidden, "原密码不正确（the old password is wrong）",
+                                                  Json{{"field", "old"}})));
+    }
+    hash_and_set(state, who, who.id, new_password, /*own=*/true, std::move(*shared));
+  });
+  if (!queued) (*shared)(error_response(passwords_busy()));
+}
+
+// POST /api/v1/users/{id}/password {"password"}: an administrator over the person sets it
+// (404 for a person out of sight, 403 out of reach); 204, and their sessions end.
+void set_user_password(ServerState& state, const Request& req, Respond respond) {
+  auto body = body_object(req, {"password"});
+  if (!body) return respond(error_response(body.error()));
+  auto password = required_string(*body, "password");
+  if (!password) return respond(error_response(password.error()));
+  // Who may, before the slow hash: the engine decides it again when the command is applied.
+  const engine::Principal who = *req.principal;
+  if (auto allowed = state.engine.may_set_password(who, req.params[0]); !allowed) {
+    return respond(error_response(allowed.error()));
+  }
+  if (auto refused = password_rule(*password)) return respond(error_response(*refused));
+  if (!state.logins) return respond(error_response(passwords_busy()));
+  auto shared = std::make_shared<Respond>(std::move(respond));
+  const bool queued = state.logins->post([&state, who, user = req.params[0], password = std::move(*password), shared] {
+    hash_and_set(state, who, user, password, /*own=*/false, std::move(*shared));
+  });
+  if (!queued) (*shared)(error_response(passwords_busy()));
+}
+
+// ---- the directory online ----
+
+namespace {
+
+constexpr size_t kMaxUserCursor = 64;
+
+Json user_item(const engine::UserRecord& u) {
+  Json roles = Json::array();
+  for (const auto& g : u.roles) roles.push_back({{"role", g.role}, {"org", g.org}});
+  return Json{{"id", u.id}, {"name", u.name}, {"org", u.home_org}, {"roles", roles}, {"disabled", u.disabled}};
+}
+
+bool user_in_org(const engine::UserRecord& u, const std::string& org) {
+  if (engine::org_covers(org, u.home_org)) return true;
+  return std::any_of(u.roles.begin(), u.roles.end(), [&](const auto& g) { return engine::org_covers(org, g.org); });
+}
+
+// "roles": [{"role", "org"}, ...]
+Result<std::vector<engine::RoleGrant>> roles_member(const Json& roles) {
+  if (!roles.is_array()) return fail(wrong_type("roles", "数组 [{role, org}]", "an array of {role, org}"));
+  std::vector<engine::RoleGrant> out;
+  for (const Json& g : roles) {
+    if (!g.is_object() || g.size() != 2 || !g.contains("role") || !g.contains("org") || !g["role"].is_string() ||
+        !g["org"].is_string()) {
+      return fail(wrong_type("roles", "数组 [{role, org}]", "an array of {role, org}"));
+    }
+    out.push_back({g["role"].get<std::string>(), g["org"].get<std::string>()});
+  }
+  return out;
+}
+
+// Runs `after` once a directory change has committed: streams authenticate again at once, so
+// a disabled person's close 4001 and a changed person's see their new roles from the next event.
+void submit_directory(ServerState& state, const Request& req, engine::CommandBody body, Respond respond) {
+  Hub* hub = &state.hub;
+  submit(state, req, std::move(body), std::move(respond), [hub] { hub->recheck_all(); });
+}
+
+}  // namespace
+
+// GET /api/v1/users?org=&q=&cursor=&limit=: people whose home org or a role org the caller
+// sees, by id; `org` keeps those at or under it, `q` those whose id or name contains it.
+Response list_users(ServerState& state, const Request& req) {
+  auto limit = parse_limit(req, 50);
+  if (!limit) return error_response(limit.error());
+  const std::string* cursor = query(req, "cursor");
+  if (cursor && cursor->size() > kMaxUserCursor) {
+    return error_response(Error::make(Code::kBadRequest, "分页游标无效（invalid cursor）", Json{{"parameter", "cursor"}}));
+  }
+  const std::string* org = query(req, "org");
+  const std::string* q = query(req, "q");
+  const engine::Principal& who = *req.principal;
+  Json items = Json::array();
+  std::optional<std::string> next;
+  for (const engine::UserRecord& u : state.engine.user_records()) {  // sorted by id
+    if (cursor && u.id <= *cursor) continue;
+    if (!engine::may_see_user(who, u)) continue;
+    if (org && !org->empty() && !user_in_org(u, *org)) continue;
+    if (q && !q->empty() && u.id.find(*q) == std::string::npos && u.name.find(*q) == std::string::npos) continue;
+    if (items.size() == *limit) {
+      next = items.back()["id"].get<std::string>();
+      break;
+    }
+    items.push_back(user_item(u));
+  }
+  return ok(200, Json{{"items", std::move(items)}, {"next_cursor", next ? Json(*next) : Json(nullptr)}});
+}
+
+// POST /api/v1/users {"id", "name", "org", "roles", "password"?}
+void create_user(ServerState& state, const Request& req, Respond respond) {
+  auto body = body_object(req, {"id", "name", "org", "roles", "password"});
+  if (!body) return respond(error_response(body.error()));
+  engine::PutUser put;
+  put.create_only = true;
+  for (auto [key, out] : {std::pair{"id", &put.id}, std::pair{"name", &put.name}, std::pair{"org", &put.home_org}}) {
+    auto value = required_string(*body, key);
+    if (!value) return respond(error_response(value.error()));
+    *out = std::move(*value);
+  }
+  if (auto it = body->find("roles"); it != body->end() && !it->is_null()) {
+    auto roles = roles_member(*it);
+    if (!roles) return respond(error_response(roles.error()));
+    put.roles = std::move(*roles);
+  }
+  auto password = string_member(*body, "password", false);
+  if (!password) return respond(error_response(password.error()));
+  if (!*password) return submit_directory(state, req, std::move(put), std::move(respond));
+  if (auto refused = password_rule(**password)) return respond(error_response(*refused));
+  if (!state.logins) return respond(error_response(passwords_busy()));
+  auto shared = std::make_shared<Respond>(std::move(respond));
+  const bool queued = state.logins->post([&state, req, put = std::move(put), password = std::move(**password), shared]() mutable {
+    auto hash = hash_password(password);
+    if (!hash) return (*shared)(error_response(Error::make(Code::kInternal, "argon2id_hash_encoded failed")));
+    put.password_hash = std::move(*hash);
+    engine::Command command{std::move(put), *req.principal, {}, {}};
+    state.engine.submit(std::move(command), [shared](Result<engine::Reply> reply) {
+      if (!reply) return (*shared)(error_response(reply.error()));
+      (*shared)(json_response(reply->status, reply->body));
+    });
+  });
+  if (!queued) (*shared)(error_response(passwords_busy()));
+}
+
+// PATCH /api/v1/users/{id} {"name"?, "org"?, "roles"?, "disabled"?}
+void update_user(ServerState& state, const Request& req, Respond respond) {
+  auto body = body_object(req, {"name", "org", "roles", "disabled"});
+  if (!body) return respond(error_response(body.error()));
+  engine::PatchUser patch;
+  patch.id = req.params[0];
+  auto name = string_member(*body, "name", false);
+  if (!name) return respond(error_response(name.error()));
+  patch.name = std::move(*name);
+  auto org = string_member(*body, "org", false);
+  if (!org) return respond(error_response(org.error()));
+  patch.home_org = std::move(*org);
+  if (auto it = body->find("roles"); it != body->end() && !it->is_null()) {
+    auto roles = roles_member(*it);
+    if (!roles) return respond(error_response(roles.error()));
+    patch.roles = std::move(*roles);
+  }
+  if (auto it = body->find("disabled"); it != body->end() && !it->is_null()) {
+    if (!it->is_boolean()) return respond(error_response(wrong_type("disabled", "true 或 false", "true or false")));
+    patch.disabled = it->get<bool>();
+  }
+  submit_directory(state, req, std::move(patch), std::move(respond));
+}
+
+// POST /api/v1/orgs {"path", "name", "kind"}
+void create_org(ServerState& state, const Request& req, Respond respond) {
+  auto body = body_object(req, {"path", "name", "kind"});
+  if (!body) return respond(error_response(body.error()));
+  engine::PutOrg put;
+  put.create_only = true;
+  for (auto [key, out] : {std::pair{"path", &put.org.id}, std::pair{"name", &put.org.name}, std::pair{"kind", &put.org.kind}}) {
+    auto value = required_string(*body, key);
+    if (!value) return respond(error_response(value.error()));
+    *out = std::move(*value);
+  }
+  submit_directory(state, req, std::move(put), std::move(respond));
+}
+
+// PATCH /api/v1/orgs/{path} {"name"}: the path percent-encoded as one segment (city%2Ffinance).
+void rename_org(ServerState& state, const Request& req, Respond respond) {
+  auto body = body_object(req, {"name"});
+  if (!body) return respond(error_response(body.error()));
+  auto name = required_string(*body, "name");
+  if (!name) return respond(error_response(name.error()));
+  submit_directory(state, req, engine::RenameOrg{req.params[0], std::move(*name)}, std::move(respond));
 }
 
 }  // namespace pioneer::api::handlers

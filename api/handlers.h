@@ -19,10 +19,25 @@ namespace pioneer::api::handlers {
 // when missing or unknown. The token is never logged. With `credential`, what the answer
 // depended on is recorded there (Engine::Credential), so that a caller can ask
 // Engine::still_authenticated() instead of authenticating the same token again.
+// Without a bearer token (or access_token), the pioneer_session cookie is the token; a request
+// so authenticated must also pass check_origin().
 Result<engine::Principal> authenticate(ServerState& state, const Request& req, bool allow_query_token,
                                        engine::Engine::Credential* credential = nullptr);
-// The bearer token of the request (as authenticate() finds it), "" when none.
-std::string request_token(const Request& req, bool allow_query_token);
+// The token of the request as authenticate() finds it ("" when none), and whether it is the
+// session cookie.
+struct RequestToken {
+  std::string token;
+  bool cookie = false;
+};
+RequestToken request_token(const Request& req, bool allow_query_token);
+// CSRF: a request authenticated by the session cookie that may change state (any method but
+// GET and HEAD) or opens the stream must carry an Origin equal to the server's own origin
+// (the scheme it was reached by and its Host header) or to config.public_origin; otherwise
+// 403 forbidden. Bearer-authenticated requests are not checked (a page cannot make a browser
+// attach one).
+std::optional<Error> check_origin(const ServerState& state, const Request& req, bool upgrade = false);
+// GET /api/v1/me's body for a principal.
+Json me_json(ServerState& state, const engine::Principal& who);
 
 // ?since=SEQ of the stream and the event feed: absent → `fallback`; not a non-negative
 // integer → bad_request.
@@ -43,6 +58,7 @@ Response list_tasks(ServerState&, const Request&);
 Response list_events(ServerState&, const Request&);
 Response get_stats(ServerState&, const Request&);
 Response stream_without_upgrade(ServerState&, const Request&);
+Response list_users(ServerState&, const Request&);
 
 void register_workflow(ServerState&, const Request&, Respond);
 void create_instance(ServerState&, const Request&, Respond);
@@ -50,5 +66,13 @@ void fire_transition(ServerState&, const Request&, Respond);
 void add_comment(ServerState&, const Request&, Respond);
 void migrate_instance(ServerState&, const Request&, Respond);
 void revoke_tokens(ServerState&, const Request&, Respond);
+void create_user(ServerState&, const Request&, Respond);
+void update_user(ServerState&, const Request&, Respond);
+void create_org(ServerState&, const Request&, Respond);
+void rename_org(ServerState&, const Request&, Respond);
+void login(ServerState&, const Request&, Respond);
+void logout(ServerState&, const Request&, Respond);
+void change_my_password(ServerState&, const Request&, Respond);
+void set_user_password(ServerState&, const Request&, Respond);
 
 }  // namespace pioneer::api::handlers

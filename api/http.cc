@@ -11,13 +11,15 @@ int http_status(Code code) {
   switch (code) {
     case Code::kInvalidJson:
     case Code::kBadRequest: return 400;
-    case Code::kUnauthenticated: return 401;
+    case Code::kUnauthenticated:
+    case Code::kInvalidCredentials: return 401;
     case Code::kForbidden: return 403;
     case Code::kNotFound: return 404;
     case Code::kVersionConflict:
     case Code::kTransitionNotAllowed:
     case Code::kIdempotencyConflict: return 409;
     case Code::kPayloadTooLarge: return 413;
+    case Code::kTooManyAttempts: return 429;
     case Code::kMissingFields:
     case Code::kInvalidField:
     case Code::kInvalidDefinition: return 422;
@@ -46,6 +48,17 @@ Response error_response(const Error& error, int status) {
   }
   res.body = Json{{"error", std::move(body)}}.dump(-1, ' ', false, Json::error_handler_t::replace);
   if (error.code == Code::kOverloaded) res.headers.emplace_back("Retry-After", "1");
+  if (error.code == Code::kTooManyAttempts) {
+    // details.retry_after_s: whole seconds until the window has passed.
+    res.headers.emplace_back("Retry-After", std::to_string(error.details.value("retry_after_s", int64_t{1})));
+  }
+  return res;
+}
+
+Response no_content_response() {
+  Response res;
+  res.status = 204;
+  res.content_type.clear();
   return res;
 }
 
@@ -187,13 +200,38 @@ std::string response_head(const Response& res, unsigned version, bool keep_alive
   out.append(reason_phrase(res.status));
   out.append("\r\n");
   append_field(out, "Server", "pioneer");
-  append_field(out, "Content-Type", res.content_type);
+  if (!res.content_type.empty()) append_field(out, "Content-Type", res.content_type);
   append_security_fields(out);
   for (const auto& [name, value] : res.headers) append_field(out, name, value);
   if (version == 10 && keep_alive) append_field(out, "Connection", "keep-alive");
   if (version != 10 && !keep_alive) append_field(out, "Connection", "close");
-  append_field(out, "Content-Length", std::to_string(res.body.size()));
+  // 204 has no body and no Content-Length (RFC 9110 §8.6).
+  if (res.status != 204) append_field(out, "Content-Length", std::to_string(res.body.size()));
   out.append("\r\n");
+  return out;
+}
+
+std::string_view cookie_value(std::string_view header, std::string_view name) {
+  while (!header.empty()) {
+    size_t end = header.find(';');
+    std::string_view pair = header.substr(0, end);
+    header = end == std::string_view::npos ? std::string_view{} : header.substr(end + 1);
+    while (!pair.empty() && (pair.front() == ' ' || pair.front() == '\t')) pair.remove_prefix(1);
+    size_t eq = pair.find('=');
+    if (eq == std::string_view::npos || pair.substr(0, eq) != name) continue;
+    std::string_view value = pair.substr(eq + 1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
+    return value;
+  }
+  return {};
+}
+
+std::string session_cookie_header(std::string_view token, bool tls) {
+  std::string out(kSessionCookie);
+  out.append("=").append(token).append("; HttpOnly; SameSite=Strict; Path=/");
+  if (token.empty()) out.append("; Max-Age=0");
+  if (tls) out.append("; Secure");
   return out;
 }
 

@@ -28,6 +28,11 @@ struct Request {
   std::string authorization;                 // the Authorization header, "" when absent
   std::string idempotency_key;               // the Idempotency-Key header, "" when absent
   std::string accept_encoding;               // the Accept-Encoding header, "" when absent
+  std::string session_cookie;                // the pioneer_session cookie, "" when absent
+  std::string origin;                        // the Origin header, "" when absent
+  std::string host;                          // the Host header, "" when absent
+  std::string remote_address;                // the client's IP address (login limits)
+  bool tls = false;                          // arrived over TLS
   std::string body;
 
   // Filled by the router.
@@ -62,13 +67,15 @@ int http_status(Code code);
 Response error_response(const Error& error, int status = 0);
 
 // The status line and header fields of `res` as they go on the wire, through the blank line
-// after the fields: "HTTP/1.1 200 OK", Server, Content-Type, the extra headers, Connection
-// when it is not the version's default (close on 1.1, keep-alive on 1.0) and Content-Length
-// (every response of ours has a body). CR and LF in a header value become spaces, so a value
-// can never start a field of its own. The body is written after it as it is.
+// after the fields: "HTTP/1.1 200 OK", Server, Content-Type (when set), the extra headers,
+// Connection when it is not the version's default (close on 1.1, keep-alive on 1.0) and
+// Content-Length (every response of ours but 204 has a body). CR and LF in a header value
+// become spaces, so a value can never start a field of its own. The body is written after it as it is.
 std::string response_head(const Response& res, unsigned version, bool keep_alive);
 
 Response json_response(int status, const Json& body);
+// 204: no body, no Content-Type, no Content-Length.
+Response no_content_response();
 Response text_response(int status, std::string body, std::string content_type);
 
 // Percent-decodes (and '+' → ' ' when form is true). Invalid escapes are kept as they are.
@@ -92,5 +99,13 @@ Result<Json> parse_client_json(std::string_view text);
 
 // The token of "Bearer <token>" (case-insensitive scheme), "" when absent or another scheme.
 std::string_view bearer_token(std::string_view authorization);
+
+// The login session's cookie.
+inline constexpr std::string_view kSessionCookie = "pioneer_session";
+// The value of cookie `name` in a Cookie header ("a=1; pioneer_session=x"), "" when absent.
+std::string_view cookie_value(std::string_view cookie_header, std::string_view name);
+// The Set-Cookie value of a session: HttpOnly, SameSite=Strict, Path=/, and Secure over TLS.
+// An empty token clears the cookie (Max-Age=0).
+std::string session_cookie_header(std::string_view token, bool tls);
 
 }  // namespace pioneer::api

@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include <boost/asio/dispatch.hpp>
+#include <boost/range/iterator_range.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/bind_handler.hpp>
@@ -32,7 +33,7 @@ constexpr size_t kLingerBytes = 4u << 20;
 constexpr auto kLingerTime = seconds(2);
 constexpr auto kTlsShutdownTime = seconds(2);  // for the peer's close_notify, then plain close
 
-Request to_request(HttpRequest& req) {
+Request to_request(HttpRequest& req, const std::string& remote_address, bool tls) {
   Request out;
   out.method = std::string(req.method_string());
   std::string_view target(req.target().data(), req.target().size());
@@ -48,6 +49,18 @@ Request to_request(HttpRequest& req) {
   if (auto it = req.find(http::field::accept_encoding); it != req.end()) {
     out.accept_encoding = std::string(it->value());
   }
+  // The first Cookie field holding the session cookie (a browser sends one Cookie field).
+  for (const auto& field : boost::make_iterator_range(req.equal_range(http::field::cookie))) {
+    std::string_view value = cookie_value(std::string_view(field.value().data(), field.value().size()), kSessionCookie);
+    if (!value.empty()) {
+      out.session_cookie = std::string(value);
+      break;
+    }
+  }
+  if (auto it = req.find(http::field::origin); it != req.end()) out.origin = std::string(it->value());
+  if (auto it = req.find(http::field::host); it != req.end()) out.host = std::string(it->value());
+  out.remote_address = remote_address;
+  out.tls = tls;
   out.body = std::move(req.body());
   return out;
 }
@@ -67,6 +80,16 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
 
   auto& lowest() { return beast::get_lowest_layer(stream_); }
+
+  // The peer's IP address, read once ("" when the socket cannot say).
+  const std::string& remote_address() {
+    if (remote_address_.empty()) {
+      beast::error_code ec;
+      auto endpoint = lowest().socket().remote_endpoint(ec);
+      if (!ec) remote_address_ = endpoint.address().to_string();
+    }
+    return remote_address_;
+  }
 
   void start() {
     if constexpr (kTls) {
@@ -168,7 +191,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     state_.in_flight.fetch_add(1);
     counted_ = true;
     bool upgrade = beast::websocket::is_upgrade(req);
-    Request request = to_request(req);
+    Request request = to_request(req, remote_address(), kTls);
     if (upgrade) return upgrade_to_stream(std::move(request));
     if (state_.stopping.load()) {
       keep_alive_ = false;
@@ -201,7 +224,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     // Bad tokens are refused before the upgrade, with a plain 401.
     auto who = handlers::authenticate(state_, request, /*allow_query_token=*/true);
     if (!who) return refuse(who.error());
-    std::string token = handlers::request_token(request, /*allow_query_token=*/true);
+    // A stream opened with the session cookie: from this server's own pages only (CSRF).
+    if (auto refused = handlers::check_origin(state_, request, /*upgrade=*/true)) return refuse(*refused);
+    std::string token = handlers::request_token(request, /*allow_query_token=*/true).token;
     // Without since, the stream starts at the head: only what happens from now on.
     auto since = handlers::parse_since(request, state_.engine.head_seq());
     if (!since) return refuse(since.error());
@@ -304,6 +329,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   AuthMemo auth_memo_;  // this connection's last authentication (api/router.h)
+  std::string remote_address_;
   // The answer being written: owned by the session until on_write (one write at a time).
   std::string response_head_;
   std::string response_body_;

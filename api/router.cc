@@ -33,6 +33,15 @@ static const std::vector<Route> kRoutes = {
     {"GET", "/api/v1/events", true, h::list_events, nullptr},
     {"GET", "/api/v1/stats", true, h::get_stats, nullptr},
     {"POST", "/api/v1/users/{id}/revoke-tokens", true, nullptr, h::revoke_tokens},
+    {"POST", "/api/v1/users/{id}/password", true, nullptr, h::set_user_password},
+    {"GET", "/api/v1/users", true, h::list_users, nullptr},
+    {"POST", "/api/v1/users", true, nullptr, h::create_user},
+    {"PATCH", "/api/v1/users/{id}", true, nullptr, h::update_user},
+    {"POST", "/api/v1/orgs", true, nullptr, h::create_org},
+    {"PATCH", "/api/v1/orgs/{path}", true, nullptr, h::rename_org},
+    {"POST", "/api/v1/auth/login", false, nullptr, h::login},
+    {"POST", "/api/v1/auth/logout", true, nullptr, h::logout},
+    {"POST", "/api/v1/me/password", true, nullptr, h::change_my_password},
     {"GET", kStreamRoute, true, h::stream_without_upgrade, nullptr},
 };
 
@@ -79,6 +88,7 @@ bool same_bytes(std::string_view a, std::string_view b) {
 Result<std::shared_ptr<const engine::Principal>> Router::authenticate(const Request& request,
                                                                       AuthMemo* memo) const {
   if (memo && memo->principal && same_bytes(memo->authorization, request.authorization) &&
+      same_bytes(memo->session_cookie, request.session_cookie) &&
       state_->engine.still_authenticated(memo->credential)) {
     state_->metrics.authentication_reused();
     return memo->principal;
@@ -90,7 +100,7 @@ Result<std::shared_ptr<const engine::Principal>> Router::authenticate(const Requ
     return fail(who.error());
   }
   auto principal = std::make_shared<const engine::Principal>(std::move(*who));
-  if (memo) *memo = AuthMemo{request.authorization, std::move(credential), principal};
+  if (memo) *memo = AuthMemo{request.authorization, request.session_cookie, std::move(credential), principal};
   return principal;
 }
 
@@ -135,6 +145,11 @@ void Router::dispatch(Request request, Respond respond, AuthMemo* memo) const {
     auto who = authenticate(request, memo);
     if (!who) {
       Response res = error_response(who.error());
+      res.route = request.route;
+      return respond(std::move(res));
+    }
+    if (auto refused = handlers::check_origin(*state_, request)) {
+      Response res = error_response(*refused);
       res.route = request.route;
       return respond(std::move(res));
     }

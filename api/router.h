@@ -4,7 +4,8 @@
 // dispatch() calls `respond` exactly once, with the response annotated with the matched route
 // pattern and the user id for the request log. Unknown paths answer 404 not_found, a known
 // path with another method 405 (code bad_request, with Allow), a protected route without a
-// valid bearer token 401. Thread-safe: the table is immutable after construction.
+// valid bearer token or session cookie 401, a cookie-authenticated change from another origin
+// 403 (handlers::check_origin). Thread-safe: the table is immutable after construction.
 #pragma once
 
 #include <memory>
@@ -41,6 +42,7 @@ inline constexpr std::string_view kStreamRoute = "/api/v1/stream";
 // connection and is used on its thread only.
 struct AuthMemo {
   std::string authorization;
+  std::string session_cookie;  // the pioneer_session cookie it came with (the same rule)
   engine::Engine::Credential credential;
   std::shared_ptr<const engine::Principal> principal;  // null: nothing remembered
 };

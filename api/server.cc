@@ -14,6 +14,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <openssl/ssl.h>
 
+#include "api/logins.h"
 #include "api/router.h"
 #include "api/sessions.h"
 #include "common/thread_name.h"
@@ -209,6 +210,10 @@ int serve(const ServerConfig& config) {
   Router router;
   ServerState state{config, *engine, hub, metrics, router};
   router.bind(&state);
+  auto logins = std::make_unique<Logins>(Logins::Options{
+      config.password_threads, 64, config.login_max_failures, config.login_max_address_failures,
+      static_cast<int64_t>(config.login_window_s) * 1000});
+  state.logins = logins.get();
 
   // One io_context per I/O thread (sessions.h: a connection lives on one thread).
   const int threads = std::max(1, config.threads);
@@ -263,7 +268,9 @@ int serve(const ServerConfig& config) {
   state.stopping.store(true);
   listener->stop();
   wait_until([&] { return state.in_flight.load() == 0; }, kInFlightWait);
-  // 2. No new commands; everything queued commits.
+  // 2. No new commands; everything queued commits. Password work still queued submits nothing.
+  state.logins = nullptr;
+  logins.reset();
   engine->stop_accepting();
   engine->drain();
   // 3. Streams close with 1001; the hub takes no more batches.

@@ -37,6 +37,14 @@ struct ServerConfig {
   size_t feed_scan_events = 10000;        // events one feed page or replay step looks at
   size_t feed_merge_instances = 2000;     // at most this many visible: served from histories
   std::string hash_algorithm = "sha256";  // for a new database: sha256 or sm3
+  // Login sessions and passwords.
+  std::string public_origin;              // e.g. "https://pioneer.example.gov.cn" behind a proxy; "" = none
+  int session_idle_s = 8 * 3600;          // a session ends after this long without use
+  int session_max_s = 7 * 24 * 3600;      // ... and this long after login in any case
+  size_t login_max_failures = 5;          // failed logins per user within login_window_s ...
+  size_t login_max_address_failures = 50; // ... and per client address, before 429
+  int login_window_s = 15 * 60;
+  size_t password_threads = 1;            // threads hashing and checking passwords
 };
 
 // Reads a JSON config file whose keys are the ServerConfig member names; only the keys present

@@ -16,6 +16,7 @@
 namespace pioneer::api {
 
 class Router;
+class Logins;
 
 struct ServerState {
   const ServerConfig& config;
@@ -26,6 +27,7 @@ struct ServerState {
   std::atomic<size_t> connections{0};  // open HTTP and WebSocket connections
   std::atomic<size_t> in_flight{0};    // requests read but not yet answered
   std::atomic<bool> stopping{false};   // SIGINT/SIGTERM seen: answer no new requests
+  Logins* logins = nullptr;            // password work and login limits (null: logins answer 503)
 };
 
 // Holds one of the `connections` slots for as long as a connection lives; moves with the

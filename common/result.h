@@ -21,12 +21,14 @@ enum class Code {
   kInvalidJson,           // 400
   kBadRequest,            // 400
   kUnauthenticated,       // 401
+  kInvalidCredentials,    // 401: wrong user or password at login (one answer for both)
   kForbidden,             // 403
   kNotFound,              // 404
   kVersionConflict,       // 409
   kTransitionNotAllowed,  // 409
   kIdempotencyConflict,   // 409
   kPayloadTooLarge,       // 413
+  kTooManyAttempts,       // 429: too many failed logins; Retry-After says when to try again
   kMissingFields,         // 422
   kInvalidField,          // 422
   kInvalidDefinition,     // 422

@@ -5,6 +5,7 @@
 
 #include "common/crypto.h"
 #include "engine/audit/reindex.h"
+#include "engine/core/admin_rules.h"
 #include "engine/core/codec.h"
 #include "engine/core/indexer.h"
 #include "engine/core/rules.h"
@@ -101,19 +102,31 @@ Result<Principal> Engine::authenticate(std::string_view token) const {
   return state_->directory.authenticate_hash(sha256_hex(token), state_->clock->now_ms());
 }
 
-Engine::Credential Engine::credential(std::string_view token) { return Credential{sha256_hex(token), 0, 0}; }
+Engine::Credential Engine::credential(std::string_view token) { return Credential{sha256_hex(token), 0, 0, nullptr, 0}; }
 
 bool Engine::still_authenticated(const Credential& c) const {
-  if (c.generation == 0 || c.generation != state_->directory.generation()) return false;
-  return c.expires_ms == 0 || state_->clock->now_ms() < c.expires_ms;
+  return Directory::still_valid(c.generation, c.expires_ms, c.last_used.get(), c.idle_ms,
+                                state_->directory.generation(), state_->clock->now_ms());
 }
 
 Result<Principal> Engine::authenticate(Credential& c) const {
   Directory::TokenCheck check;
   auto who = state_->directory.authenticate_hash(c.token_hash, state_->clock->now_ms(), &check);
-  c.generation = who ? check.generation : 0;
-  c.expires_ms = who ? check.expires_ms : 0;
+  if (!who) check = Directory::TokenCheck{};
+  c.generation = check.generation;
+  c.expires_ms = check.expires_ms;
+  c.last_used = std::move(check.last_used);
+  c.idle_ms = check.idle_ms;
   return who;
+}
+
+std::optional<std::string> Engine::password_hash(std::string_view user_id) const {
+  return state_->directory.password_hash(user_id);
+}
+
+Result<void> Engine::may_set_password(const Principal& who, std::string_view user_id) const {
+  const AdminEnv env{state_->directory, state_->options.roles};
+  return decide_set_password(env, SetPassword{std::string(user_id), "$argon2id$", false}, who);
 }
 
 Result<Principal> Engine::user(std::string_view id) const {
@@ -123,6 +136,8 @@ Result<Principal> Engine::user(std::string_view id) const {
 }
 
 std::vector<Org> Engine::orgs() const { return state_->directory.orgs(); }
+
+std::vector<UserRecord> Engine::user_records() const { return state_->directory.users(); }
 
 std::vector<Principal> Engine::users() const {
   std::vector<Principal> out;
@@ -329,6 +344,7 @@ Result<std::vector<std::string>> Engine::history_text(const Principal& who, std:
 }
 
 bool Engine::may_see(const Principal& who, const Event& event) const {
+  if (event.type == kDirectoryEvent) return may_see_directory_event(who, event);
   return who.can_see(event.org, event.assignee_org);
 }
 

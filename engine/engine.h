@@ -78,6 +78,9 @@ class Engine {
     std::string token_hash;
     uint64_t generation = 0;  // the directory's generation at the last check; 0: never checked
     int64_t expires_ms = 0;   // the token's expiry then; 0: never
+    // A login session's last use and idle limit (Directory::TokenCheck); null for other tokens.
+    std::shared_ptr<std::atomic<int64_t>> last_used = nullptr;
+    int64_t idle_ms = 0;
   };
   static Credential credential(std::string_view token);
   // True when authenticate(c) would answer as it did last time.
@@ -85,8 +88,16 @@ class Engine {
   // Authenticates again and records in `c` what the answer depended on.
   Result<Principal> authenticate(Credential& c) const;
   Result<Principal> user(std::string_view id) const;
+  // The user's Argon2id password hash, nullopt when the user is unknown or has none. Never
+  // logged, never sent.
+  std::optional<std::string> password_hash(std::string_view user_id) const;
+  // Whether `who` may set the password of `user_id` (engine/core/admin_rules.h decide_set_password),
+  // asked before the slow hash; the writer asks again when the command is applied.
+  Result<void> may_set_password(const Principal& who, std::string_view user_id) const;
   std::vector<Org> orgs() const;
   std::vector<Principal> users() const;
+  // The directory's people as stored (with `disabled`), by id.
+  std::vector<UserRecord> user_records() const;
   const RoleCatalog& roles() const;
 
   // ---- definitions ----

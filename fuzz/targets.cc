@@ -16,6 +16,7 @@
 
 #include "api/http.h"
 #include "api/hub.h"
+#include "api/logins.h"
 #include "api/router.h"
 #include "api/server_state.h"
 #include "api/upload/file_name.h"
@@ -168,6 +169,7 @@ struct ApiFixture {
   api::Router router;
   std::unique_ptr<engine::Engine> engine;
   std::unique_ptr<api::ServerState> state;
+  std::unique_ptr<api::Logins> logins;  // login and password routes hash on its thread
   std::map<std::string, std::string> tokens;  // user id -> token
   std::string id, other;
 };
@@ -199,6 +201,8 @@ ApiFixture* make_fixture() {
   f->engine->set_publisher([f](const std::vector<engine::Event>& events) { f->hub.publish(events); });
   f->state.reset(new api::ServerState{f->config, *f->engine, f->hub, f->metrics, f->router});
   f->router.bind(f->state.get());
+  f->logins = std::make_unique<api::Logins>(api::Logins::Options{});
+  f->state->logins = f->logins.get();
 
   auto party = f->engine->user("wang.wei");
   auto committee = f->engine->user("li.na");

@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "common/crypto.h"
+#include "common/password.h"
 #include "engine/engine.h"
 
 namespace pioneer::engine {
@@ -55,9 +56,17 @@ Result<bool> seed_demo(Engine& engine, const std::string& tokens_path) {
     const std::string token = new_token();
     auto t = engine.execute(Command{IssueToken{u.id, sha256_hex(token), 0}, system, {}, {}});
     if (!t) return fail(t.error());
+    // A password to log in with: 16 characters of base64url (96 random bits, so the light
+    // hashing cost of common/password.h suffices).
+    const std::string password = base64url_encode(random_bytes(12));
+    auto hash = hash_password(password, kRandomSecretCost);
+    if (!hash) return fail(Code::kInternal, "无法计算密码摘要（hashing a demo password failed）");
+    auto p = engine.execute(Command{SetPassword{u.id, std::move(*hash), false}, system, {}, {}});
+    if (!p) return fail(p.error());
     Json roles = Json::array();
     for (const RoleGrant& g : u.roles) roles.push_back({{"role", g.role}, {"org", g.org}});
-    out.push_back({{"id", u.id}, {"name", u.name}, {"home_org", u.home}, {"roles", roles}, {"token", token}});
+    out.push_back({{"id", u.id}, {"name", u.name}, {"home_org", u.home}, {"roles", roles}, {"token", token},
+                    {"password", password}});
   }
   // Written next to the database, readable only by its owner: these are live credentials.
   std::ofstream file(tokens_path, std::ios::trunc);

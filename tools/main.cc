@@ -20,6 +20,7 @@
 #include "api/server.h"
 #include "common/crypto.h"
 #include "common/input.h"
+#include "common/password.h"
 #include "engine/audit/reindex.h"
 #include "engine/audit/verify.h"
 #include "engine/core/codec.h"
@@ -53,6 +54,27 @@ Result<std::unique_ptr<Engine>> open_engine(const std::string& data, const std::
   options.create_if_missing = may_create;
   options.roles = *roles;
   return Engine::open(options);
+}
+
+// `user passwd`: the first line of standard input is the new password (a terminal shows it; pipe
+// it in from a password manager or `read -s`). Every login session of the user ends.
+int set_password(Engine& e, const std::string& user_id) {
+  std::string password;
+  std::getline(std::cin, password);
+  if (!password.empty() && password.back() == '\r') password.pop_back();
+  if (auto problem = password_problem(password)) {
+    std::cerr << "pioneer: " << *problem << "\n";
+    return 1;
+  }
+  auto hash = hash_password(password);
+  if (!hash) {
+    std::cerr << "pioneer: 无法计算密码摘要（hashing the password failed）\n";
+    return 1;
+  }
+  auto r = e.execute(Command{SetPassword{user_id, std::move(*hash), false}, Principal::system_principal(), {}, {}});
+  if (!r) return report(r.error());
+  std::cout << r->body.dump() << "\n";
+  return 0;
 }
 
 int cmd_validate(const std::vector<std::string>& files, const std::string& roles_file) {
@@ -354,6 +376,9 @@ int main(int argc, char** argv) {
   user_revoke->add_option("--token", admin_token, "an administrator's token (with --server)");
   revoke_data->excludes(revoke_server);
   user_revoke->add_option("--id", user_id, "user id")->required();
+  auto* user_passwd = user->add_subcommand("passwd", "set a user's password, read from standard input (server stopped)");
+  user_passwd->add_option("--data", data, "data folder")->required();
+  user_passwd->add_option("--id", user_id, "user id")->required();
   auto* user_list = user->add_subcommand("list", "list users and their roles");
   user_list->add_option("--data", data, "data folder")->required();
 
@@ -476,6 +501,7 @@ int main(int argc, char** argv) {
     return issue_token(e, user_id, ttl_days);
   }
   if (*user_token) return issue_token(e, user_id, ttl_days);
+  if (*user_passwd) return set_password(e, user_id);
   if (*user_revoke) {
     auto r = e.execute(Command{RevokeTokens{user_id}, system, {}, {}});
     if (!r) return report(r.error());

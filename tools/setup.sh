@@ -8,7 +8,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-url1.81-dev
-  librocksdb-dev nlohmann-json3-dev libgtest-dev libssl-dev libcli11-dev libjemalloc-dev
+  librocksdb-dev nlohmann-json3-dev libgtest-dev libssl-dev libcli11-dev libjemalloc-dev libargon2-dev
   chromium fonts-noto-cjk
   "$@"
 )

@@ -9,6 +9,7 @@
 
 #include "common/crypto.h"
 #include "engine/audit/reindex.h"
+#include "engine/core/admin_rules.h"
 #include "engine/core/codec.h"
 #include "engine/core/indexer.h"
 #include "engine/write/registry.h"
@@ -57,6 +58,7 @@ Result<VerifyReport> verify_store(const storage::Store& store, const RoleCatalog
   // 1. The log: gap-free, chained, each hash right, each event listed in its instance's history.
   std::string prev(64, '0');
   uint64_t expected = 1;
+  uint64_t directory_events = 0;  // in the log, in no history
   std::vector<std::string> listing_keys;
   std::vector<std::pair<std::string, uint64_t>> listed_as;  // (instance id, seq) per key
   auto check_listings = [&]() -> Result<void> {
@@ -97,6 +99,14 @@ Result<VerifyReport> verify_store(const storage::Store& store, const RoleCatalog
         bad("记录不是规范编码，已被改动（the stored record is not in canonical form: it was edited）");
       }
       prev = e->hash;
+      if (e->type == kDirectoryEvent) {
+        // A directory change: chained and hashed like the rest, in no instance's history.
+        if (!e->instance_id.empty()) bad("目录事件不应属于实例（a directory event names an instance）");
+        directory_events++;
+        expected = at + 1;
+        r.events_checked++;
+        continue;
+      }
       listing_keys.push_back(index::history_key(e->instance_id, e->instance_seq));
       listed_as.emplace_back(e->instance_id, at);
       if (listing_keys.size() == kChunk) {
@@ -191,7 +201,7 @@ Result<VerifyReport> verify_store(const storage::Store& store, const RoleCatalog
 
   // 3. Nothing left over. History entries: as many as events, or some point at another
   // instance's event, or belong to an instance with no record.
-  if (history_total != r.events_checked) {
+  if (history_total + directory_events != r.events_checked) {
     std::string last_id;
     std::vector<std::string> event_keys;
     std::vector<std::pair<std::string, int64_t>> owners;

@@ -55,6 +55,15 @@ struct Principal {
   static Principal system_principal();
 };
 
+// A person as the directory stores them (their tokens are separate).
+struct UserRecord {
+  std::string id;
+  std::string name;
+  std::string home_org;
+  std::vector<RoleGrant> roles;
+  bool disabled = false;  // a disabled person's tokens and sessions authenticate no one
+};
+
 struct Approval {
   std::string role;  // the countersign party this vote satisfied
   std::string user;
@@ -184,12 +193,28 @@ struct RegisterDefinition {
 // Admin: create or replace an org unit / a user. A user's tokens are separate (IssueToken).
 struct PutOrg {
   Org org;
+  bool create_only = false;  // POST /api/v1/orgs: refuse an id that exists
 };
 struct PutUser {
   std::string id;
   std::string name;
   std::string home_org;
   std::vector<RoleGrant> roles;
+  bool create_only = false;                   // POST /api/v1/users: refuse an id that exists
+  std::optional<std::string> password_hash = std::nullopt;  // set in the same batch (Argon2id, never logged)
+};
+// Changes some of a person's attributes (PATCH /api/v1/users/{id}); what is absent stays.
+struct PatchUser {
+  std::string id;
+  std::optional<std::string> name;
+  std::optional<std::string> home_org;
+  std::optional<std::vector<RoleGrant>> roles;
+  std::optional<bool> disabled;
+};
+// Renames an org (PATCH /api/v1/orgs/{path}).
+struct RenameOrg {
+  std::string id;
+  std::string name;
 };
 // Stores the hash of a token for a user; expires_ms 0 means never.
 struct IssueToken {
@@ -202,8 +227,31 @@ struct RevokeTokens {
   std::string user_id;
 };
 
+// Opens a login session for the principal (who has just given their password): a token hash
+// like IssueToken's that also ends after idle_ms without use.
+struct OpenSession {
+  std::string user_id;
+  std::string token_hash;
+  int64_t expires_ms = 0;
+  int64_t idle_ms = 0;
+};
+// Ends one login session of the principal (logout); a hash that is no session of theirs ends nothing.
+struct CloseSession {
+  std::string token_hash;
+};
+// Sets a person's password (an Argon2id hash, common/password.h) and ends their login
+// sessions. The hash never enters a reply, the event log or the logs.
+struct SetPassword {
+  std::string user_id;
+  std::string password_hash;
+  // One's own, the old password checked by the caller (POST /api/v1/me/password); otherwise
+  // an administrator's, for a person in reach (POST /api/v1/users/{id}/password).
+  bool own = false;
+};
+
 using CommandBody = std::variant<CreateInstance, FireTransition, AddComment, FireTimer, MigrateInstance,
-                                 RegisterDefinition, PutOrg, PutUser, IssueToken, RevokeTokens>;
+                                 RegisterDefinition, PutOrg, PutUser, IssueToken, RevokeTokens, OpenSession,
+                                 CloseSession, SetPassword, PatchUser, RenameOrg>;
 
 // Commands on one instance (the rest change definitions or the directory).
 inline bool is_instance_command(const CommandBody& body) {

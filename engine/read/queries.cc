@@ -9,6 +9,7 @@
 #include <set>
 
 #include "common/crypto.h"
+#include "engine/core/admin_rules.h"
 #include "engine/core/codec.h"
 #include "engine/core/indexer.h"
 #include "engine/core/rules.h"
@@ -300,7 +301,8 @@ Result<EventPage> Engine::events_after(const Principal& who, uint64_t since, siz
   // The instances the caller may see, when they are few. Nested roots are dropped, and an
   // instance found under two roots (its org and its assignee org) counts once.
   std::optional<std::set<std::string, std::less<>>> few;
-  if (!who.system && page.head - since > scan.merge_after) {
+  // An administrator walks the log: directory events are in no instance's history.
+  if (!who.system && !is_admin(who) && page.head - since > scan.merge_after) {
     few.emplace();
     for (const std::string& root : roots_of(who)) {
       auto c = state_->store->scan_prefix(Space::kIndexes, index::by_org(root));
@@ -345,6 +347,10 @@ Result<EventPage> Engine::events_after(const Principal& who, uint64_t since, siz
     auto e = decode_event(cursor->value());
     if (!e) return fail(e.error());
     last_seen = e->seq;
+    if (e->type == kDirectoryEvent) {
+      if (may_see_directory_event(who, *e)) page.items.push_back(std::move(*e));
+      continue;
+    }
     auto it = visible.find(e->instance_id);
     if (it == visible.end()) {
       auto in = state_->read_instance(e->instance_id);

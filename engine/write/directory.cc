@@ -15,22 +15,43 @@ using storage::Space;
 std::string Directory::org_key(std::string_view id) { return KeyBuilder().text("org").text(id).build(); }
 std::string Directory::user_key(std::string_view id) { return KeyBuilder().text("user").text(id).build(); }
 std::string Directory::token_key(std::string_view hash) { return KeyBuilder().text("token").text(hash).build(); }
+std::string Directory::password_key(std::string_view id) { return KeyBuilder().text("password").text(id).build(); }
 
 std::string Directory::encode_user(const UserRecord& u) {
   Json roles = Json::array();
   for (const RoleGrant& g : u.roles) roles.push_back({{"role", g.role}, {"org", g.org}});
-  return Json{{"id", u.id}, {"name", u.name}, {"home_org", u.home_org}, {"roles", roles}}.dump();
+  Json j{{"id", u.id}, {"name", u.name}, {"home_org", u.home_org}, {"roles", roles}};
+  if (u.disabled) j["disabled"] = true;
+  return j.dump();
 }
 
 std::string Directory::encode_token(const TokenRecord& t) {
-  return Json{{"user", t.user_id}, {"expires", t.expires_ms}}.dump();
+  Json j{{"user", t.user_id}, {"expires", t.expires_ms}};
+  if (t.session) {
+    j["session"] = true;
+    j["idle"] = t.idle_ms;
+  }
+  return j.dump();
 }
+
+namespace {
+
+TokenRecord decode_token(const Json& j) {
+  TokenRecord t{j.value("user", ""), j.value("expires", int64_t{0})};
+  t.session = j.value("session", false);
+  t.idle_ms = j.value("idle", int64_t{0});
+  if (t.session) t.last_used = std::make_shared<std::atomic<int64_t>>(-1);  // -1: not used since start
+  return t;
+}
+
+}  // namespace
 
 Result<void> Directory::load(const storage::Store& store) {
   std::unique_lock lock(mu_);
   orgs_.clear();
   users_.clear();
   tokens_.clear();
+  passwords_.clear();
   for (auto c = store.scan_prefix(Space::kPrincipals, ""); c->valid(); c->next()) {
     auto parts = storage::split_key(c->key());
     if (parts.size() != 2) continue;
@@ -41,11 +62,13 @@ Result<void> Directory::load(const storage::Store& store) {
       if (!org) return fail(org.error());
       orgs_[org->id] = *org;
     } else if (parts[0] == "user") {
-      UserRecord u{j.value("id", ""), j.value("name", ""), j.value("home_org", ""), {}};
+      UserRecord u{j.value("id", ""), j.value("name", ""), j.value("home_org", ""), {}, j.value("disabled", false)};
       for (const Json& g : j.value("roles", Json::array())) u.roles.push_back({g.value("role", ""), g.value("org", "")});
       users_[u.id] = std::move(u);
     } else if (parts[0] == "token") {
-      tokens_[std::string(parts[1])] = TokenRecord{j.value("user", ""), j.value("expires", int64_t{0})};
+      tokens_[std::string(parts[1])] = decode_token(j);
+    } else if (parts[0] == "password") {
+      passwords_[std::string(parts[1])] = j.value("hash", "");
     }
   }
   generation_.fetch_add(1, std::memory_order_release);
@@ -78,6 +101,15 @@ std::vector<Org> Directory::orgs() const {
   return out;
 }
 
+std::vector<std::string> Directory::root_orgs() const {
+  std::shared_lock lock(mu_);
+  std::vector<std::string> out;
+  for (const auto& [id, org] : orgs_) {
+    if (org.parent.empty()) out.push_back(id);
+  }
+  return out;
+}
+
 std::vector<UserRecord> Directory::users() const {
   std::shared_lock lock(mu_);
   std::vector<UserRecord> out;
@@ -107,13 +139,30 @@ Result<Principal> Directory::authenticate_hash(const std::string& token_hash, in
   // time taken says nothing about how much of a guessed hash matched.
   auto it = tokens_.lower_bound(token_hash);
   if (it == tokens_.end() || !constant_time_equal(it->first, token_hash)) return refused();
-  if (it->second.expires_ms != 0 && it->second.expires_ms <= now_ms) return refused();
-  auto user = users_.find(it->second.user_id);
-  if (user == users_.end()) return refused();
+  const TokenRecord& token = it->second;
+  if (token.expires_ms != 0 && token.expires_ms <= now_ms) return refused();
+  auto user = users_.find(token.user_id);
+  if (user == users_.end() || user->second.disabled) return refused();
   // Read under the shared lock: every change moves the generation under the unique lock, so
   // this is the generation of exactly the state the answer was read from.
-  if (check) *check = TokenCheck{generation_.load(std::memory_order_relaxed), it->second.expires_ms};
+  TokenCheck found{generation_.load(std::memory_order_relaxed), token.expires_ms, token.last_used, token.idle_ms};
+  if (token.session &&
+      !still_valid(found.generation, found.expires_ms, found.last_used.get(), found.idle_ms, found.generation, now_ms)) {
+    return refused();
+  }
+  if (check) *check = std::move(found);
   return principal_of(user->second);
+}
+
+bool Directory::still_valid(uint64_t checked_generation, int64_t expires_ms, std::atomic<int64_t>* last_used,
+                            int64_t idle_ms, uint64_t generation, int64_t now_ms) {
+  if (checked_generation == 0 || checked_generation != generation) return false;
+  if (expires_ms != 0 && now_ms >= expires_ms) return false;
+  if (!last_used) return true;
+  const int64_t last = last_used->load(std::memory_order_relaxed);
+  if (last >= 0 && now_ms >= last + idle_ms) return false;
+  if (now_ms > last) last_used->store(now_ms, std::memory_order_relaxed);
+  return true;
 }
 
 void Directory::put_org(const Org& org) {
@@ -137,6 +186,49 @@ void Directory::put_token(const std::string& hash, const TokenRecord& token) {
 void Directory::revoke_user_tokens(const std::string& user_id) {
   std::unique_lock lock(mu_);
   std::erase_if(tokens_, [&](const auto& kv) { return kv.second.user_id == user_id; });
+  generation_.fetch_add(1, std::memory_order_release);
+}
+
+void Directory::revoke_user_sessions(const std::string& user_id) {
+  std::unique_lock lock(mu_);
+  std::erase_if(tokens_, [&](const auto& kv) { return kv.second.user_id == user_id && kv.second.session; });
+  generation_.fetch_add(1, std::memory_order_release);
+}
+
+void Directory::remove_token(const std::string& token_hash) {
+  std::unique_lock lock(mu_);
+  tokens_.erase(token_hash);
+  generation_.fetch_add(1, std::memory_order_release);
+}
+
+std::optional<TokenRecord> Directory::find_token(std::string_view token_hash) const {
+  std::shared_lock lock(mu_);
+  auto it = tokens_.find(token_hash);
+  if (it == tokens_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<std::string> Directory::session_hashes_of(std::string_view user_id) const {
+  std::shared_lock lock(mu_);
+  std::vector<std::string> out;
+  for (const auto& [hash, token] : tokens_) {
+    if (token.user_id == user_id && token.session) out.push_back(hash);
+  }
+  return out;
+}
+
+std::optional<std::string> Directory::password_hash(std::string_view user_id) const {
+  std::shared_lock lock(mu_);
+  auto user = users_.find(user_id);
+  if (user == users_.end() || user->second.disabled) return std::nullopt;  // logs in as no one
+  auto it = passwords_.find(user_id);
+  if (it == passwords_.end()) return std::nullopt;
+  return it->second;
+}
+
+void Directory::put_password(const std::string& user_id, const std::string& hash) {
+  std::unique_lock lock(mu_);
+  passwords_[user_id] = hash;
   generation_.fetch_add(1, std::memory_order_release);
 }
 

@@ -8,14 +8,15 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <shared_mutex>
 #include <string>
 #include <vector>
 
 #include "common/result.h"
+#include "engine/core/admin_rules.h"
 #include "engine/core/model.h"
-#include "engine/core/rules.h"
 
 namespace pioneer::storage {
 class Store;
@@ -23,26 +24,25 @@ class Store;
 
 namespace pioneer::engine {
 
-struct UserRecord {
-  std::string id;
-  std::string name;
-  std::string home_org;
-  std::vector<RoleGrant> roles;
-};
-
 struct TokenRecord {
   std::string user_id;
   int64_t expires_ms = 0;  // 0: never
+  // A login session (POST /api/v1/auth/login) also ends after idle_ms without use. Its last use
+  // is kept in memory only, shared with the credentials that hold it (a restart counts as a use).
+  bool session = false;
+  int64_t idle_ms = 0;
+  std::shared_ptr<std::atomic<int64_t>> last_used = nullptr;
 };
 
-class Directory final : public OrgView {
+class Directory final : public AdminView {
  public:
   Result<void> load(const storage::Store& store);
 
   std::optional<Org> find_org(std::string_view id) const override;
   bool user_exists(std::string_view id) const override;
-  std::optional<UserRecord> find_user(std::string_view id) const;
+  std::optional<UserRecord> find_user(std::string_view id) const override;
   std::vector<Org> orgs() const;
+  std::vector<std::string> root_orgs() const override;
   std::vector<UserRecord> users() const;
   bool empty() const;
 
@@ -52,7 +52,16 @@ class Directory final : public OrgView {
   struct TokenCheck {
     uint64_t generation = 0;
     int64_t expires_ms = 0;  // 0: never
+    // A session's last use and idle limit: the answer holds while now < last_used + idle_ms,
+    // and each use moves last_used (a relaxed store: the one thing a reused answer writes).
+    std::shared_ptr<std::atomic<int64_t>> last_used = nullptr;
+    int64_t idle_ms = 0;
   };
+  // Is an answer remembered as (checked_generation, expires_ms, last_used, idle_ms) still good
+  // at `now` while the directory is at `generation`? For a session this marks the use. No
+  // reference count moves: this runs on every request.
+  static bool still_valid(uint64_t checked_generation, int64_t expires_ms, std::atomic<int64_t>* last_used,
+                          int64_t idle_ms, uint64_t generation, int64_t now_ms);
   // The principal holding this token hash at `now`, or kUnauthenticated; `check`, when given,
   // receives what the answer depended on.
   Result<Principal> authenticate_hash(const std::string& token_hash, int64_t now_ms,
@@ -66,12 +75,22 @@ class Directory final : public OrgView {
   void put_user(const UserRecord& user);
   void put_token(const std::string& token_hash, const TokenRecord& token);
   void revoke_user_tokens(const std::string& user_id);
+  // Ends every login session of the user (a password change); other tokens stay.
+  void revoke_user_sessions(const std::string& user_id);
+  void remove_token(const std::string& token_hash);
+  std::optional<TokenRecord> find_token(std::string_view token_hash) const;
+  std::vector<std::string> session_hashes_of(std::string_view user_id) const;
+  // The user's Argon2id password hash (common/password.h), nullopt when none is set or the
+  // user is unknown or disabled.
+  std::optional<std::string> password_hash(std::string_view user_id) const;
+  void put_password(const std::string& user_id, const std::string& hash);
   std::vector<std::string> token_hashes_of(std::string_view user_id) const;
 
   // Store records.
   static std::string org_key(std::string_view id);
   static std::string user_key(std::string_view id);
   static std::string token_key(std::string_view hash);
+  static std::string password_key(std::string_view user_id);
   static std::string encode_user(const UserRecord& user);
   static std::string encode_token(const TokenRecord& token);
 
@@ -80,6 +99,7 @@ class Directory final : public OrgView {
   std::map<std::string, Org, std::less<>> orgs_;
   std::map<std::string, UserRecord, std::less<>> users_;
   std::map<std::string, TokenRecord, std::less<>> tokens_;  // by hex SHA-256 of the token
+  std::map<std::string, std::string, std::less<>> passwords_;  // user id -> Argon2id hash
   // Written under the unique lock after each change, read without a lock (generation()).
   std::atomic<uint64_t> generation_{1};
 };

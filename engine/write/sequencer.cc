@@ -9,6 +9,7 @@
 #include "common/crypto.h"
 #include "common/input.h"
 #include "common/thread_name.h"
+#include "engine/core/admin_rules.h"
 #include "engine/core/codec.h"
 #include "engine/core/indexer.h"
 #include "engine/core/rules.h"
@@ -24,41 +25,6 @@ namespace {
 constexpr int64_t kIdempotencyTtlMs = 24LL * 3600 * 1000;
 constexpr auto kMaxIdleWait = std::chrono::milliseconds(250);
 
-bool is_admin(const Principal& who) {
-  return who.system || std::any_of(who.roles.begin(), who.roles.end(), [](const RoleGrant& g) { return g.role == "admin"; });
-}
-
-// An administrator of the whole tree: `admin` held at a root org (an id without '/'). Workflow
-// definitions, orgs and users belong to no one department, so a department's administrator
-// (admin@city/education, which the CLI may grant) does not change them (session 11).
-bool is_admin_over_all(const Principal& who) {
-  return who.system || std::any_of(who.roles.begin(), who.roles.end(), [](const RoleGrant& g) {
-           return g.role == "admin" && g.org.find('/') == std::string::npos;
-         });
-}
-
-bool valid_org_id(std::string_view id) {
-  if (id.empty() || id.front() == '/' || id.back() == '/') return false;
-  char prev = '/';
-  for (char c : id) {
-    if (c == '/' && prev == '/') return false;
-    if (!(c == '/' || c == '-' || c == '_' || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return false;
-    prev = c;
-  }
-  return true;
-}
-
-bool valid_user_id(std::string_view id) {
-  if (id.empty() || id.size() > 64) return false;
-  return std::all_of(id.begin(), id.end(), [](char c) {
-    return c == '.' || c == '-' || c == '_' || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-  });
-}
-
-Error forbidden_admin() {
-  return Error::make(Code::kForbidden, "只有系统管理员可以执行此操作（only an administrator may do this）");
-}
-
 }  // namespace
 
 // Everything one batch accumulates before it is committed.
@@ -70,8 +36,8 @@ struct Sequencer::BatchState {
   std::optional<Deferred> deferred;                     // the body the current command owes
   std::map<std::string, std::string> idempotency;          // written in this batch
   std::map<std::string, DefinitionPtr> definitions;        // registered in this batch
-  std::map<std::string, Org> orgs;                         // created in this batch
-  std::set<std::string> users;                             // created in this batch
+  std::map<std::string, Org, std::less<>> orgs;            // created in this batch
+  std::map<std::string, UserRecord, std::less<>> users;    // created in this batch
   uint64_t seq = 0;
   std::string hash;
   std::vector<Event> events;
@@ -719,115 +685,194 @@ Result<Reply> Sequencer::apply_instance_command(BatchState& bs, const Command& c
   return Reply{status, Json::object(), false, {}};
 }
 
+namespace {
+
+// The directory as of the open batch: what the batch wrote, then what is committed.
+class BatchDirectory final : public AdminView {
+ public:
+  BatchDirectory(const Directory& dir, const std::map<std::string, Org, std::less<>>& orgs,
+                 const std::map<std::string, UserRecord, std::less<>>& users)
+      : dir_(dir), orgs_(orgs), users_(users) {}
+  std::optional<Org> find_org(std::string_view id) const override {
+    if (auto it = orgs_.find(id); it != orgs_.end()) return it->second;
+    return dir_.find_org(id);
+  }
+  bool user_exists(std::string_view id) const override { return users_.count(id) > 0 || dir_.user_exists(id); }
+  std::optional<UserRecord> find_user(std::string_view id) const override {
+    if (auto it = users_.find(id); it != users_.end()) return it->second;
+    return dir_.find_user(id);
+  }
+  std::vector<std::string> root_orgs() const override {
+    std::vector<std::string> roots = dir_.root_orgs();
+    for (const auto& [id, org] : orgs_) {
+      if (org.parent.empty() && std::find(roots.begin(), roots.end(), id) == roots.end()) roots.push_back(id);
+    }
+    return roots;
+  }
+
+ private:
+  const Directory& dir_;
+  const std::map<std::string, Org, std::less<>>& orgs_;
+  const std::map<std::string, UserRecord, std::less<>>& users_;
+};
+
+Json user_json(const UserRecord& user) {
+  Json roles = Json::array();
+  for (const RoleGrant& g : user.roles) roles.push_back({{"role", g.role}, {"org", g.org}});
+  return Json{{"id", user.id},     {"name", user.name},   {"org", user.home_org},
+              {"home_org", user.home_org}, {"roles", roles}, {"disabled", user.disabled}};
+}
+
+}  // namespace
+
+// The checks are the pure decide_* rules (engine/core/admin_rules.h); this only writes what they
+// decided into the batch and schedules the directory's update for after the commit.
 Result<Reply> Sequencer::apply_admin_command(BatchState& bs, const Command& command) {
   const Principal& who = command.principal;
-  if (!is_admin(who)) return fail(forbidden_admin());
-  auto org_exists = [&](const std::string& id) { return bs.orgs.count(id) > 0 || deps_.directory.find_org(id).has_value(); };
-  auto user_exists = [&](const std::string& id) { return bs.users.count(id) > 0 || deps_.directory.user_exists(id); };
-
+  const BatchDirectory view(deps_.directory, bs.orgs, bs.users);
+  const AdminEnv env{view, deps_.roles};
   if (const auto* revoke = std::get_if<RevokeTokens>(&command.body)) {
-    // A department's administrator may cut off the people of that department only.
-    auto user = deps_.directory.find_user(revoke->user_id);
-    if (!user && !bs.users.count(revoke->user_id)) return fail(Code::kNotFound, "用户不存在（no such user）");
-    if (!is_admin_over_all(who) && !(user && who.has_role_covering("admin", user->home_org))) {
-      return fail(Code::kForbidden, "只能吊销所管辖单位人员的令牌（you may revoke the tokens of people of the units you administer only）");
-    }
+    if (auto ok = decide_revoke_tokens(env, *revoke, who); !ok) return fail(ok.error());
     auto hashes = deps_.directory.token_hashes_of(revoke->user_id);
     for (const std::string& h : hashes) bs.batch.del(Space::kPrincipals, Directory::token_key(h));
     bs.after_commit.push_back([this, id = revoke->user_id] { deps_.directory.revoke_user_tokens(id); });
+    log_directory(bs, who, view.find_user(revoke->user_id)->home_org, "",
+                  Json{{"what", "tokens_revoked"}, {"user", revoke->user_id}, {"revoked", hashes.size()}});
     return Reply{200, Json{{"user", revoke->user_id}, {"revoked", hashes.size()}}, false, {}};
   }
-  if (!is_admin_over_all(who)) {
-    return fail(Code::kForbidden, "只有全市系统管理员可以执行此操作（only an administrator of the whole org tree may do this）");
-  }
   if (const auto* reg = std::get_if<RegisterDefinition>(&command.body)) {
-    auto parsed = parse_definition(reg->definition, deps_.roles);
-    if (!parsed) return fail(parsed.error());
-    DefinitionPtr latest = bs.definitions.count(parsed->id) ? bs.definitions[parsed->id] : deps_.registry.latest(parsed->id);
-    if (latest) {
-      Json a = latest->source, b = parsed->source;
-      a.erase("version");
-      b.erase("version");
-      if (a == b) {
-        return Reply{200, Json{{"id", latest->id}, {"version", latest->version}, {"title", label_json(latest->title)},
-                               {"registered", false}}, false, {}};
-      }
-    }
-    Definition def = std::move(*parsed);
-    def.version = latest ? latest->version + 1 : 1;
-    def.source["version"] = def.version;
-    auto ptr = std::make_shared<const Definition>(std::move(def));
+    const std::string id = reg->definition.is_object() ? reg->definition.value("id", "") : "";
+    auto in_batch = bs.definitions.find(id);
+    DefinitionPtr latest = in_batch != bs.definitions.end() ? in_batch->second : deps_.registry.latest(id);
+    auto decided = decide_register_definition(env, *reg, latest, who);
+    if (!decided) return fail(decided.error());
+    const DefinitionPtr& ptr = decided->def;
+    Json body{{"id", ptr->id}, {"version", ptr->version}, {"title", label_json(ptr->title)}, {"registered", decided->registered}};
+    if (!decided->registered) return Reply{200, std::move(body), false, {}};
     bs.batch.put(Space::kDefinitions, Registry::key(ptr->id, ptr->version), ptr->source.dump());
     bs.definitions[ptr->id] = ptr;
     bs.after_commit.push_back([this, ptr] { deps_.registry.add(ptr); });
-    return Reply{201, Json{{"id", ptr->id}, {"version", ptr->version}, {"title", label_json(ptr->title)}, {"registered", true}}, false, {}};
+    return Reply{201, std::move(body), false, {}};
   }
   if (const auto* put = std::get_if<PutOrg>(&command.body)) {
-    Org org = put->org;
-    if (!valid_org_id(org.id)) {
-      return fail(Code::kInvalidField, "组织编号只能由小写字母、数字、-、_ 和 / 组成（org ids are paths of a-z 0-9 - _）",
-                  Json{{"field", "id"}});
-    }
-    const size_t slash = org.id.rfind('/');
-    org.parent = slash == std::string::npos ? "" : org.id.substr(0, slash);
-    if (!org.parent.empty() && !org_exists(org.parent)) {
-      return fail(Code::kInvalidField, "上级组织 '" + org.parent + "' 不存在（parent org '" + org.parent + "' does not exist）",
-                  Json{{"field", "parent"}});
-    }
-    if (!deps_.roles.has_org_kind(org.kind)) {
-      return fail(Code::kInvalidField, "未知的组织类型 '" + org.kind + "'（unknown org kind）", Json{{"field", "kind"}});
-    }
-    if (org.name.empty()) return fail(Code::kMissingFields, "组织名称不能为空（org name is required）", Json{{"missing", {"name"}}});
-    if (auto problem = display_name_problem(org.name)) return fail(Code::kInvalidField, "组织" + *problem, Json{{"field", "name"}});
-    bs.batch.put(Space::kPrincipals, Directory::org_key(org.id), encode_org(org));
-    bs.orgs[org.id] = org;
-    bs.after_commit.push_back([this, org] { deps_.directory.put_org(org); });
-    return Reply{201, org_json(org), false, {}};
+    auto org = decide_put_org(env, *put, who);
+    if (!org) return fail(org.error());
+    const auto before = view.find_org(org->id);
+    write_org(bs, *org);
+    log_directory(bs, who, org->id, "",
+                  Json{{"what", "org"}, {"org", org_json(*org)}, {"before", before ? org_json(*before) : Json(nullptr)}});
+    return Reply{201, org_json(*org), false, {}};
   }
   if (const auto* put = std::get_if<PutUser>(&command.body)) {
-    if (!valid_user_id(put->id)) {
-      return fail(Code::kInvalidField, "用户编号只能由小写字母、数字、.、-、_ 组成（user ids use a-z 0-9 . - _）",
-                  Json{{"field", "id"}});
+    auto user = decide_put_user(env, *put, who);
+    if (!user) return fail(user.error());
+    if (put->password_hash && put->password_hash->rfind("$argon2id$", 0) != 0) {
+      return fail(Code::kBadRequest, "密码摘要格式错误（bad password hash）");
     }
-    if (put->id == Principal::system_principal().id) {
-      // The actor of timer events: a person of that id would read as the system in the history.
-      return fail(Code::kInvalidField, "用户编号 system 为系统保留（the user id system is reserved）", Json{{"field", "id"}});
+    const auto before = view.find_user(user->id);
+    write_user(bs, *user);
+    log_directory(bs, who, user->home_org, before ? before->home_org : "",
+                  Json{{"what", "user"}, {"user", user_json(*user)}, {"before", before ? user_json(*before) : Json(nullptr)}});
+    if (put->password_hash) {
+      bs.batch.put(Space::kPrincipals, Directory::password_key(user->id), Json{{"hash", *put->password_hash}}.dump());
+      bs.after_commit.push_back([this, id = user->id, hash = *put->password_hash] { deps_.directory.put_password(id, hash); });
     }
-    if (put->name.empty()) return fail(Code::kMissingFields, "用户姓名不能为空（user name is required）", Json{{"missing", {"name"}}});
-    if (auto problem = display_name_problem(put->name)) return fail(Code::kInvalidField, "用户" + *problem, Json{{"field", "name"}});
-    if (!org_exists(put->home_org)) {
-      return fail(Code::kInvalidField, "所在组织 '" + put->home_org + "' 不存在（home org does not exist）", Json{{"field", "home_org"}});
-    }
-    for (const RoleGrant& g : put->roles) {
-      if (!deps_.roles.has_role(g.role)) {
-        return fail(Code::kInvalidField, "未知角色 '" + g.role + "'（unknown role）", Json{{"field", "roles"}});
-      }
-      if (!org_exists(g.org)) {
-        return fail(Code::kInvalidField, "组织 '" + g.org + "' 不存在（org does not exist）", Json{{"field", "roles"}});
-      }
-    }
-    // A grant named twice is held once (the order of first mention kept).
-    std::vector<RoleGrant> grants;
-    for (const RoleGrant& g : put->roles) {
-      const bool seen = std::any_of(grants.begin(), grants.end(),
-                                    [&](const RoleGrant& r) { return r.role == g.role && r.org == g.org; });
-      if (!seen) grants.push_back(g);
-    }
-    UserRecord user{put->id, put->name, put->home_org, std::move(grants)};
-    bs.batch.put(Space::kPrincipals, Directory::user_key(user.id), Directory::encode_user(user));
-    bs.users.insert(user.id);
-    bs.after_commit.push_back([this, user] { deps_.directory.put_user(user); });
-    Json roles = Json::array();
-    for (const RoleGrant& g : user.roles) roles.push_back({{"role", g.role}, {"org", g.org}});
-    return Reply{201, Json{{"id", user.id}, {"name", user.name}, {"home_org", user.home_org}, {"roles", roles}}, false, {}};
+    return Reply{201, user_json(*user), false, {}};
+  }
+  if (const auto* patch = std::get_if<PatchUser>(&command.body)) {
+    auto user = decide_patch_user(env, *patch, who);
+    if (!user) return fail(user.error());
+    const auto before = view.find_user(user->id);
+    write_user(bs, *user);
+    log_directory(bs, who, user->home_org, before->home_org,
+                  Json{{"what", "user"}, {"user", user_json(*user)}, {"before", user_json(*before)}});
+    return Reply{200, user_json(*user), false, {}};
+  }
+  if (const auto* rename = std::get_if<RenameOrg>(&command.body)) {
+    auto org = decide_rename_org(env, *rename, who);
+    if (!org) return fail(org.error());
+    const auto before = view.find_org(org->id);
+    write_org(bs, *org);
+    log_directory(bs, who, org->id, "", Json{{"what", "org"}, {"org", org_json(*org)}, {"before", org_json(*before)}});
+    return Reply{200, org_json(*org), false, {}};
   }
   if (const auto* issue = std::get_if<IssueToken>(&command.body)) {
-    if (!user_exists(issue->user_id)) return fail(Code::kNotFound, "用户不存在（no such user）");
-    if (issue->token_hash.size() != 64) return fail(Code::kBadRequest, "令牌摘要格式错误（bad token hash）");
+    if (auto ok = decide_issue_token(env, *issue, who); !ok) return fail(ok.error());
     TokenRecord token{issue->user_id, issue->expires_ms};
     bs.batch.put(Space::kPrincipals, Directory::token_key(issue->token_hash), Directory::encode_token(token));
     bs.after_commit.push_back([this, hash = issue->token_hash, token] { deps_.directory.put_token(hash, token); });
+    log_directory(bs, who, view.find_user(issue->user_id)->home_org, "",
+                  Json{{"what", "token_issued"}, {"user", issue->user_id}, {"expires_ms", issue->expires_ms}});
     return Reply{201, Json{{"user", issue->user_id}}, false, {}};
+  }
+  return apply_session_command(bs, command, env);
+}
+
+void Sequencer::write_org(BatchState& bs, const Org& org) {
+  bs.batch.put(Space::kPrincipals, Directory::org_key(org.id), encode_org(org));
+  bs.orgs[org.id] = org;
+  bs.after_commit.push_back([this, org] { deps_.directory.put_org(org); });
+}
+
+// A `directory` event, chained into the log like any other (engine/core/admin_rules.h).
+void Sequencer::log_directory(BatchState& bs, const Principal& who, const std::string& org, const std::string& other_org,
+                              Json changes) {
+  Event e;
+  e.type = std::string(kDirectoryEvent);
+  e.actor_id = who.id;
+  e.actor_name = who.name;
+  e.at_ms = bs.now;
+  e.changes = std::move(changes);
+  e.org = org;
+  e.assignee_org = other_org == org ? "" : other_org;
+  e.seq = ++bs.seq;
+  e.prev_hash = bs.hash;
+  std::string bytes = seal_event(e, deps_.hash_algorithm);
+  bs.hash = e.hash;
+  bs.batch.put(Space::kEvents, storage::u64_key(e.seq), std::move(bytes));
+  bs.events.push_back(std::move(e));
+}
+
+void Sequencer::write_user(BatchState& bs, const UserRecord& user) {
+  bs.batch.put(Space::kPrincipals, Directory::user_key(user.id), Directory::encode_user(user));
+  bs.users[user.id] = user;
+  bs.after_commit.push_back([this, user] { deps_.directory.put_user(user); });
+}
+
+// Login sessions and passwords: what the handlers of /api/v1/auth and the password routes ask.
+Result<Reply> Sequencer::apply_session_command(BatchState& bs, const Command& command, const AdminEnv& env) {
+  const Principal& who = command.principal;
+  if (const auto* open = std::get_if<OpenSession>(&command.body)) {
+    if (auto ok = decide_open_session(env, *open, who); !ok) return fail(ok.error());
+    TokenRecord token{open->user_id, open->expires_ms, true, open->idle_ms,
+                      std::make_shared<std::atomic<int64_t>>(bs.now)};
+    bs.batch.put(Space::kPrincipals, Directory::token_key(open->token_hash), Directory::encode_token(token));
+    bs.after_commit.push_back([this, hash = open->token_hash, token] { deps_.directory.put_token(hash, token); });
+    return Reply{201, Json{{"user", open->user_id}, {"expires_at", open->expires_ms}}, false, {}};
+  }
+  if (const auto* close = std::get_if<CloseSession>(&command.body)) {
+    // Only a session of the caller's own ends here; anything else is left as it is.
+    auto token = deps_.directory.find_token(close->token_hash);
+    const bool ends = token && token->session && token->user_id == who.id;
+    if (ends) {
+      bs.batch.del(Space::kPrincipals, Directory::token_key(close->token_hash));
+      bs.after_commit.push_back([this, hash = close->token_hash] { deps_.directory.remove_token(hash); });
+    }
+    return Reply{200, Json{{"ended", ends}}, false, {}};
+  }
+  if (const auto* set = std::get_if<SetPassword>(&command.body)) {
+    if (auto ok = decide_set_password(env, *set, who); !ok) return fail(ok.error());
+    bs.batch.put(Space::kPrincipals, Directory::password_key(set->user_id), Json{{"hash", set->password_hash}}.dump());
+    for (const std::string& h : deps_.directory.session_hashes_of(set->user_id)) {
+      bs.batch.del(Space::kPrincipals, Directory::token_key(h));
+    }
+    bs.after_commit.push_back([this, id = set->user_id, hash = set->password_hash] {
+      deps_.directory.put_password(id, hash);
+      deps_.directory.revoke_user_sessions(id);
+    });
+    // Who set whose password, and when; never the password or its hash.
+    log_directory(bs, who, env.dir.find_user(set->user_id)->home_org, "", Json{{"what", "password"}, {"user", set->user_id}});
+    return Reply{200, Json{{"user", set->user_id}}, false, {}};
   }
   return fail(Code::kBadRequest, "未知命令（unknown command）");
 }

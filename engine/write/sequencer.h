@@ -133,6 +133,11 @@ class Sequencer {
   Result<Reply> apply(BatchState& bs, const Command& command);
   Result<Reply> apply_instance_command(BatchState& bs, const Command& command);
   Result<Reply> apply_admin_command(BatchState& bs, const Command& command);
+  void write_user(BatchState& bs, const UserRecord& user);
+  void write_org(BatchState& bs, const Org& org);
+  void log_directory(BatchState& bs, const Principal& who, const std::string& org, const std::string& other_org,
+                     Json changes);
+  Result<Reply> apply_session_command(BatchState& bs, const Command& command, const struct AdminEnv& env);
   // The instance as of this point of the batch; nullptr when there is none.
   Result<KnownPtr> lookup(BatchState& bs, const std::string& id);
   KnownPtr record(BatchState& bs, const Definition& def, const Known* before, struct Decision& d);

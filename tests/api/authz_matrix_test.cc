@@ -9,6 +9,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -165,6 +166,46 @@ class AuthzMatrixTest : public ::testing::Test {
       return std::vector<Probe>{
           {"POST", "/api/v1/users/no.such.user/revoke-tokens", "{}", user == "admin" ? 404 : 403, "admin only"}};
     };
+    // Logins: a wrong password is 401 for anyone (each user name its own, so that no lockout
+    // is reached); the password routes change nothing here: a new password too short is 422
+    // for everyone, a person who does not exist is 404 for the administrator and 403 for
+    // everyone else; logout with an API token ends nothing and is 204.
+    r["POST /api/v1/auth/login"] = [](const std::string& user) {
+      return std::vector<Probe>{{"POST", "/api/v1/auth/login",
+                                 Json{{"user", "matrix-" + user}, {"password", "wrong-password"}}.dump(), 401,
+                                 "wrong password"}};
+    };
+    r["POST /api/v1/auth/logout"] = [](const std::string&) {
+      return std::vector<Probe>{{"POST", "/api/v1/auth/logout", "", 204, "a token is no session"}};
+    };
+    r["POST /api/v1/me/password"] = [](const std::string&) {
+      return std::vector<Probe>{{"POST", "/api/v1/me/password", Json{{"old", "x"}, {"new", "short"}}.dump(), 422,
+                                 "too short"}};
+    };
+    r["POST /api/v1/users/{id}/password"] = [](const std::string& user) {
+      return std::vector<Probe>{{"POST", "/api/v1/users/no.such.user/password",
+                                 Json{{"password", "long-enough-password"}}.dump(), user == "admin" ? 404 : 403,
+                                 "admin over the person only"}};
+    };
+    // The directory: anyone lists whom they see (what, the leak test checks); only an
+    // administrator changes it, and here gets as far as validation (422) so that nothing changes.
+    r["GET /api/v1/users"] = all("/api/v1/users", 200);
+    r["POST /api/v1/users"] = [](const std::string& user) {
+      return std::vector<Probe>{{"POST", "/api/v1/users", Json{{"id", "Bad Id"}, {"name", "x"}, {"org", "city/finance"}}.dump(),
+                                 user == "admin" ? 422 : 403, "admin only"}};
+    };
+    r["PATCH /api/v1/users/{id}"] = [](const std::string& user) {
+      return std::vector<Probe>{{"PATCH", "/api/v1/users/zheng.xin", Json{{"org", "city/nowhere"}}.dump(),
+                                 user == "admin" ? 422 : 403, "admin only"}};
+    };
+    r["POST /api/v1/orgs"] = [](const std::string& user) {
+      return std::vector<Probe>{{"POST", "/api/v1/orgs", Json{{"path", "city/finance/b9"}, {"name", ""}, {"kind", "branch"}}.dump(),
+                                 user == "admin" ? 422 : 403, "admin only"}};
+    };
+    r["PATCH /api/v1/orgs/{path}"] = [](const std::string& user) {
+      return std::vector<Probe>{{"PATCH", "/api/v1/orgs/city%2Ffinance", Json{{"name", ""}}.dump(), user == "admin" ? 422 : 403,
+                                 "admin only"}};
+    };
     // Migrating to another version: an administrator over the instance's org; as for the other
     // instance routes, one who cannot see it gets 404 (existence is not revealed), one who sees
     // it without that grant 403. An unknown version stops the administrator at 422.
@@ -296,7 +337,7 @@ TEST_F(AuthzMatrixTest, EveryRouteEveryUserEveryRelation) {
       checked += 2;
     }
     EXPECT_TRUE(route.auth || !std::string(route.pattern).starts_with("/api/v1/") ||
-                route.pattern == "/api/v1/openapi.json")
+                route.pattern == "/api/v1/openapi.json" || route.pattern == "/api/v1/auth/login")
         << key << " is under /api/v1/ without authentication";
   }
   for (const auto& [key, rule] : table) {
@@ -383,9 +424,14 @@ TEST_F(AuthzMatrixTest, NoOtherDepartmentDataInAnyListCountFeedOrStream) {
     get("/api/v1/stats");
     // The event feed: only visible instances' events, all of them.
     std::set<uint64_t> feed;
+    // Directory events (changes of orgs and people) only for an administrator over their org.
+    auto expected_event = [&](const Json& ev) {
+      if (ev.value("type", "") == "directory") return has_role_covering(user, "admin", ev.value("org", ""));
+      return expected_ids.count(ev.value("instance_id", "")) > 0;
+    };
     const Json events = get("/api/v1/events?since=0&limit=1000");
     for (const auto& ev : events["items"]) {
-      EXPECT_TRUE(expected_ids.count(ev.value("instance_id", ""))) << user << ": " << ev;
+      EXPECT_TRUE(expected_event(ev)) << user << ": " << ev;
       feed.insert(ev["seq"].get<uint64_t>());
     }
     for (const std::string& id : expected_ids) {
@@ -393,6 +439,18 @@ TEST_F(AuthzMatrixTest, NoOtherDepartmentDataInAnyListCountFeedOrStream) {
       get("/api/v1/instances/" + id + "/events");
     }
     get("/api/v1/orgs");
+    // The people: exactly those with a role at an org one of the caller's roles covers.
+    std::set<std::string> people, expected_people;
+    const Json users = get("/api/v1/users?limit=1000");
+    for (const auto& u : users["items"]) people.insert(u.value("id", ""));
+    for (const auto& [other, grants] : kUsers) {
+      for (const Grant& g : grants) {
+        if (std::any_of(kUsers.at(user).begin(), kUsers.at(user).end(), [&](const Grant& mine) { return covers(mine.org, g.org); })) {
+          expected_people.insert(other);
+        }
+      }
+    }
+    EXPECT_EQ(people, expected_people) << user;
     // The stream: the same events as the feed, stored and live, then idle (a heartbeat).
     std::set<uint64_t> streamed;
     WsClient& ws = *streams[user];
@@ -400,7 +458,7 @@ TEST_F(AuthzMatrixTest, NoOtherDepartmentDataInAnyListCountFeedOrStream) {
         [&](const Json& m) {
           no_secret("the stream", m.dump());
           if (m.value("type", "") == "event") {
-            EXPECT_TRUE(expected_ids.count(m["event"].value("instance_id", ""))) << user << ": " << m;
+            EXPECT_TRUE(expected_event(m["event"])) << user << ": " << m;
             streamed.insert(m["event"]["seq"].get<uint64_t>());
             return false;
           }

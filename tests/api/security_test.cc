@@ -122,6 +122,20 @@ TEST_F(TlsTest, ServesHttpsAndWssAndRefusesPlainHttpCleanly) {
 
 // Revoking online works against a TLS server too (session 11: the command line spoke http://
 // only). The certificate is verified: against --ca, and it must name the host in the URL.
+// Over TLS the session cookie is Secure: a browser never sends it over plain HTTP.
+TEST_F(TlsTest, TheSessionCookieIsSecureUnderTls) {
+  ServerProcess server({"--tls-cert", cert_, "--tls-key", key_, "--config", config_});
+  ASSERT_TRUE(server.started()) << server.log();
+  auto r = https(server.port(), cert_, "POST", "/api/v1/auth/login", "",
+                 Json{{"user", "wang.wei"}, {"password", server.password("wang.wei")}}.dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string set = r.header("set-cookie");
+  EXPECT_NE(set.find("; Secure"), std::string::npos) << set;
+  EXPECT_NE(set.find("HttpOnly"), std::string::npos) << set;
+  EXPECT_NE(set.find("SameSite=Strict"), std::string::npos) << set;
+  EXPECT_EQ(server.stop(), 0) << server.log();
+}
+
 TEST_F(TlsTest, TheCommandLineRevokesOverHttpsAndChecksTheCertificate) {
   ServerProcess server({"--tls-cert", cert_, "--tls-key", key_, "--config", config_});
   ASSERT_TRUE(server.started()) << server.log();

@@ -98,7 +98,10 @@ ServerProcess::ServerProcess(std::vector<std::string> extra, std::string reuse_d
   std::ifstream in(data_dir() + "/demo-tokens.json");
   Json tokens = Json::parse(in, nullptr, false);
   if (tokens.is_object() && tokens.contains("users")) {
-    for (const auto& u : tokens["users"]) tokens_[u.value("id", "")] = u.value("token", "");
+    for (const auto& u : tokens["users"]) {
+      tokens_[u.value("id", "")] = u.value("token", "");
+      passwords_[u.value("id", "")] = u.value("password", "");
+    }
   }
 }
 
@@ -112,6 +115,11 @@ ServerProcess::~ServerProcess() {
 std::string ServerProcess::token(const std::string& user) const {
   auto it = tokens_.find(user);
   return it == tokens_.end() ? "" : it->second;
+}
+
+std::string ServerProcess::password(const std::string& user) const {
+  auto it = passwords_.find(user);
+  return it == passwords_.end() ? "" : it->second;
 }
 
 int ServerProcess::stop(std::chrono::milliseconds limit) {
@@ -363,7 +371,7 @@ namespace {
 
 template <class Ws>
 int connect_ws(WsClient::Impl& s, Ws& ws, uint16_t port, const std::string& target, const std::string& token,
-               int receive_buffer) {
+               int receive_buffer, const std::map<std::string, std::string>& headers) {
   auto& lowest = beast::get_lowest_layer(ws);
   beast::error_code ec;
   lowest.socket().open(tcp::v4(), ec);
@@ -372,8 +380,9 @@ int connect_ws(WsClient::Impl& s, Ws& ws, uint16_t port, const std::string& targ
   websocket::response_type res;
   int status = 0;
   auto upgrade = [&] {
-    ws.set_option(websocket::stream_base::decorator([token](websocket::request_type& req) {
+    ws.set_option(websocket::stream_base::decorator([token, headers](websocket::request_type& req) {
       if (!token.empty()) req.set(bhttp::field::authorization, "Bearer " + token);
+      for (const auto& [name, value] : headers) req.set(name, value);
     }));
     ws.async_handshake(res, "127.0.0.1", target, [&](beast::error_code ec) {
       status = res.result_int();
@@ -399,8 +408,8 @@ int connect_ws(WsClient::Impl& s, Ws& ws, uint16_t port, const std::string& targ
 }  // namespace
 
 int WsClient::connect(uint16_t port, const std::string& target, const std::string& token,
-                      int receive_buffer) {
-  return impl_->with([&](auto& ws) { return connect_ws(*impl_, ws, port, target, token, receive_buffer); });
+                      int receive_buffer, const std::map<std::string, std::string>& headers) {
+  return impl_->with([&](auto& ws) { return connect_ws(*impl_, ws, port, target, token, receive_buffer, headers); });
 }
 
 std::optional<Json> WsClient::read(std::chrono::milliseconds timeout) {

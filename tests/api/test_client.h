@@ -47,6 +47,8 @@ class ServerProcess {
   std::string data_dir() const { return dir_ + "/data"; }
   // The demo token of a user (from demo-tokens.json); "" when unknown.
   std::string token(const std::string& user) const;
+  // The demo password of a user (from demo-tokens.json); "" when unknown.
+  std::string password(const std::string& user) const;
   // SIGTERM; waits up to `limit`; returns the exit code, or -1 on a timeout or a crash.
   // Once stopped, returns the same code again.
   int stop(std::chrono::milliseconds limit = 20s);
@@ -61,6 +63,7 @@ class ServerProcess {
   std::string dir_;
   bool owns_dir_ = false;
   std::map<std::string, std::string> tokens_;
+  std::map<std::string, std::string> passwords_;
 };
 
 // One request on a fresh connection ("Connection: close").
@@ -129,8 +132,9 @@ class WsClient {
   // Handshake on `target`; `token` goes into the Authorization header when not empty.
   // Returns 101 on success, else the HTTP status of the refusal (0 when no answer).
   // receive_buffer > 0 shrinks the socket's receive buffer first (to make a slow reader).
+  // `headers` are added to the upgrade request (Cookie, Origin).
   int connect(uint16_t port, const std::string& target, const std::string& token = "",
-              int receive_buffer = 0);
+              int receive_buffer = 0, const std::map<std::string, std::string>& headers = {});
   // The next text message as JSON; nullopt on timeout, close or error (see close_code()).
   std::optional<Json> read(std::chrono::milliseconds timeout = 10s);
   // Reads until a message satisfies `pred`, collecting every message read in `seen`.

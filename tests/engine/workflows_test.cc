@@ -117,7 +117,11 @@ TEST(YizhiYixiang, FullLifecycleByTheDemoUsers) {
   EXPECT_EQ(closed->body["version"], static_cast<int64_t>(events.size()));
   EXPECT_EQ(events[0].from, std::nullopt);
   EXPECT_EQ(events[0].to, "draft");
-  EXPECT_EQ(events[0].prev_hash, std::string(64, '0'));
+  // Chained after the event before it in the log (the demo directory's, here).
+  auto before_first = h.engine().events_after(engine::Principal::system_principal(), events[0].seq - 2, 1);
+  ASSERT_OK(before_first);
+  ASSERT_EQ(before_first->items.size(), 1u);
+  EXPECT_EQ(events[0].prev_hash, before_first->items[0].hash);
   EXPECT_EQ(events[5].comment, "本支部人手不足");
   EXPECT_EQ(events[7].from, "assigned");  // urge is an action in place
   EXPECT_EQ(events[7].to, "assigned");

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "common/crypto.h"
+#include "common/password.h"
 #include "engine/audit/reindex.h"
 #include "engine/audit/verify.h"
 #include "engine/core/codec.h"
@@ -123,7 +124,8 @@ TEST_F(DossierTest, ExportThenVerifyPassesOfflineAndAgainstTheDatabase) {
     EXPECT_EQ(events[i]["hash"].get<std::string>().size(), 64u);
     EXPECT_EQ(events[i]["prev_hash"].get<std::string>().size(), 64u);
   }
-  EXPECT_EQ(events[0]["prev_hash"], std::string(64, '0'));  // the first event of the log
+  // Chained after the event before it in the log (the demo directory's last one here).
+  EXPECT_NE(events[0]["prev_hash"], std::string(64, '0'));
 
   CliRun offline = pioneer("verify --dossier " + file_);
   EXPECT_EQ(offline.status, 0) << offline.out;
@@ -381,6 +383,44 @@ TEST(Cli, NamesAreCheckedAndUpdatesAreAnnounced) {
   CliRun renamed = pioneer("org add " + data + " --id city --name 市直机关 --kind department");
   ASSERT_EQ(renamed.status, 0) << renamed.out;
   EXPECT_NE(renamed.out.find("department 市委 -> department 市直机关"), std::string::npos) << renamed.out;
+}
+
+// The tree has one root: a second org without a parent is refused, by the CLI as by the API
+// (its administrator would otherwise have counted as the administrator of everything).
+TEST(Cli, ASecondRootOrgIsRefused) {
+  TempDir tmp;
+  const std::string data = "--data " + tmp.path() + "/db";
+  ASSERT_EQ(pioneer("org add " + data + " --id city --name 市委 --kind city").status, 0);
+  CliRun second = pioneer("org add " + data + " --id other --name 另一个根 --kind city");
+  EXPECT_EQ(second.status, 1) << second.out;
+  EXPECT_NE(second.out.find("second_root"), std::string::npos) << second.out;
+  EXPECT_EQ(pioneer("org list " + data).out, "city\tcity\t市委\n");
+}
+
+// `user passwd` reads the password from standard input, refuses a short one, and the password
+// then logs in (checked against the stored Argon2id hash by opening the database again).
+TEST(Cli, UserPasswdSetsAPasswordFromStandardInput) {
+  TempDir tmp;
+  const std::string data = "--data " + tmp.path() + "/db";
+  ASSERT_EQ(pioneer("org add " + data + " --id city --name 市委 --kind city").status, 0);
+  ASSERT_EQ(pioneer("user add " + data + " --id bob --name 鲍勃 --home city").status, 0);
+  std::ofstream(tmp.path() + "/short") << "short\n";
+  std::ofstream(tmp.path() + "/good") << "a-good-password-1\n";
+  CliRun too_short = pioneer("user passwd " + data + " --id bob < " + tmp.path() + "/short");
+  EXPECT_EQ(too_short.status, 1) << too_short.out;
+  EXPECT_EQ(pioneer("user passwd " + data + " --id nobody < " + tmp.path() + "/good").status, 1);
+  CliRun set = pioneer("user passwd " + data + " --id bob < " + tmp.path() + "/good");
+  ASSERT_EQ(set.status, 0) << set.out;
+  EXPECT_EQ(set.out.find("argon2"), std::string::npos) << set.out;
+  engine::EngineOptions options;
+  options.data_dir = tmp.path() + "/db";
+  options.create_if_missing = false;
+  auto opened = engine::Engine::open(options);
+  ASSERT_TRUE(opened.has_value());
+  auto hash = (*opened)->password_hash("bob");
+  ASSERT_TRUE(hash.has_value());
+  EXPECT_TRUE(verify_password(*hash, "a-good-password-1"));
+  EXPECT_FALSE(verify_password(*hash, "short"));
 }
 
 // serve checks what it can before it opens, or creates, the database: bad workflow files and an
