@@ -140,7 +140,10 @@ Result<std::optional<std::string>> string_member(const Json& body, const char* k
 Result<std::optional<int64_t>> integer_member(const Json& body, const char* key) {
   auto it = body.find(key);
   if (it == body.end() || it->is_null()) return std::optional<int64_t>{};
-  if (!it->is_number_integer()) return fail(wrong_type(key, "整数", "an integer"));
+  // An integer beyond int64 (18446744073709551615) would wrap to a negative one.
+  if (!it->is_number_integer() || (it->is_number_unsigned() && it->get<uint64_t>() > INT64_MAX)) {
+    return fail(wrong_type(key, "不超过 9223372036854775807 的整数", "an integer of at most 9223372036854775807"));
+  }
   return std::optional<int64_t>(it->get<int64_t>());
 }
 
@@ -211,16 +214,29 @@ Result<uint64_t> parse_since(const Request& req, uint64_t fallback) {
   return *value;
 }
 
+// 200 "ok"; 503 "stopping" after SIGTERM; 503 "storage_unavailable" with the reason while
+// storage refuses writes after a background error (asking it to resume first).
 Response healthz(ServerState& state, const Request&) {
-  bool stopping = state.stopping.load();
-  return ok(stopping ? 503 : 200,
-            Json{{"status", stopping ? "stopping" : "ok"}, {"head", state.engine.head_seq()}});
+  if (state.stopping.load()) {
+    return ok(503, Json{{"status", "stopping"}, {"head", state.engine.head_seq()}});
+  }
+  storage::Store& store = state.engine.store();
+  storage::Store::Health health = store.health();
+  if (health.stopped && store.try_resume()) health = store.health();
+  if (health.stopped) {
+    return ok(503, Json{{"status", "storage_unavailable"}, {"reason", *health.stopped},
+                        {"head", state.engine.head_seq()}});
+  }
+  return ok(200, Json{{"status", "ok"}, {"head", state.engine.head_seq()}});
 }
 
 Response metrics(ServerState& state, const Request&) {
   return text_response(200,
                        state.metrics.render(state.engine.metrics(), state.engine.head_seq(),
-                                            state.connections.load()),
+                                            state.connections.open()) +
+                           render_server_health({state.connections.total_limit(), state.connections.per_address_limit(),
+                                                 state.engine.store().health(), state.metrics.idempotency_records(),
+                                                 state.engine.idempotency_expired()}),
                        "text/plain; version=0.0.4; charset=utf-8");
 }
 

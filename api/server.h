@@ -30,13 +30,19 @@ struct ServerConfig {
   size_t ws_queue_limit = 1024;           // queued messages per stream before it is closed 4008
   size_t ws_send_buffer = 0;              // SO_SNDBUF of a stream socket; 0 = kernel auto-tuning
   int heartbeat_s = 20;
+  // Connections: at most this many, and never more than the open-files limit allows once
+  // storage's reserve is kept (serve() derives the real limit at start and logs it).
   size_t max_connections = 20000;
+  // Per client address; 0 = the connection limit less an eighth, so one address never takes
+  // every place.
+  size_t max_connections_per_address = 0;
   size_t queue_limit = 10000;             // engine command queue
   // Read bounds (engine::EngineOptions::page_scan_limit, engine::EventScan).
   size_t page_scan_limit = 5000;          // index entries one list or to-do page looks at
   size_t feed_scan_events = 10000;        // events one feed page or replay step looks at
   size_t feed_merge_instances = 2000;     // at most this many visible: served from histories
   std::string hash_algorithm = "sha256";  // for a new database: sha256 or sm3
+  size_t memtable_bytes = 0;              // per storage family before a flush; 0 = 64 MiB
 };
 
 // Reads a JSON config file whose keys are the ServerConfig member names; only the keys present

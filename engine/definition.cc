@@ -380,7 +380,7 @@ std::optional<int64_t> Parser::read_duration(const Json& obj, std::string_view k
 
 void Parser::parse_header() {
   check_keys(root_, "", {"id", "version", "title", "title_field", "assignee_field", "due_field",
-                         "fields", "create", "states", "transitions", "description"});
+                         "fields", "create", "states", "transitions", "description", "comments_after_close"});
   require_keys(root_, "", {"id", "title", "fields", "create", "states", "transitions"});
   if (auto id = read_string(root_, "id", "")) {
     def_.id = *id;
@@ -398,6 +398,7 @@ void Parser::parse_header() {
       def_.version = static_cast<int>(v->get<int64_t>());
     }
   }
+  def_.comments_after_close = read_bool(root_, "comments_after_close", "").value_or(false);
   def_.title = read_label(root_, "title", "", /*required=*/false);  // missing: reported above
   read_label(root_, "description", "", /*required=*/false);
 }

@@ -130,6 +130,9 @@ struct Definition {
   CreateSpec create;
   std::map<std::string, StateSpec> states;
   std::vector<TransitionSpec> transitions;  // in file order
+  // May people comment on a closed instance (one in a terminal state)? Default false: a
+  // closed record stays as it was closed.
+  bool comments_after_close = false;
   Json source;  // the definition as given (with "version" set to the registered version)
 
   const FieldSpec* field(std::string_view name) const;

@@ -28,6 +28,13 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   if (s.options.data_dir.empty()) return fail(Code::kBadRequest, "未指定数据目录（no data directory given）");
   storage::StoreOptions store_options;
   store_options.create_if_missing = s.options.create_if_missing;
+  store_options.memtable_bytes = s.options.memtable_bytes;
+  store_options.expiring_space = Space::kIdempotency;
+  store_options.expired = [clock = s.clock](std::string_view value) {
+    Json record = Json::parse(value, nullptr, false);
+    if (!record.is_object() || !record.contains("at") || !record["at"].is_number_integer()) return false;
+    return record["at"].get<int64_t>() + kIdempotencyTtlMs <= clock->now_ms();
+  };
   auto store = storage::Store::open(s.options.data_dir, store_options);
   if (!store) return fail(store.error());
   s.store = s.options.wrap_store ? s.options.wrap_store(std::move(*store)) : std::move(*store);
@@ -93,6 +100,16 @@ const Clock& Engine::clock() const { return *state_->clock; }
 storage::Store& Engine::store() { return *state_->store; }
 const RoleCatalog& Engine::roles() const { return state_->options.roles; }
 Result<void> Engine::checkpoint(const std::string& dest) { return state_->store->checkpoint(dest); }
+
+Result<uint64_t> Engine::sweep_idempotency() {
+  if (auto compacted = state_->store->compact_space(Space::kIdempotency); !compacted) return fail(compacted.error());
+  // After a full compaction each key is stored once and no deletion is left: the estimate is
+  // the count.
+  auto keys = state_->store->property(Space::kIdempotency, "rocksdb.estimate-num-keys");
+  return keys ? std::strtoull(keys->c_str(), nullptr, 10) : 0;
+}
+
+uint64_t Engine::idempotency_expired() const { return state_->store->expired_dropped(); }
 
 // ---- principals ----
 

@@ -58,6 +58,7 @@ struct EngineOptions {
   size_t queue_limit = 10000;          // waiting commands before submit() answers overloaded
   size_t max_batch = 1024;             // commands decided and committed together at most
   std::string hash_algorithm = "sha256";  // for a new database: "sha256" or "sm3"
+  size_t memtable_bytes = 0;  // storage::StoreOptions::memtable_bytes (0 = RocksDB's default)
   // Days count in this UTC offset when a date field becomes a moment (a due date ends at
   // midnight at the end of that day there). China Standard Time by default.
   int utc_offset_minutes = 8 * 60;
@@ -106,6 +107,9 @@ struct DefinitionSummary {
   int version = 0;
   Label title;
 };
+
+// How long an idempotency record answers a retry (API.md "Idempotency").
+inline constexpr int64_t kIdempotencyTtlMs = 24LL * 3600 * 1000;
 
 struct EngineMetrics {
   uint64_t commands = 0;
@@ -220,6 +224,14 @@ class Engine {
 
   // ---- maintenance ----
   Result<void> checkpoint(const std::string& dest);
+  // Idempotency records are kept kIdempotencyTtlMs (a retry within a day gets the first
+  // answer); later they are dropped when their storage family is compacted. This compacts it
+  // now (serve() calls it every hour; it takes as long as the family is large, not the
+  // database) and returns the records kept afterwards. Expired ones are never answered from,
+  // whether dropped yet or not.
+  Result<uint64_t> sweep_idempotency();
+  // Idempotency records dropped as expired since open.
+  uint64_t idempotency_expired() const;
   storage::Store& store();
 
   // Internal state, shared with the engine's own .cc files (engine_state.h); not an API.

@@ -284,6 +284,10 @@ TEST_F(ApiTest, InspectionRectificationWithCountersign) {
   expect(api_->fire("wang.wei", id, "verify_pass"), 403, "forbidden");
   Json closed = step("wu.gang", "verify_pass", {}, "", "closed");
   EXPECT_EQ(closed["state_label"]["zh"], "已销号");
+  // A closed finding takes no more comments (they were accepted and bumped its version).
+  expect(api_->post("zhou.hua", "/api/v1/instances/" + id + "/comments", {{"comment", "补充"}}), 409,
+         "transition_not_allowed");
+  EXPECT_EQ(expect(api_->get("zhou.hua", "/api/v1/instances/" + id), 200)["version"], closed["version"]);
 
   Json events = expect(api_->get("wu.gang", "/api/v1/instances/" + id + "/events"), 200);
   const Json& items = events["items"];

@@ -1406,6 +1406,35 @@ TEST(Engine, AFailedCommitFailsWhatWasDecidedOnTopOfItAndNothingElse) {
   EXPECT_TRUE(report->ok) << report->to_json().dump();
 }
 
+// Idempotency records were never deleted: the 24-hour limit was only checked when a key came
+// back. A sweep now drops the expired ones (on compaction) and says how many are kept.
+TEST(Engine, ExpiredIdempotencyRecordsAreDroppedBySweep) {
+  EngineHarness h;
+  auto create = [&](const std::string& key) {
+    return h.engine().execute(Command{engine::CreateInstance{"yizhi-yixiang", "city/finance", {{"title", "幂等"}}, std::nullopt},
+                                      h.user("wang.wei"), key, "digest-" + key});
+  };
+  ASSERT_OK(create("old-1"));
+  ASSERT_OK(create("old-2"));
+  auto kept = h.engine().sweep_idempotency();
+  ASSERT_OK(kept);
+  EXPECT_EQ(*kept, 2u);
+  h.clock().advance(kDayMs - 1000);
+  ASSERT_OK(create("new-1"));
+  h.clock().advance(2000);  // the first two are now older than a day
+  kept = h.engine().sweep_idempotency();
+  ASSERT_OK(kept);
+  EXPECT_EQ(*kept, 1u);
+  EXPECT_EQ(h.engine().idempotency_expired(), 2u);
+  // The dropped key is a new request again; the kept one still replays.
+  auto again = create("old-1");
+  ASSERT_OK(again);
+  EXPECT_FALSE(again->replayed);
+  auto replay = create("new-1");
+  ASSERT_OK(replay);
+  EXPECT_TRUE(replay->replayed);
+}
+
 TEST(Engine, AnIdempotencyKeyRepeatedWhileItsBatchCommitsIsAReplay) {
   Held t;
   EngineHarness& h = *t.harness;
