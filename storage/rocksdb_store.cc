@@ -31,6 +31,8 @@
 #include <rocksdb/cache.h>
 #include <rocksdb/compaction_filter.h>
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/iterator.h>
 #include <rocksdb/listener.h>
@@ -247,6 +249,59 @@ class BackgroundErrors final : public rocksdb::EventListener {
   std::atomic<int64_t> last_resume_ms_{0};
 };
 
+// The file system RocksDB writes through, with one change: running out of file descriptors
+// (EMFILE, ENFILE) is marked retryable. RocksDB treats a plain I/O error in a flush or on a new
+// log file as fatal, after which only reopening the database helps; a retryable one stops
+// writes only until RocksDB (or Store::try_resume) resumes, which works once descriptors are
+// free again. Nothing else is changed.
+class DescriptorAwareFileSystem final : public rocksdb::FileSystemWrapper {
+ public:
+  explicit DescriptorAwareFileSystem(const std::shared_ptr<rocksdb::FileSystem>& target)
+      : rocksdb::FileSystemWrapper(target) {}
+  const char* Name() const override { return "PioneerDescriptorAware"; }
+
+  rocksdb::IOStatus NewSequentialFile(const std::string& f, const rocksdb::FileOptions& o,
+                                      std::unique_ptr<rocksdb::FSSequentialFile>* r, rocksdb::IODebugContext* d) override {
+    return mark(target()->NewSequentialFile(f, o, r, d));
+  }
+  rocksdb::IOStatus NewRandomAccessFile(const std::string& f, const rocksdb::FileOptions& o,
+                                        std::unique_ptr<rocksdb::FSRandomAccessFile>* r,
+                                        rocksdb::IODebugContext* d) override {
+    return mark(target()->NewRandomAccessFile(f, o, r, d));
+  }
+  rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& o,
+                                    std::unique_ptr<rocksdb::FSWritableFile>* r, rocksdb::IODebugContext* d) override {
+    return mark(target()->NewWritableFile(f, o, r, d));
+  }
+  rocksdb::IOStatus ReopenWritableFile(const std::string& f, const rocksdb::FileOptions& o,
+                                       std::unique_ptr<rocksdb::FSWritableFile>* r, rocksdb::IODebugContext* d) override {
+    return mark(target()->ReopenWritableFile(f, o, r, d));
+  }
+  rocksdb::IOStatus ReuseWritableFile(const std::string& f, const std::string& old, const rocksdb::FileOptions& o,
+                                      std::unique_ptr<rocksdb::FSWritableFile>* r, rocksdb::IODebugContext* d) override {
+    return mark(target()->ReuseWritableFile(f, old, o, r, d));
+  }
+  rocksdb::IOStatus NewRandomRWFile(const std::string& f, const rocksdb::FileOptions& o,
+                                    std::unique_ptr<rocksdb::FSRandomRWFile>* r, rocksdb::IODebugContext* d) override {
+    return mark(target()->NewRandomRWFile(f, o, r, d));
+  }
+  rocksdb::IOStatus NewDirectory(const std::string& name, const rocksdb::IOOptions& o,
+                                 std::unique_ptr<rocksdb::FSDirectory>* r, rocksdb::IODebugContext* d) override {
+    return mark(target()->NewDirectory(name, o, r, d));
+  }
+
+ private:
+  static rocksdb::IOStatus mark(rocksdb::IOStatus s) {
+    if (s.IsIOError()) {
+      const std::string text = s.ToString();
+      if (text.find(std::strerror(EMFILE)) != std::string::npos || text.find(std::strerror(ENFILE)) != std::string::npos) {
+        s.SetRetryable(true);
+      }
+    }
+    return s;
+  }
+};
+
 // Drops expired values in compaction (StoreOptions::expired), counting them.
 class ExpiryFilter final : public rocksdb::CompactionFilter {
  public:
@@ -309,8 +364,9 @@ class RocksStore final : public Store {
   // when a read-only database lacks it.
   RocksStore(FolderLock lock, std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> handles,
              std::array<rocksdb::ColumnFamilyHandle*, kSpaceCount> spaces, bool read_only,
-             std::shared_ptr<BackgroundErrors> errors, std::unique_ptr<ExpiryFilter> expiry)
-      : expiry_(std::move(expiry)), lock_(std::move(lock)), db_(std::move(db)), handles_(std::move(handles)),
+             std::shared_ptr<BackgroundErrors> errors, std::unique_ptr<ExpiryFilter> expiry,
+             std::shared_ptr<rocksdb::Env> env)
+      : env_(std::move(env)), expiry_(std::move(expiry)), lock_(std::move(lock)), db_(std::move(db)), handles_(std::move(handles)),
         spaces_(spaces), read_only_(read_only), errors_(std::move(errors)) {}
 
   // Flushing every memtable makes the write-ahead log obsolete, so the next open replays
@@ -461,7 +517,8 @@ class RocksStore final : public Store {
     return i < spaces_.size() ? spaces_[i] : nullptr;
   }
 
-  std::unique_ptr<ExpiryFilter> expiry_;  // first: outlives the database, which calls it
+  std::shared_ptr<rocksdb::Env> env_;     // first: these outlive the database, which uses them
+  std::unique_ptr<ExpiryFilter> expiry_;
   FolderLock lock_;  // released after the database has closed
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
@@ -501,6 +558,9 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& dir, const StoreOp
   db_options.keep_log_file_num = 5;
   auto errors = std::make_shared<BackgroundErrors>();
   db_options.listeners.push_back(errors);
+  std::shared_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(
+      std::make_shared<DescriptorAwareFileSystem>(rocksdb::FileSystem::Default()));
+  db_options.env = env.get();
   // Open fast on a large database: do not read every table's statistics at open, and open
   // table files lazily (with an unlimited table cache RocksDB opens all of them up front;
   // with a bounded one it opens a quarter of the capacity at start and the rest on demand).
@@ -604,7 +664,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& dir, const StoreOp
     }
   }
   return std::make_unique<RocksStore>(std::move(lock), std::unique_ptr<rocksdb::DB>(raw), std::move(handles), spaces,
-                                      options.read_only, std::move(errors), std::move(expiry));
+                                      options.read_only, std::move(errors), std::move(expiry), std::move(env));
 }
 
 }  // namespace pioneer::storage
