@@ -80,7 +80,10 @@ TEST(Engine, EveryRefusalLeavesTheStoreUntouched) {
   ASSERT_CODE(h.create("li.na", "yizhi-yixiang", "city/finance", {{"title", "x"}}), Code::kForbidden);
   ASSERT_CODE(h.create("wang.wei", "yizhi-yixiang", "city/education", {{"title", "x"}}), Code::kForbidden);
   ASSERT_CODE(h.create("wang.wei", "no-such-workflow", "city/finance", {{"title", "x"}}), Code::kInvalidField);
-  ASSERT_CODE(h.create("wang.wei", "yizhi-yixiang", "city/nowhere", {{"title", "x"}}), Code::kInvalidField);
+  ASSERT_CODE(h.create("wang.wei", "yizhi-yixiang", "city/finance/nowhere", {{"title", "x"}}), Code::kInvalidField);
+  ASSERT_CODE(h.create("wang.wei", "yizhi-yixiang", "city/nowhere", {{"title", "x"}}), Code::kForbidden);  // outside the view
+  ASSERT_CODE(h.create("wang.wei", "yizhi-yixiang", "city/finance", {{"title", "a\u202Eb"}}), Code::kInvalidField);
+  ASSERT_CODE(h.comment("li.na", id, "\u3000\u200b"), Code::kMissingFields);
   ASSERT_CODE(h.create("wang.wei", "yizhi-yixiang", "city/finance", {{"title", std::string(201, 'x')}}),
               Code::kInvalidField);
   ASSERT_CODE(h.create("wang.wei", "yizhi-yixiang", "city/finance", {{"title", 42}}), Code::kInvalidField);
@@ -818,8 +821,8 @@ TEST(Engine, ACredentialNeedsNoLookupUntilSomethingItDependsOnChanges) {
 // newlines in client text), and visibility is the same as history()'s.
 TEST(Engine, HistoryTextIsTheStoredRecordAndTheApiJson) {
   EngineHarness h;
-  const std::string id = new_project(h, "引号\"与\\反斜杠\n换行");
-  ASSERT_OK(h.fire("wang.wei", id, "issue", {{"due_date", "2027-06-30"}}, "出题说明：\"重点\"\t任务"));
+  const std::string id = new_project(h, "引号\"与\\反斜杠");
+  ASSERT_OK(h.fire("wang.wei", id, "issue", {{"due_date", "2027-06-30"}}, "出题说明：\"重点\"\t任务\n第二行"));
   ASSERT_OK(h.fire("li.na", id, "assign", {{"branch", "city/finance/b1"}}));
   ASSERT_OK(h.fire("li.na", id, "urge", Json::object(), "请在本周内😀推进"));
   const engine::Principal admin = h.user("admin");

@@ -210,7 +210,7 @@ TEST_F(RulesTest, TextFieldsRefuseControlAndDirectionCharactersAndInvisibleTextI
   auto create = [&](const std::string& title) {
     return decide_create(env, CreateInstance{"rules-test", "city/dept", {{"title", title}}, std::nullopt}, party, "X");
   };
-  for (const std::string bad : {"a\0b"s, "ab\ncd"s, "ab\rc"s, "a\tb"s, "\u202Eabc"s, "a\u2066b"s, "a\u200Fb"s,
+  for (const std::string& bad : {"a\0b"s, "ab\ncd"s, "ab\rc"s, "a\tb"s, "\u202Eabc"s, "a\u2066b"s, "a\u200Fb"s,
                                 "a\u200Eb"s, "a\u2028b"s, "a\x7f"s}) {
     auto r = create(bad);
     ASSERT_FALSE(r.has_value()) << Json(bad).dump();
@@ -218,7 +218,7 @@ TEST_F(RulesTest, TextFieldsRefuseControlAndDirectionCharactersAndInvisibleTextI
     EXPECT_EQ(r.error().details["rule"], "characters") << Json(bad).dump();
     EXPECT_EQ(r.error().details["field"], "title");
   }
-  for (const std::string blank : {"\u3000\u200b"s, "\u00a0"s, "\ufeff \u2060"s, " \t"s}) {
+  for (const std::string& blank : {"\u3000\u200b"s, "\u00a0"s, "\ufeff \u2060"s, " \t"s}) {
     auto r = create(blank);
     ASSERT_FALSE(r.has_value()) << Json(blank).dump();
     EXPECT_EQ(r.error().code, Code::kMissingFields) << Json(blank).dump();

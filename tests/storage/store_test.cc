@@ -423,7 +423,9 @@ class DescriptorHog {
 // the reason; once descriptors are free again, writes resume without reopening, and nothing
 // committed before is lost.
 TEST_F(StoreTest, WritesStopAsUnavailableWhenOutOfDescriptorsAndResumeAfter) {
-  Open({.memtable_bytes = 64u << 10});
+  StoreOptions options;
+  options.memtable_bytes = 64u << 10;
+  Open(options);
   const std::string value(4096, 'x');
   std::vector<int> committed;
   auto write = [&](int i) {
