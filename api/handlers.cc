@@ -60,6 +60,16 @@ std::optional<uint64_t> parse_count(std::string_view text, uint64_t max) {
   return value;
 }
 
+// ?overdue=true|false (absent: false).
+Result<bool> parse_overdue(const Request& req) {
+  const std::string* overdue = query(req, "overdue");
+  if (!overdue) return false;
+  if (*overdue != "true" && *overdue != "false") {
+    return fail(Code::kBadRequest, "overdue 须为 true 或 false（overdue must be true or false）", Json{{"parameter", "overdue"}});
+  }
+  return *overdue == "true";
+}
+
 // ?limit=: absent → fallback; otherwise an integer 1..1000 (API.md), else bad_request.
 Result<size_t> parse_limit(const Request& req, size_t fallback) {
   const std::string* text = query(req, "limit");
@@ -328,12 +338,15 @@ Response list_instances(ServerState& state, const Request& req) {
   take("org", filter.org);
   take("assignee_org", filter.assignee_org);
   take("q", filter.text);
-  if (const std::string* overdue = query(req, "overdue")) {
-    if (*overdue != "true" && *overdue != "false") {
-      return error_response(Error::make(Code::kBadRequest, "overdue 须为 true 或 false（overdue must be true or false）",
-                                        Json{{"parameter", "overdue"}}));
+  auto overdue = parse_overdue(req);
+  if (!overdue) return error_response(overdue.error());
+  filter.overdue_only = *overdue;
+  if (const std::string* created_by = query(req, "created_by")) {
+    if (*created_by != "me") {
+      return error_response(Error::make(Code::kBadRequest, "created_by 只能为 me（created_by must be me）",
+                                        Json{{"parameter", "created_by"}}));
     }
-    filter.overdue_only = *overdue == "true";
+    filter.created_by = req.principal->id;
   }
   auto cursor = parse_cursor(req);
   if (!cursor) return error_response(cursor.error());
@@ -370,7 +383,12 @@ Response list_tasks(ServerState& state, const Request& req) {
   if (!limit) return error_response(limit.error());
   auto cursor = parse_cursor(req);
   if (!cursor) return error_response(cursor.error());
-  auto page = state.engine.tasks(*req.principal, *limit, *cursor, engine::ViewForm::kText);
+  engine::TaskFilter filter;
+  if (const std::string* workflow = query(req, "workflow")) filter.workflow = *workflow;
+  auto overdue = parse_overdue(req);
+  if (!overdue) return error_response(overdue.error());
+  filter.overdue_only = *overdue;
+  auto page = state.engine.tasks(*req.principal, *limit, *cursor, engine::ViewForm::kText, filter);
   if (!page) return error_response(page.error());
   return page_response(*page);
 }

@@ -179,31 +179,34 @@ std::string Metrics::render(const engine::EngineMetrics& engine, uint64_t head,
   return out.str();
 }
 
+namespace {
+
+// One metric: its HELP and TYPE lines and its value.
+template <class T>
+void metric(std::ostringstream& out, const char* name, const char* type, const char* help, T value) {
+  out << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n" << name << " " << value << "\n";
+}
+
+}  // namespace
+
 std::string render_server_health(const ServerHealth& health) {
   std::ostringstream out;
-  out << "# HELP pioneer_http_connection_limit Connections served at most (derived at start from the open-files limit).\n"
-         "# TYPE pioneer_http_connection_limit gauge\n"
-      << "pioneer_http_connection_limit " << health.max_connections << "\n"
-      << "# HELP pioneer_http_connection_limit_per_address Connections served at most per client address.\n"
-         "# TYPE pioneer_http_connection_limit_per_address gauge\n"
-      << "pioneer_http_connection_limit_per_address " << health.per_address << "\n"
-      << "# HELP pioneer_storage_writable 1 while storage accepts writes, 0 after a background error until it recovers.\n"
-         "# TYPE pioneer_storage_writable gauge\n"
-      << "pioneer_storage_writable " << (health.storage.stopped ? 0 : 1) << "\n"
-      << "# HELP pioneer_storage_background_errors_total Background errors that stopped writes (RocksDB).\n"
-         "# TYPE pioneer_storage_background_errors_total counter\n"
-      << "pioneer_storage_background_errors_total " << health.storage.background_errors << "\n"
-      << "# HELP pioneer_storage_recoveries_total Times storage accepted writes again after a background error.\n"
-         "# TYPE pioneer_storage_recoveries_total counter\n"
-      << "pioneer_storage_recoveries_total " << health.storage.recoveries << "\n";
+  metric(out, "pioneer_http_connection_limit", "gauge",
+         "Connections served at most (derived at start from the open-files limit).", health.max_connections);
+  metric(out, "pioneer_http_connection_limit_per_address", "gauge", "Connections served at most per client address.",
+         health.per_address);
+  metric(out, "pioneer_storage_writable", "gauge",
+         "1 while storage accepts writes, 0 after a background error until it recovers.", health.storage.stopped ? 0 : 1);
+  metric(out, "pioneer_storage_background_errors_total", "counter", "Background errors that stopped writes (RocksDB).",
+         health.storage.background_errors);
+  metric(out, "pioneer_storage_recoveries_total", "counter",
+         "Times storage accepted writes again after a background error.", health.storage.recoveries);
   if (health.idempotency_records >= 0) {
-    out << "# HELP pioneer_idempotency_records Idempotency records kept (younger than 24 h), as of the last hourly sweep.\n"
-           "# TYPE pioneer_idempotency_records gauge\n"
-        << "pioneer_idempotency_records " << health.idempotency_records << "\n";
+    metric(out, "pioneer_idempotency_records", "gauge",
+           "Idempotency records kept (younger than 24 h), as of the last hourly sweep.", health.idempotency_records);
   }
-  out << "# HELP pioneer_idempotency_expired_total Idempotency records dropped after 24 h.\n"
-         "# TYPE pioneer_idempotency_expired_total counter\n"
-      << "pioneer_idempotency_expired_total " << health.idempotency_expired << "\n";
+  metric(out, "pioneer_idempotency_expired_total", "counter", "Idempotency records dropped after 24 h.",
+         health.idempotency_expired);
   return out.str();
 }
 

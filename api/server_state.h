@@ -131,7 +131,7 @@ struct ServerState {
   Hub& hub;
   Metrics& metrics;
   const Router& router;
-  ConnectionLimits connections;        // open HTTP and WebSocket connections, and their limits
+  ConnectionLimits connections{};      // open HTTP and WebSocket connections, and their limits
   std::atomic<size_t> in_flight{0};    // requests read but not yet answered
   std::atomic<bool> stopping{false};   // SIGINT/SIGTERM seen: answer no new requests
 };

@@ -669,7 +669,7 @@ void Parser::parse_transition(const Json& spec, size_t index) {
     return;
   }
   check_keys(spec, path, {"name", "label", "from", "to", "actors", "requires", "accepts", "comment",
-                          "notify", "countersign", "countersign_same_person", "not_by"});
+                          "notify", "countersign", "countersign_same_person", "not_by", "todo"});
   require_keys(spec, path, {"name", "label", "from"});
   TransitionSpec t;
   t.name = read_string(spec, "name", path).value_or("");
@@ -727,6 +727,7 @@ void Parser::parse_transition(const Json& spec, size_t index) {
   t.notify = read_actors(spec, "notify", path, /*allow_creator=*/true);
   t.countersign_same_person = read_bool(spec, "countersign_same_person", path).value_or(false);
   t.not_by = values(read_strings(spec, "not_by", path));
+  t.todo = read_bool(spec, "todo", path);
 
   // One name may serve several rows (e.g. two "approve"s from different states), but from
   // any one state a name must pick exactly one transition.

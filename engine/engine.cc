@@ -21,6 +21,28 @@ Engine::~Engine() {
   if (state_) state_->sequencer.reset();  // finishes queued commands, then the store closes
 }
 
+namespace {
+
+// A database whose index entries an older build derived: refused until reindexed, unless it
+// holds no instance yet (then there is nothing derived, and the current format is recorded).
+Result<void> check_index_format(storage::Store& store) {
+  auto format = store.get(Space::kMeta, kIndexFormatKey);
+  if (!format) return fail(format.error());
+  if (*format && **format == kIndexFormat) return {};
+  auto any = store.scan_prefix(Space::kInstances, "");
+  if (any->valid()) {
+    const std::string was = *format ? **format : "1";
+    return fail(Code::kBadRequest, "数据库的索引格式 " + was + " 已过时，请先运行 pioneer reindex（the database's index format " + was +
+                                       " is older than this build's " + kIndexFormat + ": run pioneer reindex first）");
+  }
+  if (auto st = any->status(); !st) return fail(st.error());
+  storage::Batch batch;
+  batch.put(Space::kMeta, kIndexFormatKey, kIndexFormat);
+  return store.commit(batch, true);
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   std::unique_ptr<Engine> engine(new Engine(std::move(options)));
   State& s = *engine->state_;
@@ -51,6 +73,7 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
     storage::Batch init;
     init.put(Space::kMeta, "hash_algorithm", s.options.hash_algorithm);
     init.put(Space::kMeta, "schema", "1");
+    init.put(Space::kMeta, kIndexFormatKey, kIndexFormat);
     if (auto st = s.store->commit(init, true); !st) return fail(st.error());
   }
   auto schema = s.store->get(Space::kMeta, "schema");
@@ -59,6 +82,7 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
     return fail(Code::kBadRequest, "数据库格式版本 " + **schema + " 不受此版本支持（database schema " + **schema +
                                        " is not one this build reads: 1）");
   }
+  if (auto st = check_index_format(*s.store); !st) return fail(st.error());
   auto pending = s.store->get(Space::kMeta, kReindexPendingKey);
   if (!pending) return fail(pending.error());
   if (*pending) {

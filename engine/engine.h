@@ -79,6 +79,13 @@ struct InstanceFilter {
   std::string assignee_org;  // assigned to this org or anything under it
   bool overdue_only = false;
   std::string text;          // substring of the title
+  std::string created_by;    // created by this user (我发起的: the caller's own id)
+};
+
+// What a to-do list is narrowed to (GET /api/v1/tasks).
+struct TaskFilter {
+  std::string workflow;
+  bool overdue_only = false;
 };
 
 // How a read returns instance views: as Json values (tests, tools), or as JSON text ready to
@@ -199,9 +206,11 @@ class Engine {
   Result<std::string> instance_view_text(const Principal& who, std::string_view id) const;
   Result<InstancePage> list_instances(const Principal& who, const InstanceFilter& filter,
                                       size_t limit, std::string_view cursor, ViewForm form = ViewForm::kJson) const;
-  // The to-do list: instances where `who` may fire a transition now.
+  // The to-do list: instances where `who` may now fire a transition that is a to-do
+  // (TransitionSpec::is_todo: one that moves the instance, or an in-place one marked so).
+  // Supervisory in-place actions (urge, comments) do not make an instance a to-do.
   Result<InstancePage> tasks(const Principal& who, size_t limit, std::string_view cursor,
-                             ViewForm form = ViewForm::kJson) const;
+                             ViewForm form = ViewForm::kJson, const TaskFilter& filter = {}) const;
   // One instance's history, oldest first.
   Result<std::vector<Event>> history(const Principal& who, std::string_view id) const;
   // The same history as the API's JSON of each event, read as stored and not parsed: a stored

@@ -785,6 +785,7 @@ std::string instance_view_text(const Definition* def, const Instance& in, const 
 std::vector<std::pair<std::string, std::string>> todo_slots(const Definition& def, const Instance& in) {
   std::set<std::pair<std::string, std::string>> slots;
   for (const TransitionSpec* t : def.transitions_from(in.state)) {
+    if (!t->is_todo()) continue;
     for (const ActorSpec& a : t->is_countersign() ? t->countersign : t->actors) {
       if (a.creator) {
         slots.insert({"@creator", in.created_by});

@@ -42,21 +42,44 @@ size_t count_of(const std::string& text, const std::string& what) {
   return n;
 }
 
-// A blocking loopback connection (for the tests that hold many, or send slowly).
-int connect_to(uint16_t port) {
+// A blocking loopback connection, from a chosen source address (127.0.0.x, so that tests can
+// act as several clients) or, with nullptr, the usual one; -1 when it cannot connect.
+int connect_from(const char* source, uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+  bool ok = true;
+  if (source != nullptr) {
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    ::inet_pton(AF_INET, source, &from.sin_addr);
+    ok = ::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) == 0;
+  }
+  if (!ok || ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     ::close(fd);
     return -1;
   }
   timeval tv{5, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   return fd;
+}
+
+// For the tests that hold many connections, or send slowly.
+int connect_to(uint16_t port) { return connect_from(nullptr, port); }
+
+// Raises this process's soft open-files limit to `want` (the hard limit permitting); returns
+// the soft limit in force afterwards (the server inherits it).
+rlim_t raise_open_files(rlim_t want) {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
+  if (limit.rlim_cur < want) {
+    limit.rlim_cur = std::min<rlim_t>(limit.rlim_max, want);
+    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
+  }
+  return limit.rlim_cur;
 }
 
 class AbuseTest : public ::testing::Test {
@@ -235,13 +258,7 @@ TEST_F(AbuseTest, DeeplyNestedJsonIsRefusedBeforeParsing) {
 
 TEST_F(AbuseTest, ThousandsOfIdleConnectionsNeitherStarveNewClientsNorExceedTheLimit) {
   // 2,000 sockets here and as many in the server (it inherits this limit).
-  rlimit limit{};
-  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &limit), 0);
-  if (limit.rlim_cur < 8192) {
-    limit.rlim_cur = std::min<rlim_t>(limit.rlim_max, 8192);
-    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &limit), 0);
-  }
-  ASSERT_GE(limit.rlim_cur, 4600u) << "RLIMIT_NOFILE too low for this test";
+  ASSERT_GE(raise_open_files(8192), 4600u) << "RLIMIT_NOFILE too low for this test";
   constexpr int kIdle = 2000;
   constexpr int kMax = 1200;
   ConfigFile config(R"({"max_connections": 1200, "request_timeout_s": 120, "idle_timeout_s": 120})");
@@ -318,28 +335,6 @@ TEST_F(AbuseTest, ThousandsOfIdleConnectionsNeitherStarveNewClientsNorExceedTheL
   EXPECT_LE(value("pioneer_http_connections"), 5) << metrics;
 }
 
-// A loopback connection from a chosen source address (127.0.0.x), so that tests can act as
-// several clients.
-int connect_from(const char* source, uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  sockaddr_in from{};
-  from.sin_family = AF_INET;
-  ::inet_pton(AF_INET, source, &from.sin_addr);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0 ||
-      ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  timeval tv{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  return fd;
-}
-
 // A GET /healthz on an open socket; the status, 0 when the connection was closed unanswered.
 int healthz_on(int fd) {
   const std::string request = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -362,13 +357,7 @@ long long metric(const std::string& metrics, const std::string& name) {
 // limit are refused while storage keeps its reserve: writes that roll the log and flush tables
 // all succeed, with the idle connections held and after they are gone.
 TEST_F(AbuseTest, IdleConnectionsNoLongerTakeTheDescriptorsStorageNeeds) {
-  rlimit limit{};
-  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &limit), 0);
-  if (limit.rlim_cur < 4096) {
-    limit.rlim_cur = std::min<rlim_t>(limit.rlim_max, 4096);
-    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &limit), 0);
-  }
-  ASSERT_GE(limit.rlim_cur, 2500u) << "RLIMIT_NOFILE too low for this test";
+  ASSERT_GE(raise_open_files(4096), 2500u) << "RLIMIT_NOFILE too low for this test";
   constexpr unsigned long kOpenFiles = 1024;
   // Small memtables: every few writes flush a table file and start a new log file.
   ConfigFile config(R"({"request_timeout_s": 120, "idle_timeout_s": 120, "memtable_bytes": 65536,

@@ -305,6 +305,30 @@ TEST_F(ApiTest, InspectionRectificationWithCountersign) {
   EXPECT_EQ(expect(api_->fire("zhou.hua", second["id"], "cancel", {}, "误报"), 200)["state"], "cancelled");
 }
 
+// The to-do list over HTTP: only what waits on the caller, narrowed by workflow and overdue;
+// 我发起的 through created_by=me.
+TEST_F(ApiTest, ToDoListHoldsWhatWaitsOnTheCallerAndCreatedByMe) {
+  std::string id = create_project("待办过滤");
+  auto ids_at = [&](const std::string& user, const std::string& target) {
+    return ids_of(expect(api_->get(user, target), 200)["items"]);
+  };
+  EXPECT_EQ(ids_at("wang.wei", "/api/v1/tasks"), std::set<std::string>{id});
+  EXPECT_EQ(ids_at("wang.wei", "/api/v1/tasks?workflow=yizhi-yixiang"), std::set<std::string>{id});
+  EXPECT_TRUE(ids_at("wang.wei", "/api/v1/tasks?workflow=inspection-rectification").empty());
+  EXPECT_TRUE(ids_at("wang.wei", "/api/v1/tasks?overdue=true").empty());
+  expect(api_->get("wang.wei", "/api/v1/tasks?overdue=maybe"), 400, "bad_request");
+  expect(api_->fire("wang.wei", id, "issue"), 200);
+  EXPECT_TRUE(ids_at("wang.wei", "/api/v1/tasks").empty());  // withdrawing is no to-do
+  expect(api_->fire("li.na", id, "assign", {{"branch", "city/finance/b1"}, {"due_date", "2099-12-31"}}), 200);
+  EXPECT_TRUE(ids_at("li.na", "/api/v1/tasks").empty());  // urging is no to-do
+  EXPECT_EQ(ids_at("zhang.min", "/api/v1/tasks"), std::set<std::string>{id});
+  // The inspection office's to-do holds no project and no finding waiting on others.
+  EXPECT_TRUE(ids_at("zhou.hua", "/api/v1/tasks").empty());
+  EXPECT_EQ(ids_at("wang.wei", "/api/v1/instances?created_by=me"), std::set<std::string>{id});
+  EXPECT_TRUE(ids_at("li.na", "/api/v1/instances?created_by=me").empty());
+  expect(api_->get("li.na", "/api/v1/instances?created_by=wang.wei"), 400, "bad_request");
+}
+
 TEST_F(ApiTest, TransitionRefusalsInApiOrder) {
   std::string id = create_project("拒绝测试");
   // Another department cannot see it: 404 for reads and writes alike.
