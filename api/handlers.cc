@@ -7,7 +7,7 @@
 
 #include "api/router.h"
 #include "common/crypto.h"
-#include "engine/codec.h"
+#include "engine/core/codec.h"
 
 // The OpenAPI document (api/openapi.json), embedded at build time (openapi_doc.cc.in).
 namespace pioneer::api {

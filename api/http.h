@@ -17,7 +17,7 @@
 
 #include "common/input.h"
 #include "common/result.h"
-#include "engine/model.h"
+#include "engine/core/model.h"
 
 namespace pioneer::api {
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "api/http.h"
-#include "engine/codec.h"
+#include "engine/core/codec.h"
 
 namespace pioneer::api {
 

@@ -4,8 +4,8 @@
 #include <cstdio>
 #include <sstream>
 
-#include "engine/codec.h"
-#include "engine/json_text.h"
+#include "common/json_text.h"
+#include "engine/core/codec.h"
 
 namespace pioneer::api {
 

@@ -20,9 +20,9 @@
 #include "api/router.h"
 #include "api/sessions.h"
 #include "common/thread_name.h"
-#include "engine/demo.h"
 #include "engine/engine.h"
 #include "storage/store.h"
+#include "tools/demo.h"
 
 namespace pioneer::api {
 

@@ -25,7 +25,7 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 
 #include "api/server_state.h"
-#include "engine/model.h"
+#include "engine/core/model.h"
 
 namespace pioneer::api {
 

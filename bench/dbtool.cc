@@ -37,15 +37,15 @@
 
 #include "bench/args.h"
 #include "common/crypto.h"
-#include "engine/codec.h"
-#include "engine/demo.h"
-#include "engine/directory.h"
+#include "engine/core/codec.h"
+#include "engine/core/indexer.h"
+#include "engine/core/rules.h"
 #include "engine/engine.h"
-#include "engine/indexer.h"
-#include "engine/registry.h"
-#include "engine/rules.h"
+#include "engine/write/directory.h"
+#include "engine/write/registry.h"
 #include "storage/keys.h"
 #include "storage/store.h"
+#include "tools/demo.h"
 
 using namespace pioneer;
 using namespace pioneer::engine;

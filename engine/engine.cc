@@ -4,11 +4,11 @@
 #include <future>
 
 #include "common/crypto.h"
-#include "engine/codec.h"
-#include "engine/engine_state.h"
-#include "engine/indexer.h"
-#include "engine/reindex.h"
-#include "engine/rules.h"
+#include "engine/audit/reindex.h"
+#include "engine/core/codec.h"
+#include "engine/core/indexer.h"
+#include "engine/core/rules.h"
+#include "engine/write/engine_state.h"
 #include "storage/keys.h"
 
 namespace pioneer::engine {

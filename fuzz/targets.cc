@@ -18,11 +18,11 @@
 #include "api/router.h"
 #include "api/server_state.h"
 #include "common/crypto.h"
-#include "engine/codec.h"
-#include "engine/definition.h"
-#include "engine/demo.h"
+#include "engine/audit/verify.h"
+#include "engine/core/codec.h"
+#include "engine/core/definition.h"
 #include "engine/engine.h"
-#include "engine/verify.h"
+#include "tools/demo.h"
 
 namespace pioneer::fuzz {
 namespace {

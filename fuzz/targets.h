@@ -22,13 +22,13 @@ struct Target {
   TargetFn run;
 };
 
-// engine/definition.h parse_definition() on arbitrary JSON bytes (then definition_graph()).
+// engine/core/definition.h parse_definition() on arbitrary JSON bytes (then definition_graph()).
 int definition(const uint8_t* data, size_t size);
-// engine/codec.h decode_event / decode_instance / decode_org; what decodes must round-trip.
+// engine/core/codec.h decode_event / decode_instance / decode_org; what decodes must round-trip.
 int records(const uint8_t* data, size_t size);
 // parse_time, parse_date_days, parse_duration_ms; what parses must format and parse back.
 int time(const uint8_t* data, size_t size);
-// engine/verify.h verify_dossier() on an arbitrary dossier file.
+// engine/audit/verify.h verify_dossier() on an arbitrary dossier file.
 int dossier(const uint8_t* data, size_t size);
 // api/http.h parse_query, percent_decode, bearer_token; api/router.h match_pattern on every
 // route pattern; common/crypto.h base64url_decode (the cursor's outer layer).

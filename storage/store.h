@@ -26,7 +26,7 @@ enum class Space : uint8_t {
   kInstances = 1,       // instance id -> current record
   kEvents = 2,          // global seq (u64 BE) -> event JSON (hash-chained)
   kInstanceEvents = 3,  // instance id, per-instance seq (u64 BE) -> global seq
-  kIndexes = 4,         // secondary indexes (see engine/indexer.h) -> small tag; single_del only
+  kIndexes = 4,         // secondary indexes (see engine/core/indexer.h) -> small tag; single_del only
   kTimers = 5,          // due ms (u64 BE), instance id, timer name -> empty; single_del only
   kPrincipals = 6,      // orgs, users, token hashes
   kIdempotency = 7,     // principal, key -> stored reply

@@ -20,11 +20,11 @@
 #include "api/server.h"
 #include "common/crypto.h"
 #include "common/input.h"
-#include "engine/codec.h"
-#include "engine/definition.h"
+#include "engine/audit/reindex.h"
+#include "engine/audit/verify.h"
+#include "engine/core/codec.h"
+#include "engine/core/definition.h"
 #include "engine/engine.h"
-#include "engine/reindex.h"
-#include "engine/verify.h"
 #include "storage/store.h"
 
 namespace {

@@ -30,7 +30,7 @@ struct Grant {
   std::string role, org;
 };
 
-// The demo users (engine/demo.cc) as this test expects them; checked against /api/v1/me.
+// The demo users (tools/demo.cc) as this test expects them; checked against /api/v1/me.
 const std::map<std::string, std::vector<Grant>> kUsers = {
     {"admin", {{"admin", "city"}}},
     {"wang.wei", {{"party_group", "city/finance"}}},

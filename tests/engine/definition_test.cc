@@ -1,7 +1,7 @@
 // Tests of workflow definitions: the shipped workflows, every load-time check (each asserting
 // the exact JSON path and that the message names the culprit), durations, files, diagrams and
 // the roles catalog.
-#include "engine/definition.h"
+#include "engine/core/definition.h"
 
 #include <fstream>
 #include <iterator>

@@ -12,9 +12,9 @@
 #include <sstream>
 #include <thread>
 
-#include "engine/demo.h"
-#include "engine/verify.h"
+#include "engine/audit/verify.h"
 #include "tests/engine/test_support.h"
+#include "tools/demo.h"
 
 namespace pioneer::testing {
 namespace {

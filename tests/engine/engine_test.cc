@@ -11,10 +11,10 @@
 #include <thread>
 
 #include "common/crypto.h"
-#include "engine/codec.h"
-#include "engine/indexer.h"
-#include "engine/reindex.h"
-#include "engine/verify.h"
+#include "engine/audit/reindex.h"
+#include "engine/audit/verify.h"
+#include "engine/core/codec.h"
+#include "engine/core/indexer.h"
 #include "storage/keys.h"
 #include "storage/store.h"
 #include "tests/engine/test_support.h"

@@ -5,8 +5,8 @@
 #include <map>
 
 #include "common/crypto.h"
-#include "engine/codec.h"
-#include "engine/rules.h"
+#include "engine/core/codec.h"
+#include "engine/core/rules.h"
 
 namespace pioneer::engine {
 namespace {

@@ -10,9 +10,9 @@
 #include <thread>
 #include <utility>
 
-#include "engine/demo.h"
 #include "storage/keys.h"
 #include "storage/store.h"
+#include "tools/demo.h"
 
 namespace pioneer::testing {
 

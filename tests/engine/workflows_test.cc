@@ -5,8 +5,8 @@
 #include <atomic>
 #include <thread>
 
-#include "engine/indexer.h"
-#include "engine/verify.h"
+#include "engine/audit/verify.h"
+#include "engine/core/indexer.h"
 #include "storage/store.h"
 #include "tests/engine/test_support.h"
 
@@ -213,7 +213,7 @@ TEST(YizhiYixiang, ADueDateBefore1970IsOverdueAtOnce) {
   EXPECT_TRUE(report->ok) << report->to_json().dump(2);
 }
 
-// The writer fires timers only when everything it decided is durable (engine/sequencer.cc):
+// The writer fires timers only when everything it decided is durable (engine/write/sequencer.cc):
 // a steady stream of commands must not keep a due timer from firing.
 TEST(YizhiYixiang, ATimerFiresWhileCommandsKeepArriving) {
   EngineHarness h;

@@ -16,7 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "engine/model.h"
+#include "engine/core/model.h"
 
 namespace pioneer::engine {
 

@@ -16,7 +16,7 @@
 #include <string_view>
 
 #include "common/result.h"
-#include "engine/definition.h"
+#include "engine/core/definition.h"
 
 namespace pioneer::storage {
 class Store;

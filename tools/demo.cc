@@ -1,4 +1,4 @@
-#include "engine/demo.h"
+#include "tools/demo.h"
 
 #include <filesystem>
 #include <fstream>

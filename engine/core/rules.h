@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "common/result.h"
-#include "engine/definition.h"
-#include "engine/model.h"
+#include "engine/core/definition.h"
+#include "engine/core/model.h"
 
 namespace pioneer::engine {
 

@@ -9,10 +9,10 @@
 #include <set>
 
 #include "common/crypto.h"
-#include "engine/codec.h"
-#include "engine/engine_state.h"
-#include "engine/indexer.h"
-#include "engine/rules.h"
+#include "engine/core/codec.h"
+#include "engine/core/indexer.h"
+#include "engine/core/rules.h"
+#include "engine/write/engine_state.h"
 #include "storage/keys.h"
 
 namespace pioneer::engine {

@@ -9,8 +9,8 @@
 #include <string_view>
 
 #include "common/result.h"
-#include "engine/definition.h"
-#include "engine/model.h"
+#include "engine/core/definition.h"
+#include "engine/core/model.h"
 
 namespace pioneer::engine {
 

@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "common/result.h"
-#include "engine/model.h"
-#include "engine/rules.h"
+#include "engine/core/model.h"
+#include "engine/core/rules.h"
 
 namespace pioneer::storage {
 class Store;

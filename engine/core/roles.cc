@@ -4,7 +4,7 @@
 #include <set>
 
 #include "common/input.h"
-#include "engine/definition.h"
+#include "engine/core/definition.h"
 
 namespace pioneer::engine {
 namespace {

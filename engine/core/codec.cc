@@ -1,9 +1,9 @@
-#include "engine/codec.h"
+#include "engine/core/codec.h"
 
 #include <cstdio>
 
 #include "common/crypto.h"
-#include "engine/json_text.h"
+#include "common/json_text.h"
 
 namespace pioneer::engine {
 namespace {

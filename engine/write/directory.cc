@@ -1,9 +1,9 @@
-#include "engine/directory.h"
+#include "engine/write/directory.h"
 
 #include <mutex>
 
 #include "common/crypto.h"
-#include "engine/codec.h"
+#include "engine/core/codec.h"
 #include "storage/keys.h"
 #include "storage/store.h"
 

@@ -1,4 +1,4 @@
-#include "engine/registry.h"
+#include "engine/write/registry.h"
 
 #include <mutex>
 

@@ -15,8 +15,8 @@
 #include <string_view>
 #include <vector>
 
-#include "engine/definition.h"
-#include "engine/model.h"
+#include "engine/core/definition.h"
+#include "engine/core/model.h"
 
 namespace pioneer::engine::index {
 

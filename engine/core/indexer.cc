@@ -1,9 +1,9 @@
-#include "engine/indexer.h"
+#include "engine/core/indexer.h"
 
 #include <algorithm>
 #include <set>
 
-#include "engine/rules.h"
+#include "engine/core/rules.h"
 #include "storage/keys.h"
 
 namespace pioneer::engine::index {

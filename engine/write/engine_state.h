@@ -4,11 +4,11 @@
 
 #include <memory>
 
-#include "engine/directory.h"
-#include "engine/instance_cache.h"
 #include "engine/engine.h"
-#include "engine/registry.h"
-#include "engine/sequencer.h"
+#include "engine/write/directory.h"
+#include "engine/write/instance_cache.h"
+#include "engine/write/registry.h"
+#include "engine/write/sequencer.h"
 #include "storage/store.h"
 
 namespace pioneer::engine {

@@ -1,7 +1,7 @@
 // Offline repair of the derived families: `pioneer reindex --data DIR`.
 //
 // Index entries, armed timers and statistics counters are pure functions of the instance
-// records (engine/indexer.h), so they can always be rebuilt from them. The writer relies on them
+// records (engine/core/indexer.h), so they can always be rebuilt from them. The writer relies on them
 // being exactly what the records derive — it deletes index entries and timers with RocksDB's
 // SingleDelete (storage/store.h, Batch::single_del), which must meet exactly one put of its key —
 // so a database that `pioneer verify` reports damaged in these families, or one whose entries a
@@ -41,7 +41,7 @@
 #include <string>
 
 #include "common/result.h"
-#include "engine/definition.h"
+#include "engine/core/definition.h"
 
 namespace pioneer::storage {
 class Store;

@@ -1,4 +1,4 @@
-#include "engine/sequencer.h"
+#include "engine/write/sequencer.h"
 
 #include <algorithm>
 #include <chrono>
@@ -9,9 +9,9 @@
 #include "common/crypto.h"
 #include "common/input.h"
 #include "common/thread_name.h"
-#include "engine/codec.h"
-#include "engine/indexer.h"
-#include "engine/rules.h"
+#include "engine/core/codec.h"
+#include "engine/core/indexer.h"
+#include "engine/core/rules.h"
 #include "storage/keys.h"
 
 namespace pioneer::engine {
@@ -597,7 +597,7 @@ Sequencer::KnownPtr Sequencer::record(BatchState& bs, const Definition& def, con
   // tombstone for scans to step over until the last level), which relies on the old entries being
   // exactly what is stored: entries() is a pure function of the record and its definition
   // version, so a change to how entries are derived needs a migration that rewrites them, and a
-  // database `pioneer verify` finds damaged is repaired with `pioneer reindex` (engine/reindex.h)
+  // database `pioneer verify` finds damaged is repaired with `pioneer reindex` (engine/audit/reindex.h)
   // before it takes writes. A changed value is a deletion and a new put, so no key is ever put
   // twice.
   size_t i = 0, j = 0;

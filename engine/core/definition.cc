@@ -4,7 +4,7 @@
 // transitions, timers, then whole-graph checks), and collects every problem with its JSON
 // pointer instead of stopping at the first: people fix hand-written files faster when they
 // see everything at once.
-#include "engine/definition.h"
+#include "engine/core/definition.h"
 
 #include <algorithm>
 #include <climits>

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "common/result.h"
-#include "engine/text_memo.h"
+#include "engine/core/text_memo.h"
 
 namespace pioneer::engine {
 

@@ -1,4 +1,4 @@
-#include "engine/rules.h"
+#include "engine/core/rules.h"
 
 #include <algorithm>
 #include <cmath>
@@ -6,7 +6,7 @@
 #include <set>
 
 #include "common/input.h"
-#include "engine/codec.h"
+#include "engine/core/codec.h"
 
 namespace pioneer::engine {
 namespace {

@@ -1,4 +1,4 @@
-#include "engine/verify.h"
+#include "engine/audit/verify.h"
 
 #include <algorithm>
 #include <chrono>
@@ -8,10 +8,10 @@
 #include <thread>
 
 #include "common/crypto.h"
-#include "engine/codec.h"
-#include "engine/indexer.h"
-#include "engine/reindex.h"
-#include "engine/registry.h"
+#include "engine/audit/reindex.h"
+#include "engine/core/codec.h"
+#include "engine/core/indexer.h"
+#include "engine/write/registry.h"
 #include "storage/keys.h"
 #include "storage/store.h"
 

@@ -39,11 +39,11 @@
 #include <vector>
 
 #include "common/clock.h"
-#include "engine/directory.h"
-#include "engine/engine.h"
-#include "engine/indexer.h"
-#include "engine/instance_cache.h"
-#include "engine/registry.h"
+#include "engine/core/commands.h"
+#include "engine/core/indexer.h"
+#include "engine/write/directory.h"
+#include "engine/write/instance_cache.h"
+#include "engine/write/registry.h"
 #include "storage/store.h"
 
 namespace pioneer::engine {

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "common/result.h"
-#include "engine/model.h"
+#include "engine/core/model.h"
 
 namespace pioneer::engine {
 

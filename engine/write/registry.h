@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "common/result.h"
-#include "engine/definition.h"
+#include "engine/core/definition.h"
 
 namespace pioneer::storage {
 class Store;

@@ -1,4 +1,4 @@
-#include "engine/model.h"
+#include "engine/core/model.h"
 
 namespace pioneer::engine {
 

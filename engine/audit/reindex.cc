@@ -1,4 +1,4 @@
-#include "engine/reindex.h"
+#include "engine/audit/reindex.h"
 
 #include <algorithm>
 #include <chrono>
@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "engine/codec.h"
-#include "engine/indexer.h"
-#include "engine/registry.h"
+#include "engine/core/codec.h"
+#include "engine/core/indexer.h"
+#include "engine/write/registry.h"
 #include "storage/store.h"
 
 namespace pioneer::engine {
