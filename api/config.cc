@@ -60,6 +60,7 @@ const std::map<std::string, Setter>& setters() {
       {"ws_send_buffer", number(&ServerConfig::ws_send_buffer, "ws_send_buffer")},
       {"heartbeat_s", number(&ServerConfig::heartbeat_s, "heartbeat_s")},
       {"max_connections", number(&ServerConfig::max_connections, "max_connections")},
+      {"max_connections_per_address", number(&ServerConfig::max_connections_per_address, "max_connections_per_address")},
       {"queue_limit", number(&ServerConfig::queue_limit, "queue_limit")},
       {"page_scan_limit", number(&ServerConfig::page_scan_limit, "page_scan_limit")},
       {"feed_scan_events", number(&ServerConfig::feed_scan_events, "feed_scan_events")},
@@ -72,6 +73,7 @@ const std::map<std::string, Setter>& setters() {
       {"login_max_address_failures", number(&ServerConfig::login_max_address_failures, "login_max_address_failures")},
       {"login_window_s", number(&ServerConfig::login_window_s, "login_window_s")},
       {"password_threads", number(&ServerConfig::password_threads, "password_threads")},
+      {"memtable_bytes", number(&ServerConfig::memtable_bytes, "memtable_bytes")},
   };
   return table;
 }

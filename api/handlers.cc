@@ -63,6 +63,16 @@ std::optional<uint64_t> parse_count(std::string_view text, uint64_t max) {
   return value;
 }
 
+// ?overdue=true|false (absent: false).
+Result<bool> parse_overdue(const Request& req) {
+  const std::string* overdue = query(req, "overdue");
+  if (!overdue) return false;
+  if (*overdue != "true" && *overdue != "false") {
+    return fail(Code::kBadRequest, "overdue 须为 true 或 false（overdue must be true or false）", Json{{"parameter", "overdue"}});
+  }
+  return *overdue == "true";
+}
+
 // ?limit=: absent → fallback; otherwise an integer 1..1000 (API.md), else bad_request.
 Result<size_t> parse_limit(const Request& req, size_t fallback) {
   const std::string* text = query(req, "limit");
@@ -143,7 +153,10 @@ Result<std::optional<std::string>> string_member(const Json& body, const char* k
 Result<std::optional<int64_t>> integer_member(const Json& body, const char* key) {
   auto it = body.find(key);
   if (it == body.end() || it->is_null()) return std::optional<int64_t>{};
-  if (!it->is_number_integer()) return fail(wrong_type(key, "整数", "an integer"));
+  // An integer beyond int64 (18446744073709551615) would wrap to a negative one.
+  if (!it->is_number_integer() || (it->is_number_unsigned() && it->get<uint64_t>() > INT64_MAX)) {
+    return fail(wrong_type(key, "不超过 9223372036854775807 的整数", "an integer of at most 9223372036854775807"));
+  }
   return std::optional<int64_t>(it->get<int64_t>());
 }
 
@@ -236,16 +249,29 @@ Result<uint64_t> parse_since(const Request& req, uint64_t fallback) {
   return *value;
 }
 
+// 200 "ok"; 503 "stopping" after SIGTERM; 503 "storage_unavailable" with the reason while
+// storage refuses writes after a background error (asking it to resume first).
 Response healthz(ServerState& state, const Request&) {
-  bool stopping = state.stopping.load();
-  return ok(stopping ? 503 : 200,
-            Json{{"status", stopping ? "stopping" : "ok"}, {"head", state.engine.head_seq()}});
+  if (state.stopping.load()) {
+    return ok(503, Json{{"status", "stopping"}, {"head", state.engine.head_seq()}});
+  }
+  storage::Store& store = state.engine.store();
+  storage::Store::Health health = store.health();
+  if (health.stopped && store.try_resume()) health = store.health();
+  if (health.stopped) {
+    return ok(503, Json{{"status", "storage_unavailable"}, {"reason", *health.stopped},
+                        {"head", state.engine.head_seq()}});
+  }
+  return ok(200, Json{{"status", "ok"}, {"head", state.engine.head_seq()}});
 }
 
 Response metrics(ServerState& state, const Request&) {
   return text_response(200,
                        state.metrics.render(state.engine.metrics(), state.engine.head_seq(),
-                                            state.connections.load()),
+                                            state.connections.open()) +
+                           render_server_health({state.connections.total_limit(), state.connections.per_address_limit(),
+                                                 state.engine.store().health(), state.metrics.idempotency_records(),
+                                                 state.engine.idempotency_expired()}),
                        "text/plain; version=0.0.4; charset=utf-8");
 }
 
@@ -340,12 +366,15 @@ Response list_instances(ServerState& state, const Request& req) {
   take("org", filter.org);
   take("assignee_org", filter.assignee_org);
   take("q", filter.text);
-  if (const std::string* overdue = query(req, "overdue")) {
-    if (*overdue != "true" && *overdue != "false") {
-      return error_response(Error::make(Code::kBadRequest, "overdue 须为 true 或 false（overdue must be true or false）",
-                                        Json{{"parameter", "overdue"}}));
+  auto overdue = parse_overdue(req);
+  if (!overdue) return error_response(overdue.error());
+  filter.overdue_only = *overdue;
+  if (const std::string* created_by = query(req, "created_by")) {
+    if (*created_by != "me") {
+      return error_response(Error::make(Code::kBadRequest, "created_by 只能为 me（created_by must be me）",
+                                        Json{{"parameter", "created_by"}}));
     }
-    filter.overdue_only = *overdue == "true";
+    filter.created_by = req.principal->id;
   }
   auto cursor = parse_cursor(req);
   if (!cursor) return error_response(cursor.error());
@@ -382,7 +411,12 @@ Response list_tasks(ServerState& state, const Request& req) {
   if (!limit) return error_response(limit.error());
   auto cursor = parse_cursor(req);
   if (!cursor) return error_response(cursor.error());
-  auto page = state.engine.tasks(*req.principal, *limit, *cursor, engine::ViewForm::kText);
+  engine::TaskFilter filter;
+  if (const std::string* workflow = query(req, "workflow")) filter.workflow = *workflow;
+  auto overdue = parse_overdue(req);
+  if (!overdue) return error_response(overdue.error());
+  filter.overdue_only = *overdue;
+  auto page = state.engine.tasks(*req.principal, *limit, *cursor, engine::ViewForm::kText, filter);
   if (!page) return error_response(page.error());
   return page_response(*page);
 }

@@ -1,5 +1,8 @@
 #include "api/http.h"
 
+#include <algorithm>
+#include <vector>
+
 #include <cctype>
 #include <cstdio>
 
@@ -24,6 +27,7 @@ int http_status(Code code) {
     case Code::kInvalidField:
     case Code::kInvalidDefinition: return 422;
     case Code::kOverloaded: return 503;
+    case Code::kUnavailable: return 503;
     case Code::kInternal:
     case Code::kCorruption: return 500;
   }
@@ -47,7 +51,7 @@ Response error_response(const Error& error, int status) {
     body["details"] = error.details.is_null() ? Json::object() : error.details;
   }
   res.body = Json{{"error", std::move(body)}}.dump(-1, ' ', false, Json::error_handler_t::replace);
-  if (error.code == Code::kOverloaded) res.headers.emplace_back("Retry-After", "1");
+  if (error.code == Code::kOverloaded || error.code == Code::kUnavailable) res.headers.emplace_back("Retry-After", "1");
   if (error.code == Code::kTooManyAttempts) {
     // details.retry_after_s: whole seconds until the window has passed.
     res.headers.emplace_back("Retry-After", std::to_string(error.details.value("retry_after_s", int64_t{1})));
@@ -125,9 +129,32 @@ Result<Json> parse_client_json(std::string_view text) {
                 "JSON 嵌套过深（JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels）",
                 Json{{"max_depth", kMaxJsonDepth}});
   }
-  Json value = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  // A key given twice in one object is refused: with the last one winning, a body could say
+  // one thing to a reader (a proxy, an audit) and another to us.
+  std::vector<std::vector<std::string>> keys;  // of each object being parsed, innermost last
+  bool duplicate = false;
+  auto on_token = [&](int, Json::parse_event_t event, Json& parsed) {
+    switch (event) {
+      case Json::parse_event_t::object_start: keys.emplace_back(); break;
+      case Json::parse_event_t::object_end: if (!keys.empty()) keys.pop_back(); break;
+      case Json::parse_event_t::key: {
+        if (keys.empty() || !parsed.is_string()) break;
+        const std::string& key = parsed.get_ref<const std::string&>();
+        auto& seen = keys.back();
+        if (std::find(seen.begin(), seen.end(), key) != seen.end()) duplicate = true;
+        seen.push_back(key);
+        break;
+      }
+      default: break;
+    }
+    return true;
+  };
+  Json value = Json::parse(text.begin(), text.end(), on_token, /*allow_exceptions=*/false);
   if (value.is_discarded()) {
     return fail(Code::kInvalidJson, "请求体不是合法的 JSON（request body is not valid JSON）");
+  }
+  if (duplicate) {
+    return fail(Code::kInvalidJson, "JSON 对象中有重复的键（a JSON object repeats a key）");
   }
   return value;
 }

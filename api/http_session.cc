@@ -10,6 +10,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/bind_handler.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -184,6 +185,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
                                       "不支持的 Transfer-Encoding（unsupported Transfer-Encoding）"),
                           400);
     }
+    // Two Authorization headers: which one wins is up to each hop, so none does.
+    if (req.count(http::field::authorization) > 1) {
+      return answer_error(Error::make(Code::kBadRequest,
+                                      "请求含多个 Authorization 头（more than one Authorization header）"),
+                          400);
+    }
     started_ = Clock::now();
     keep_alive_ = req.keep_alive();
     version_ = req.version();
@@ -234,8 +241,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     state_.metrics.record_request(method_, kStreamRoute, 101, elapsed_us(), who->id);
     finish_request();
     lowest().expires_never();  // the WebSocket session sets its own timeouts
-    run_ws_session(std::move(stream_), parser_->release(), std::move(*who), std::move(token), *since,
-                   state_, std::move(slot_));
+    std::string read_ahead = beast::buffers_to_string(buffer_.data());
+    run_ws_session(std::move(stream_), parser_->release(), std::move(read_ahead), std::move(*who), std::move(token),
+                   *since, state_, std::move(slot_));
   }
 
   void answer_error(const Error& error, int status) {

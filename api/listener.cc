@@ -66,10 +66,20 @@ void Listener::on_accept(beast::error_code ec, tcp::socket socket) {
     });
     return;
   }
-  size_t open = state_.connections.fetch_add(1) + 1;
-  ConnectionSlot slot(&state_.connections);
-  bool refuse = open > state_.config.max_connections;
-  if (refuse) state_.metrics.connection_refused();
+  // Over a limit a socket is refused: politely (a 503 answer) while few refusals are under
+  // way, otherwise closed at once, so that a flood of connections never holds descriptors.
+  beast::error_code ep_ec;
+  const auto peer = socket.remote_endpoint(ep_ec);
+  const std::string address = ep_ec ? std::string() : peer.address().to_string();
+  ConnectionSlot slot;
+  const auto admission = state_.connections.admit(address, slot);
+  if (admission != ConnectionLimits::Admission::kServe) state_.metrics.connection_refused();
+  if (admission == ConnectionLimits::Admission::kDrop) {
+    beast::error_code ignored;
+    socket.close(ignored);
+    return do_accept();
+  }
+  const bool refuse = admission == ConnectionLimits::Admission::kRefuse;
   if (tls_) {
     run_https_session(std::move(socket), *tls_, state_, std::move(slot), refuse);
   } else {

@@ -179,4 +179,35 @@ std::string Metrics::render(const engine::EngineMetrics& engine, uint64_t head,
   return out.str();
 }
 
+namespace {
+
+// One metric: its HELP and TYPE lines and its value.
+template <class T>
+void metric(std::ostringstream& out, const char* name, const char* type, const char* help, T value) {
+  out << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n" << name << " " << value << "\n";
+}
+
+}  // namespace
+
+std::string render_server_health(const ServerHealth& health) {
+  std::ostringstream out;
+  metric(out, "pioneer_http_connection_limit", "gauge",
+         "Connections served at most (derived at start from the open-files limit).", health.max_connections);
+  metric(out, "pioneer_http_connection_limit_per_address", "gauge", "Connections served at most per client address.",
+         health.per_address);
+  metric(out, "pioneer_storage_writable", "gauge",
+         "1 while storage accepts writes, 0 after a background error until it recovers.", health.storage.stopped ? 0 : 1);
+  metric(out, "pioneer_storage_background_errors_total", "counter", "Background errors that stopped writes (RocksDB).",
+         health.storage.background_errors);
+  metric(out, "pioneer_storage_recoveries_total", "counter",
+         "Times storage accepted writes again after a background error.", health.storage.recoveries);
+  if (health.idempotency_records >= 0) {
+    metric(out, "pioneer_idempotency_records", "gauge",
+           "Idempotency records kept (younger than 24 h), as of the last hourly sweep.", health.idempotency_records);
+  }
+  metric(out, "pioneer_idempotency_expired_total", "counter", "Idempotency records dropped after 24 h.",
+         health.idempotency_expired);
+  return out.str();
+}
+
 }  // namespace pioneer::api

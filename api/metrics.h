@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "engine/engine.h"
+#include "storage/store.h"
 
 namespace pioneer::api {
 
@@ -53,6 +54,8 @@ class Metrics {
   void stream_unauthenticated() { ws_unauthenticated_total_.fetch_add(1); }
   void authentication_reused() { auth_reused_total_.fetch_add(1, std::memory_order_relaxed); }
   int64_t stream_sessions() const { return ws_sessions_.load(); }
+  void idempotency_swept(uint64_t kept) { idempotency_records_.store(static_cast<int64_t>(kept)); }
+  int64_t idempotency_records() const { return idempotency_records_.load(); }
 
   // The /metrics body. `connections` is the number of open connections now.
   std::string render(const engine::EngineMetrics& engine, uint64_t head, size_t connections) const;
@@ -62,6 +65,7 @@ class Metrics {
   static constexpr std::array<double, 12> kBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                                       0.05, 0.1, 0.25, 0.5, 1, 2.5};
   AccessLog log_;
+  std::atomic<int64_t> idempotency_records_{-1};
   mutable std::mutex mu_;
   std::map<std::pair<std::string, int>, uint64_t> requests_;  // (route, status) → count
   std::array<uint64_t, kBuckets.size()> latency_buckets_{};   // non-cumulative
@@ -76,5 +80,15 @@ class Metrics {
   std::atomic<uint64_t> ws_unauthenticated_total_{0};
   std::atomic<uint64_t> auth_reused_total_{0};
 };
+
+// What /metrics shows of the server's bounds and storage, besides Metrics::render.
+struct ServerHealth {
+  size_t max_connections = 0;       // the connection limits in force (derived at start)
+  size_t per_address = 0;
+  storage::Store::Health storage;
+  int64_t idempotency_records = -1;  // kept after the last sweep; -1 before the first
+  uint64_t idempotency_expired = 0;  // dropped as expired since start
+};
+std::string render_server_health(const ServerHealth& health);
 
 }  // namespace pioneer::api

@@ -2,6 +2,8 @@
 #include "api/server.h"
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <csignal>
 #include <cstdio>
 #include <future>
@@ -13,12 +15,14 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <openssl/ssl.h>
+#include <sys/resource.h>
 
 #include "api/logins.h"
 #include "api/router.h"
 #include "api/sessions.h"
 #include "common/thread_name.h"
 #include "engine/engine.h"
+#include "storage/store.h"
 #include "tools/demo.h"
 
 namespace pioneer::api {
@@ -111,6 +115,89 @@ std::string make_tls_context(const ServerConfig& config, net::ssl::context& ctx)
   return "";
 }
 
+// Descriptors the process needs besides storage and connections: the listener, the I/O
+// threads' epoll and event descriptors, timers, standard streams, files read at start.
+constexpr size_t kProcessDescriptors = 64;
+// Refusals answered politely (503 and a short linger) at once; past that, closed at once.
+constexpr size_t kMaxLingeringRefusals = 64;
+
+// The connection limits under the open-files limit: storage's reserve and the process's own
+// descriptors are never available to connections, nor are the lingering refusals'. Returns ""
+// and sets the limits, or what is wrong (a limit too low to serve at all).
+std::string derive_connection_limits(const ServerConfig& config, ConnectionLimits& limits) {
+  rlimit nofile{};
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) != 0) return "cannot read the open-files limit";
+  const size_t open_files = nofile.rlim_cur == RLIM_INFINITY ? SIZE_MAX / 2 : static_cast<size_t>(nofile.rlim_cur);
+  const size_t kept = storage::kStoreDescriptorReserve + kProcessDescriptors;
+  const size_t refusing = std::min(kMaxLingeringRefusals, open_files > kept ? (open_files - kept) / 16 : 0);
+  if (open_files < kept + refusing + 16) {
+    return "the open-files limit " + std::to_string(open_files) + " is too low: storage keeps " +
+           std::to_string(kept) + " and at least 16 connections must fit (raise ulimit -n)";
+  }
+  const size_t total = std::min(config.max_connections, open_files - kept - refusing);
+  size_t per_address = config.max_connections_per_address != 0 ? config.max_connections_per_address
+                                                                : total - total / 8;
+  per_address = std::clamp<size_t>(per_address, 1, total);
+  limits.set(total, per_address, refusing);
+  std::fprintf(stderr,
+               "{\"level\":\"info\",\"msg\":\"connection limits\",\"open_files\":%zu,\"storage_reserve\":%zu,"
+               "\"max_connections\":%zu,\"per_address\":%zu,\"lingering_refusals\":%zu}\n",
+               open_files, kept, total, per_address, refusing);
+  if (total < config.max_connections) {
+    std::fprintf(stderr,
+                 "{\"level\":\"warn\",\"msg\":\"max_connections lowered to fit the open-files limit\","
+                 "\"configured\":%zu,\"used\":%zu}\n", config.max_connections, total);
+  }
+  return "";
+}
+
+// While storage refuses writes after a background error, asks it to resume every second (a
+// write or /healthz also does), so that it recovers even when nobody writes.
+void resume_storage_periodically(net::steady_timer& timer, engine::Engine& engine) {
+  timer.expires_after(1s);
+  timer.async_wait([&timer, &engine](beast::error_code ec) {
+    if (ec) return;
+    engine.store().try_resume();
+    resume_storage_periodically(timer, engine);
+  });
+}
+
+// Drops expired idempotency records at start and then every hour, on its own thread (the
+// sweep compacts a storage family: I/O threads must not wait for it).
+class IdempotencySweeper {
+ public:
+  IdempotencySweeper(engine::Engine& engine, Metrics& metrics)
+      : thread_([this, &engine, &metrics] {
+          name_this_thread("pioneer-sweep");
+          std::unique_lock lock(mu_);
+          do {
+            lock.unlock();
+            auto kept = engine.sweep_idempotency();
+            if (kept) metrics.idempotency_swept(*kept);
+            if (!kept) {
+              std::fprintf(stderr, "{\"level\":\"warn\",\"msg\":\"idempotency sweep failed\",\"error\":%s}\n",
+                           Json(kept.error().message).dump().c_str());
+            }
+            lock.lock();
+          } while (!wake_.wait_for(lock, std::chrono::hours(1), [this] { return stopping_; }));
+        }) {}
+  ~IdempotencySweeper() { stop(); }
+  void stop() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread thread_;  // last: starts once the members above exist
+};
+
 template <class Pred>
 void wait_until(Pred done, std::chrono::steady_clock::duration limit) {
   auto deadline = std::chrono::steady_clock::now() + limit;
@@ -152,6 +239,7 @@ int serve(const ServerConfig& config) {
   options.page_scan_limit = config.page_scan_limit;
   options.event_scan = {.max_examined = config.feed_scan_events, .max_merged_instances = config.feed_merge_instances};
   options.hash_algorithm = config.hash_algorithm;
+  options.memtable_bytes = config.memtable_bytes;
   if (!config.roles_file.empty()) {
     auto roles = engine::RoleCatalog::load_file(config.roles_file);
     if (!roles) {
@@ -210,6 +298,10 @@ int serve(const ServerConfig& config) {
   Router router;
   ServerState state{config, *engine, hub, metrics, router};
   router.bind(&state);
+  if (std::string problem = derive_connection_limits(config, state.connections); !problem.empty()) {
+    std::fprintf(stderr, "pioneer serve: %s\n", problem.c_str());
+    return 1;
+  }
   auto logins = std::make_unique<Logins>(Logins::Options{
       config.password_threads, 64, config.login_max_failures, config.login_max_address_failures,
       static_cast<int64_t>(config.login_window_s) * 1000});
@@ -232,6 +324,10 @@ int serve(const ServerConfig& config) {
                  ec.message().c_str());
     return 1;
   }
+
+  net::steady_timer resume_timer(ioc);
+  resume_storage_periodically(resume_timer, *engine);
+  IdempotencySweeper sweeper(*engine, metrics);
 
   std::promise<int> signalled;
   net::signal_set signals(ioc, SIGINT, SIGTERM);
@@ -281,6 +377,7 @@ int serve(const ServerConfig& config) {
   for (auto& c : contexts) c->stop();
   for (auto& t : pool) t.join();
   listener.reset();
+  sweeper.stop();
   // The io_contexts and state go at the end of this scope; the engine first, explicitly, so
   // that the database is closed before we report success.
   engine.reset();

@@ -30,7 +30,12 @@ struct ServerConfig {
   size_t ws_queue_limit = 1024;           // queued messages per stream before it is closed 4008
   size_t ws_send_buffer = 0;              // SO_SNDBUF of a stream socket; 0 = kernel auto-tuning
   int heartbeat_s = 20;
+  // Connections: at most this many, and never more than the open-files limit allows once
+  // storage's reserve is kept (serve() derives the real limit at start and logs it).
   size_t max_connections = 20000;
+  // Per client address; 0 = the connection limit less an eighth, so one address never takes
+  // every place.
+  size_t max_connections_per_address = 0;
   size_t queue_limit = 10000;             // engine command queue
   // Read bounds (engine::EngineOptions::page_scan_limit, engine::EventScan).
   size_t page_scan_limit = 5000;          // index entries one list or to-do page looks at
@@ -45,6 +50,7 @@ struct ServerConfig {
   size_t login_max_address_failures = 50; // ... and per client address, before 429
   int login_window_s = 15 * 60;
   size_t password_threads = 1;            // threads hashing and checking passwords
+  size_t memtable_bytes = 0;              // per storage family before a flush; 0 = 64 MiB
 };
 
 // Reads a JSON config file whose keys are the ServerConfig member names; only the keys present

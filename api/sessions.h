@@ -49,9 +49,11 @@ void run_https_session(tcp::socket socket, net::ssl::context& tls, ServerState& 
 // `token` is the bearer token the upgrade authenticated with: the session authenticates it
 // again periodically and when asked (revocation), and closes 4001 once it no longer does. It
 // is held in memory only and never logged.
-void run_ws_session(beast::tcp_stream stream, HttpRequest request, engine::Principal who,
+// `read_ahead`: bytes the HTTP session read past the upgrade request (a client may send its
+// first frames in the same packet); they are the start of the WebSocket stream.
+void run_ws_session(beast::tcp_stream stream, HttpRequest request, std::string read_ahead, engine::Principal who,
                     std::string token, uint64_t since, ServerState& state, ConnectionSlot slot);
-void run_ws_session(TlsStream stream, HttpRequest request, engine::Principal who,
+void run_ws_session(TlsStream stream, HttpRequest request, std::string read_ahead, engine::Principal who,
                     std::string token, uint64_t since, ServerState& state, ConnectionSlot slot);
 
 // Accepts connections and starts an HTTP (or, with `tls`, HTTPS) session for each.

@@ -8,7 +8,8 @@
 //  3. switch to live events, skipping every seq at or below the last one considered: no gap
 //     (we subscribed before reading) and no duplicate (the cursor only moves forward).
 // One async_write is in flight at a time; the rest wait in a bounded queue. A client whose
-// live queue reaches ws_queue_limit is closed 4008 "lagging" and resumes with since=last seq.
+// queue (events and replies alike) reaches ws_queue_limit is closed 4008 "lagging" and resumes
+// with since=last seq.
 //
 // Credentials: the session keeps the token's hash, not the token (engine::Engine::Credential).
 // It is checked before each batch of live events is delivered, every kAuthRecheck, and at once
@@ -19,6 +20,7 @@
 #include <algorithm>
 #include <chrono>
 #include <deque>
+#include <sstream>
 
 #include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/dispatch.hpp>
@@ -26,6 +28,7 @@
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 #include <boost/beast/websocket/stream.hpp>
 
@@ -113,7 +116,7 @@ class WsSession : public Subscriber, public std::enable_shared_from_this<WsSessi
 
   ~WsSession() override { state_.metrics.stream_closed(); }
 
-  void run(HttpRequest request) {
+  void run(HttpRequest request, const std::string& read_ahead) {
     websocket::stream_base::timeout timeouts{};
     timeouts.handshake_timeout = seconds(state_.config.request_timeout_s);
     timeouts.idle_timeout = seconds(state_.config.idle_timeout_s);
@@ -129,7 +132,13 @@ class WsSession : public Subscriber, public std::enable_shared_from_this<WsSessi
       socket().set_option(
           net::socket_base::send_buffer_size(static_cast<int>(state_.config.ws_send_buffer)), ignored);
     }
-    ws_.async_accept(request, beast::bind_front_handler(&WsSession::on_accept, this->shared_from_this()));
+    auto on_accept = beast::bind_front_handler(&WsSession::on_accept, this->shared_from_this());
+    if (read_ahead.empty()) return ws_.async_accept(request, std::move(on_accept));
+    // Frames that came with the upgrade request: Beast takes them only together with the
+    // request's bytes ("applied to the handshake, and then to received WebSocket frames").
+    std::ostringstream handshake;
+    handshake << request;
+    ws_.async_accept(net::buffer(handshake.str() + read_ahead), std::move(on_accept));
   }
 
   tcp::socket& socket() {
@@ -215,8 +224,7 @@ class WsSession : public Subscriber, public std::enable_shared_from_this<WsSessi
       if (event.seq <= cursor_) continue;  // already replayed
       cursor_ = event.seq;
       if (!state_.engine.may_see(who_, event) || !filter_.admits(event)) continue;
-      if (queue_.size() >= state_.config.ws_queue_limit) return lagging();
-      enqueue(item->frame(is_mine(who_, event)));
+      enqueue(item->frame(is_mine(who_, event)));  // closes 4008 past ws_queue_limit
     }
   }
 
@@ -228,8 +236,12 @@ class WsSession : public Subscriber, public std::enable_shared_from_this<WsSessi
   // ---- writing: one async_write in flight, the rest queued ----
   // `traffic` is false for the heartbeat itself: it must not count as traffic that makes the next
   // heartbeat unneeded, or an idle client would get one every other interval.
+  // ws_queue_limit bounds every queued frame: live events, replayed ones, and the replies to
+  // client messages (a client that sends without reading would otherwise queue replies without
+  // end). Past it the session closes 4008.
   void enqueue(std::shared_ptr<const std::string> frame, bool traffic = true) {
     if (closing_) return;
+    if (queue_.size() >= std::max<size_t>(state_.config.ws_queue_limit, 1)) return lagging();
     if (traffic) sent_since_tick_ = true;
     queue_.push_back(std::move(frame));
     if (!writing_) do_write();
@@ -376,18 +388,18 @@ class WsSession : public Subscriber, public std::enable_shared_from_this<WsSessi
 // Plain WebSocket runs on the bare socket: the WebSocket stream keeps its own timeouts, and
 // tcp_stream's layer (its timer bookkeeping and shared state per operation) cost ~10 % of the
 // I/O threads' user time per frame in a 10,000-client fan-out.
-void run_ws_session(beast::tcp_stream stream, HttpRequest request, engine::Principal who,
+void run_ws_session(beast::tcp_stream stream, HttpRequest request, std::string read_ahead, engine::Principal who,
                     std::string token, uint64_t since, ServerState& state, ConnectionSlot slot) {
   std::make_shared<WsSession<tcp::socket>>(stream.release_socket(), state, std::move(who),
                                            std::move(token), since, std::move(slot))
-      ->run(std::move(request));
+      ->run(std::move(request), read_ahead);
 }
 
-void run_ws_session(TlsStream stream, HttpRequest request, engine::Principal who, std::string token,
-                    uint64_t since, ServerState& state, ConnectionSlot slot) {
+void run_ws_session(TlsStream stream, HttpRequest request, std::string read_ahead, engine::Principal who,
+                    std::string token, uint64_t since, ServerState& state, ConnectionSlot slot) {
   std::make_shared<WsSession<TlsStream>>(std::move(stream), state, std::move(who), std::move(token),
                                          since, std::move(slot))
-      ->run(std::move(request));
+      ->run(std::move(request), read_ahead);
 }
 
 }  // namespace pioneer::api

@@ -94,23 +94,62 @@ bool is_space(char32_t cp) {
 
 }  // namespace
 
-std::optional<std::string> display_name_problem(std::string_view name, size_t max_chars) {
+namespace {
+
+// One pass over a text: whether it is UTF-8, whether it holds a character `kind` refuses, how
+// many code points it has and whether one of them is visible.
+struct TextScan {
+  bool utf8 = true;
+  bool refused = false;
   size_t chars = 0;
   bool visible = false;
-  for (size_t i = 0; i < name.size();) {
-    const size_t n = utf8_sequence(name.substr(i));
-    if (n == 0) return "名称不是有效的 UTF-8 文本（the name is not valid UTF-8）";
-    const char32_t cp = code_point(name.substr(i), n);
-    if (is_control(cp)) {
-      return "名称不能含制表符、换行、文字方向控制等控制字符（the name must not contain tabs, newlines, direction overrides or "
-             "other control characters）";
+};
+
+TextScan scan_text(std::string_view text, TextKind kind) {
+  TextScan out;
+  for (size_t i = 0; i < text.size();) {
+    const size_t n = utf8_sequence(text.substr(i));
+    if (n == 0) {
+      out.utf8 = false;
+      return out;
     }
-    if (!is_space(cp)) visible = true;
-    ++chars;
+    const char32_t cp = code_point(text.substr(i), n);
+    const bool line_break = cp == '\n' || cp == '\r' || cp == '\t';
+    if (is_control(cp) && !(kind == TextKind::kMultiline && line_break)) out.refused = true;
+    if (!is_space(cp) && !line_break) out.visible = true;
+    ++out.chars;
     i += n;
   }
-  if (!visible) return "名称不能为空（the name is required）";
-  if (chars > max_chars) {
+  return out;
+}
+
+}  // namespace
+
+std::optional<std::string> text_problem(std::string_view text, TextKind kind) {
+  const TextScan scan = scan_text(text, kind);
+  if (!scan.utf8) return "不是有效的 UTF-8 文本（is not valid UTF-8）";
+  if (!scan.refused) return std::nullopt;
+  if (kind == TextKind::kLine) {
+    return "不能含换行、制表符、文字方向控制等控制字符（must not contain line breaks, tabs, direction overrides or other "
+           "control characters）";
+  }
+  return "不能含文字方向控制等控制字符（must not contain direction overrides or other control characters）";
+}
+
+bool text_is_blank(std::string_view text) {
+  const TextScan scan = scan_text(text, TextKind::kMultiline);
+  return scan.utf8 && !scan.visible;
+}
+
+std::optional<std::string> display_name_problem(std::string_view name, size_t max_chars) {
+  const TextScan scan = scan_text(name, TextKind::kLine);
+  if (!scan.utf8) return "名称不是有效的 UTF-8 文本（the name is not valid UTF-8）";
+  if (scan.refused) {
+    return "名称不能含制表符、换行、文字方向控制等控制字符（the name must not contain tabs, newlines, direction overrides or "
+           "other control characters）";
+  }
+  if (!scan.visible) return "名称不能为空（the name is required）";
+  if (scan.chars > max_chars) {
     return "名称不能超过 " + std::to_string(max_chars) + " 个字（the name must be at most " + std::to_string(max_chars) +
            " characters）";
   }

@@ -25,4 +25,16 @@ bool json_depth_within(std::string_view text, size_t max_depth);
 // JSON record at all. nullopt when fine, else why not (中文（English）).
 std::optional<std::string> display_name_problem(std::string_view name, size_t max_chars = 100);
 
+// What a text a person typed may hold. kLine (names, titles, `string` fields): no control
+// characters at all. kMultiline (`text` fields, comments): line breaks and tabs as well.
+// Refused in both: other C0/C1 controls (NUL among them), the line and paragraph separators,
+// the direction marks, embeddings, overrides and isolates, and tag characters.
+enum class TextKind { kLine, kMultiline };
+// nullopt when `text` is valid UTF-8 holding none of what `kind` refuses; else what is wrong,
+// "不能含…（must not contain …）" to follow a field's name.
+std::optional<std::string> text_problem(std::string_view text, TextKind kind);
+// True when the text shows nothing: only spaces of any width (U+3000 too), zero-width and
+// other invisible characters, tabs and line breaks. Text that is not UTF-8 is not blank.
+bool text_is_blank(std::string_view text);
+
 }  // namespace pioneer

@@ -19,6 +19,7 @@ std::string_view code_name(Code code) {
     case Code::kInvalidField: return "invalid_field";
     case Code::kInvalidDefinition: return "invalid_definition";
     case Code::kOverloaded: return "overloaded";
+    case Code::kUnavailable: return "unavailable";
     case Code::kInternal: return "internal";
     case Code::kCorruption: return "corruption";
   }

@@ -33,6 +33,7 @@ enum class Code {
   kInvalidField,          // 422
   kInvalidDefinition,     // 422
   kOverloaded,            // 503
+  kUnavailable,           // 503: storage is not accepting writes for now (a background error)
   kInternal,              // 500: a bug or an I/O failure; the detail goes to the log only
   kCorruption,            // 500: stored data failed a check
 };

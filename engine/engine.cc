@@ -22,6 +22,28 @@ Engine::~Engine() {
   if (state_) state_->sequencer.reset();  // finishes queued commands, then the store closes
 }
 
+namespace {
+
+// A database whose index entries an older build derived: refused until reindexed, unless it
+// holds no instance yet (then there is nothing derived, and the current format is recorded).
+Result<void> check_index_format(storage::Store& store) {
+  auto format = store.get(Space::kMeta, kIndexFormatKey);
+  if (!format) return fail(format.error());
+  if (*format && **format == kIndexFormat) return {};
+  auto any = store.scan_prefix(Space::kInstances, "");
+  if (any->valid()) {
+    const std::string was = *format ? **format : "1";
+    return fail(Code::kBadRequest, "数据库的索引格式 " + was + " 已过时，请先运行 pioneer reindex（the database's index format " + was +
+                                       " is older than this build's " + kIndexFormat + ": run pioneer reindex first）");
+  }
+  if (auto st = any->status(); !st) return fail(st.error());
+  storage::Batch batch;
+  batch.put(Space::kMeta, kIndexFormatKey, kIndexFormat);
+  return store.commit(batch, true);
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   std::unique_ptr<Engine> engine(new Engine(std::move(options)));
   State& s = *engine->state_;
@@ -29,6 +51,13 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   if (s.options.data_dir.empty()) return fail(Code::kBadRequest, "未指定数据目录（no data directory given）");
   storage::StoreOptions store_options;
   store_options.create_if_missing = s.options.create_if_missing;
+  store_options.memtable_bytes = s.options.memtable_bytes;
+  store_options.expiring_space = Space::kIdempotency;
+  store_options.expired = [clock = s.clock](std::string_view value) {
+    Json record = Json::parse(value, nullptr, false);
+    if (!record.is_object() || !record.contains("at") || !record["at"].is_number_integer()) return false;
+    return record["at"].get<int64_t>() + kIdempotencyTtlMs <= clock->now_ms();
+  };
   auto store = storage::Store::open(s.options.data_dir, store_options);
   if (!store) return fail(store.error());
   s.store = s.options.wrap_store ? s.options.wrap_store(std::move(*store)) : std::move(*store);
@@ -45,6 +74,7 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
     storage::Batch init;
     init.put(Space::kMeta, "hash_algorithm", s.options.hash_algorithm);
     init.put(Space::kMeta, "schema", "1");
+    init.put(Space::kMeta, kIndexFormatKey, kIndexFormat);
     if (auto st = s.store->commit(init, true); !st) return fail(st.error());
   }
   auto schema = s.store->get(Space::kMeta, "schema");
@@ -53,6 +83,7 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
     return fail(Code::kBadRequest, "数据库格式版本 " + **schema + " 不受此版本支持（database schema " + **schema +
                                        " is not one this build reads: 1）");
   }
+  if (auto st = check_index_format(*s.store); !st) return fail(st.error());
   auto pending = s.store->get(Space::kMeta, kReindexPendingKey);
   if (!pending) return fail(pending.error());
   if (*pending) {
@@ -94,6 +125,16 @@ const Clock& Engine::clock() const { return *state_->clock; }
 storage::Store& Engine::store() { return *state_->store; }
 const RoleCatalog& Engine::roles() const { return state_->options.roles; }
 Result<void> Engine::checkpoint(const std::string& dest) { return state_->store->checkpoint(dest); }
+
+Result<uint64_t> Engine::sweep_idempotency() {
+  if (auto compacted = state_->store->compact_space(Space::kIdempotency); !compacted) return fail(compacted.error());
+  // After a full compaction each key is stored once and no deletion is left: the estimate is
+  // the count.
+  auto keys = state_->store->property(Space::kIdempotency, "rocksdb.estimate-num-keys");
+  return keys ? std::strtoull(keys->c_str(), nullptr, 10) : 0;
+}
+
+uint64_t Engine::idempotency_expired() const { return state_->store->expired_dropped(); }
 
 // ---- principals ----
 

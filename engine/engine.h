@@ -118,9 +118,11 @@ class Engine {
   Result<std::string> instance_view_text(const Principal& who, std::string_view id) const;
   Result<InstancePage> list_instances(const Principal& who, const InstanceFilter& filter,
                                       size_t limit, std::string_view cursor, ViewForm form = ViewForm::kJson) const;
-  // The to-do list: instances where `who` may fire a transition now.
+  // The to-do list: instances where `who` may now fire a transition that is a to-do
+  // (TransitionSpec::is_todo: one that moves the instance, or an in-place one marked so).
+  // Supervisory in-place actions (urge, comments) do not make an instance a to-do.
   Result<InstancePage> tasks(const Principal& who, size_t limit, std::string_view cursor,
-                             ViewForm form = ViewForm::kJson) const;
+                             ViewForm form = ViewForm::kJson, const TaskFilter& filter = {}) const;
   // One instance's history, oldest first.
   Result<std::vector<Event>> history(const Principal& who, std::string_view id) const;
   // The same history as the API's JSON of each event, read as stored and not parsed: a stored
@@ -143,6 +145,14 @@ class Engine {
 
   // ---- maintenance ----
   Result<void> checkpoint(const std::string& dest);
+  // Idempotency records are kept kIdempotencyTtlMs (a retry within a day gets the first
+  // answer); later they are dropped when their storage family is compacted. This compacts it
+  // now (serve() calls it every hour; it takes as long as the family is large, not the
+  // database) and returns the records kept afterwards. Expired ones are never answered from,
+  // whether dropped yet or not.
+  Result<uint64_t> sweep_idempotency();
+  // Idempotency records dropped as expired since open.
+  uint64_t idempotency_expired() const;
   storage::Store& store();
 
   // Internal state, shared with the engine's own .cc files (engine_state.h); not an API.

@@ -10,7 +10,10 @@
 // other calls; it flushes every family so that the next open has no write-ahead log to replay.
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <mutex>
 #include <thread>
 #include <cerrno>
 #include <cstring>
@@ -26,9 +29,13 @@
 #include <unistd.h>
 
 #include <rocksdb/cache.h>
+#include <rocksdb/compaction_filter.h>
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/iterator.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/merge_operator.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
@@ -163,6 +170,156 @@ bool holds_nothing(const std::filesystem::path& dir) {
   return !ec;
 }
 
+// What RocksDB reports about background errors. RocksDB calls the listener on its own threads
+// with its mutex held, so it only records; the store reads the record (an atomic flag while
+// healthy) and asks RocksDB to resume. Shared by the store and RocksDB's options.
+class BackgroundErrors final : public rocksdb::EventListener {
+ public:
+  void OnBackgroundError(rocksdb::BackgroundErrorReason reason, rocksdb::Status* error) override {
+    if (error == nullptr || error->ok()) return;
+    std::string text = std::string(reason_name(reason)) + ": " + error->ToString();
+    std::fprintf(stderr, "{\"level\":\"error\",\"msg\":\"storage stopped accepting writes\",\"reason\":\"%s\"}\n",
+                 escape(text).c_str());
+    std::lock_guard lock(mu_);
+    reason_ = std::move(text);
+    ++errors_;
+    stopped_.store(true);
+  }
+  void OnErrorRecoveryEnd(const rocksdb::BackgroundErrorRecoveryInfo& info) override {
+    if (info.new_bg_error.ok()) recovered();
+  }
+
+  bool stopped() const { return stopped_.load(std::memory_order_relaxed); }
+
+  // Storage accepts writes again (RocksDB recovered by itself, Resume() succeeded, or a write
+  // went through).
+  void recovered() {
+    std::lock_guard lock(mu_);
+    if (!stopped_.load()) return;
+    stopped_.store(false);
+    reason_.clear();
+    ++recoveries_;
+    std::fprintf(stderr, "{\"level\":\"info\",\"msg\":\"storage accepts writes again\"}\n");
+  }
+
+  Store::Health health() const {
+    std::lock_guard lock(mu_);
+    Store::Health out;
+    if (stopped_.load()) out.stopped = reason_;
+    out.background_errors = errors_;
+    out.recoveries = recoveries_;
+    return out;
+  }
+
+  // Whether a resume attempt is due (at most one every kResumeIntervalMs, across threads).
+  bool resume_due() {
+    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now().time_since_epoch()).count();
+    int64_t last = last_resume_ms_.load();
+    return now - last >= kResumeIntervalMs && last_resume_ms_.compare_exchange_strong(last, now);
+  }
+
+ private:
+  static const char* reason_name(rocksdb::BackgroundErrorReason reason) {
+    switch (reason) {
+      case rocksdb::BackgroundErrorReason::kFlush: return "flush";
+      case rocksdb::BackgroundErrorReason::kCompaction: return "compaction";
+      case rocksdb::BackgroundErrorReason::kWriteCallback: return "write";
+      case rocksdb::BackgroundErrorReason::kMemTable: return "new log file";
+      case rocksdb::BackgroundErrorReason::kManifestWrite: return "manifest";
+      case rocksdb::BackgroundErrorReason::kFlushNoWAL: return "flush";
+      case rocksdb::BackgroundErrorReason::kManifestWriteNoWAL: return "manifest";
+    }
+    return "background";
+  }
+  static std::string escape(const std::string& text) {
+    std::string out;
+    for (char c : text) {
+      if (c == '"' || c == '\\') out += '\\';
+      if (static_cast<unsigned char>(c) >= 0x20) out += c;
+    }
+    return out;
+  }
+
+  mutable std::mutex mu_;
+  std::atomic<bool> stopped_{false};
+  std::string reason_;
+  uint64_t errors_ = 0;
+  uint64_t recoveries_ = 0;
+  std::atomic<int64_t> last_resume_ms_{0};
+};
+
+// The file system RocksDB writes through, with one change: running out of file descriptors
+// (EMFILE, ENFILE) is marked retryable. RocksDB treats a plain I/O error in a flush or on a new
+// log file as fatal, after which only reopening the database helps; a retryable one stops
+// writes only until RocksDB (or Store::try_resume) resumes, which works once descriptors are
+// free again. Nothing else is changed.
+class DescriptorAwareFileSystem final : public rocksdb::FileSystemWrapper {
+ public:
+  explicit DescriptorAwareFileSystem(const std::shared_ptr<rocksdb::FileSystem>& target)
+      : rocksdb::FileSystemWrapper(target) {}
+  const char* Name() const override { return "PioneerDescriptorAware"; }
+
+  rocksdb::IOStatus NewSequentialFile(const std::string& f, const rocksdb::FileOptions& o,
+                                      std::unique_ptr<rocksdb::FSSequentialFile>* r, rocksdb::IODebugContext* d) override {
+    return mark(target()->NewSequentialFile(f, o, r, d));
+  }
+  rocksdb::IOStatus NewRandomAccessFile(const std::string& f, const rocksdb::FileOptions& o,
+                                        std::unique_ptr<rocksdb::FSRandomAccessFile>* r,
+                                        rocksdb::IODebugContext* d) override {
+    return mark(target()->NewRandomAccessFile(f, o, r, d));
+  }
+  rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& o,
+                                    std::unique_ptr<rocksdb::FSWritableFile>* r, rocksdb::IODebugContext* d) override {
+    return mark(target()->NewWritableFile(f, o, r, d));
+  }
+  rocksdb::IOStatus ReopenWritableFile(const std::string& f, const rocksdb::FileOptions& o,
+                                       std::unique_ptr<rocksdb::FSWritableFile>* r, rocksdb::IODebugContext* d) override {
+    return mark(target()->ReopenWritableFile(f, o, r, d));
+  }
+  rocksdb::IOStatus ReuseWritableFile(const std::string& f, const std::string& old, const rocksdb::FileOptions& o,
+                                      std::unique_ptr<rocksdb::FSWritableFile>* r, rocksdb::IODebugContext* d) override {
+    return mark(target()->ReuseWritableFile(f, old, o, r, d));
+  }
+  rocksdb::IOStatus NewRandomRWFile(const std::string& f, const rocksdb::FileOptions& o,
+                                    std::unique_ptr<rocksdb::FSRandomRWFile>* r, rocksdb::IODebugContext* d) override {
+    return mark(target()->NewRandomRWFile(f, o, r, d));
+  }
+  rocksdb::IOStatus NewDirectory(const std::string& name, const rocksdb::IOOptions& o,
+                                 std::unique_ptr<rocksdb::FSDirectory>* r, rocksdb::IODebugContext* d) override {
+    return mark(target()->NewDirectory(name, o, r, d));
+  }
+
+ private:
+  static rocksdb::IOStatus mark(rocksdb::IOStatus s) {
+    if (s.IsIOError()) {
+      const std::string text = s.ToString();
+      if (text.find(std::strerror(EMFILE)) != std::string::npos || text.find(std::strerror(ENFILE)) != std::string::npos) {
+        s.SetRetryable(true);
+      }
+    }
+    return s;
+  }
+};
+
+// Drops expired values in compaction (StoreOptions::expired), counting them.
+class ExpiryFilter final : public rocksdb::CompactionFilter {
+ public:
+  explicit ExpiryFilter(std::function<bool(std::string_view)> expired) : expired_(std::move(expired)) {}
+  bool Filter(int /*level*/, const rocksdb::Slice& /*key*/, const rocksdb::Slice& value, std::string* /*new_value*/,
+              bool* /*value_changed*/) const override {
+    if (!expired_(value.ToStringView())) return false;
+    dropped_.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+  const char* Name() const override { return "pioneer.Expiry"; }
+  uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
+
+ private:
+  std::function<bool(std::string_view)> expired_;
+  mutable std::atomic<uint64_t> dropped_{0};
+};
+
 // A cursor owns the bound strings because RocksDB keeps pointers to them for the iterator's
 // whole life. Members are declared so that the iterator is destroyed first.
 class RocksCursor final : public Cursor {
@@ -196,14 +353,21 @@ class RocksCursor final : public Cursor {
   std::unique_ptr<rocksdb::Iterator> it_;
 };
 
+Error unavailable() {
+  return Error::make(Code::kUnavailable,
+                     "存储暂时不能写入，请稍后重试（storage is not accepting writes for now; retry later）");
+}
+
 class RocksStore final : public Store {
  public:
   // handles: every opened family (to release on close); spaces: the family of each Space, null
   // when a read-only database lacks it.
   RocksStore(FolderLock lock, std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> handles,
-             std::array<rocksdb::ColumnFamilyHandle*, kSpaceCount> spaces, bool read_only)
-      : lock_(std::move(lock)), db_(std::move(db)), handles_(std::move(handles)), spaces_(spaces),
-        read_only_(read_only) {}
+             std::array<rocksdb::ColumnFamilyHandle*, kSpaceCount> spaces, bool read_only,
+             std::shared_ptr<BackgroundErrors> errors, std::unique_ptr<ExpiryFilter> expiry,
+             std::shared_ptr<rocksdb::Env> env)
+      : env_(std::move(env)), expiry_(std::move(expiry)), lock_(std::move(lock)), db_(std::move(db)), handles_(std::move(handles)),
+        spaces_(spaces), read_only_(read_only), errors_(std::move(errors)) {}
 
   // Flushing every memtable makes the write-ahead log obsolete, so the next open replays
   // nothing (milliseconds instead of seconds with a million instances). A failed flush loses
@@ -288,11 +452,24 @@ class RocksStore final : public Store {
       }
       if (!s.ok()) return fail(to_error(s, "commit"));
     }
+    if (!try_resume()) return fail(unavailable());
     rocksdb::WriteOptions write;
     write.sync = sync;
     rocksdb::Status s = db_->Write(write, &wb);
-    if (!s.ok()) return fail(to_error(s, "commit"));
+    if (!s.ok()) return fail(errors_->stopped() ? unavailable() : to_error(s, "commit"));
     return {};
+  }
+
+  Health health() const override { return errors_->health(); }
+  uint64_t expired_dropped() const override { return expiry_ ? expiry_->dropped() : 0; }
+
+  bool try_resume() override {
+    if (!errors_->stopped()) return true;
+    if (!errors_->resume_due()) return false;
+    // Resume() flushes what the error left in memory and clears the error when that works;
+    // it answers Busy while RocksDB's own recovery is running.
+    if (db_->Resume().ok()) errors_->recovered();
+    return !errors_->stopped();
   }
 
   Result<void> checkpoint(const std::string& dest) override {
@@ -340,11 +517,14 @@ class RocksStore final : public Store {
     return i < spaces_.size() ? spaces_[i] : nullptr;
   }
 
-  FolderLock lock_;  // first: released after the database has closed
+  std::shared_ptr<rocksdb::Env> env_;     // first: these outlive the database, which uses them
+  std::unique_ptr<ExpiryFilter> expiry_;
+  FolderLock lock_;  // released after the database has closed
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   std::array<rocksdb::ColumnFamilyHandle*, kSpaceCount> spaces_;
   bool read_only_;
+  std::shared_ptr<BackgroundErrors> errors_;
 };
 
 }  // namespace
@@ -376,11 +556,16 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& dir, const StoreOp
   // Bounds the log that must be replayed after a crash: older logs force a flush.
   db_options.max_total_wal_size = 32 << 20;
   db_options.keep_log_file_num = 5;
+  auto errors = std::make_shared<BackgroundErrors>();
+  db_options.listeners.push_back(errors);
+  std::shared_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(
+      std::make_shared<DescriptorAwareFileSystem>(rocksdb::FileSystem::Default()));
+  db_options.env = env.get();
   // Open fast on a large database: do not read every table's statistics at open, and open
   // table files lazily (with an unlimited table cache RocksDB opens all of them up front;
   // with a bounded one it opens a quarter of the capacity at start and the rest on demand).
   db_options.skip_stats_update_on_db_open = true;
-  db_options.max_open_files = 256;
+  db_options.max_open_files = kMaxOpenTableFiles;
   if (options.read_only) {
     db_options.info_log = std::make_shared<DiscardLogger>();
     // A reader (verify, export, backup) runs beside a serving writer whose compactions delete
@@ -412,6 +597,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& dir, const StoreOp
   table.partition_filters = true;
   table.pin_top_level_index_and_filter = true;
   rocksdb::ColumnFamilyOptions family_options;
+  if (options.memtable_bytes > 0) family_options.write_buffer_size = options.memtable_bytes;
   family_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
 
   // Every existing family must be opened (RocksDB refuses otherwise), including ones a newer
@@ -436,10 +622,13 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& dir, const StoreOp
       if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(std::move(name));
     }
   }
+  std::unique_ptr<ExpiryFilter> expiry;
+  if (options.expiring_space && options.expired && !options.read_only) expiry = std::make_unique<ExpiryFilter>(options.expired);
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (const std::string& name : names) {
     rocksdb::ColumnFamilyOptions cf = family_options;
     if (name == space_name(Space::kCounters)) cf.merge_operator = std::make_shared<AddInt64>();
+    if (expiry && options.expiring_space && name == space_name(*options.expiring_space)) cf.compaction_filter = expiry.get();
     descriptors.emplace_back(name, cf);
   }
 
@@ -475,7 +664,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& dir, const StoreOp
     }
   }
   return std::make_unique<RocksStore>(std::move(lock), std::unique_ptr<rocksdb::DB>(raw), std::move(handles), spaces,
-                                      options.read_only);
+                                      options.read_only, std::move(errors), std::move(expiry), std::move(env));
 }
 
 }  // namespace pioneer::storage

@@ -119,6 +119,14 @@ struct StoreOptions {
   size_t block_cache_bytes = 64u << 20;
   // Read-only opening (verify, export) takes no lock and never writes.
   bool read_only = false;
+  // Bytes a family's memtable holds before it is flushed to a table file and a new log file is
+  // started; 0 = RocksDB's default (64 MiB). Small values make files turn over fast (tests).
+  size_t memtable_bytes = 0;
+  // Values that may be dropped once they have expired: every compaction of `expiring_space`
+  // drops each value for which `expired(value)` holds (called on RocksDB's threads, for as long
+  // as the store is open). A dropped key reads as absent afterwards.
+  std::optional<Space> expiring_space;
+  std::function<bool(std::string_view value)> expired;
 };
 
 class Store {
@@ -165,7 +173,35 @@ class Store {
 
   // A RocksDB statistic or property for /metrics and diagnostics ("rocksdb.estimate-num-keys").
   virtual std::optional<std::string> property(Space space, std::string_view name) const = 0;
+
+  // Whether storage accepts writes. After a background error (a flush, compaction or new log
+  // file that could not be written: out of file descriptors, disk full) RocksDB refuses every
+  // write until it has recovered. While that lasts, health() names the reason, commit() first
+  // tries to resume (at most every kResumeInterval; RocksDB also retries by itself) and, when
+  // storage is still stopped, fails with kUnavailable: nothing of the batch is written, and
+  // nothing committed before is lost. A failed write that leaves storage stopped also fails
+  // with kUnavailable.
+  struct Health {
+    std::optional<std::string> stopped;  // the reason writes are refused; nullopt when healthy
+    uint64_t background_errors = 0;      // background errors since open
+    uint64_t recoveries = 0;             // times writes were accepted again
+  };
+  virtual Health health() const { return {}; }
+  // Values compactions dropped as expired (StoreOptions::expired) since open.
+  virtual uint64_t expired_dropped() const { return 0; }
+  // Asks storage to resume after a background error (at most once every kResumeIntervalMs;
+  // commit(), /healthz and a timer call it). Returns true when storage accepts writes.
+  virtual bool try_resume() { return true; }
 };
+
+inline constexpr int kResumeIntervalMs = 200;
+
+// Table files a writing store keeps open at most (RocksDB's table cache).
+inline constexpr int kMaxOpenTableFiles = 256;
+// Descriptors a writing store may need at once: its open table files, plus its logs, manifest,
+// info log, flush and compaction outputs and a checkpoint's files. A server must leave these
+// free whatever its clients do (api/server.cc derives its connection limit from this).
+inline constexpr size_t kStoreDescriptorReserve = 512;
 
 // The smallest key greater than every key that starts with prefix ("" when there is none).
 std::string prefix_end(std::string_view prefix);

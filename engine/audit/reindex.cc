@@ -330,6 +330,7 @@ Result<ReindexReport> reindex_store(storage::Store& store, const RoleCatalog& ro
     if (auto st = store.compact_space(space); !st) return fail(st.error());
   }
   batch.del(Space::kMeta, kReindexPendingKey);
+  batch.put(Space::kMeta, kIndexFormatKey, kIndexFormat);
   if (auto st = flush(store, batch, true); !st) return fail(st.error());
   return r;
 }

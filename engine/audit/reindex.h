@@ -51,6 +51,13 @@ namespace pioneer::engine {
 
 // The kMeta key present while a reindex is under way (Engine::open refuses such a database).
 inline constexpr const char* kReindexPendingKey = "reindex_pending";
+// The kMeta key naming how the index entries were derived, and the derivation of this build.
+// Absent = "1" (to-do entries for every action); "2": to-do entries only for to-do
+// transitions (TransitionSpec::is_todo). A database created by this build starts at the
+// current one; an older one is refused until `pioneer reindex` has rebuilt its entries, which
+// writes the current one.
+inline constexpr const char* kIndexFormatKey = "index_format";
+inline constexpr const char* kIndexFormat = "2";
 
 struct ReindexReport {
   uint64_t instances = 0;

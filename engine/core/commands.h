@@ -43,6 +43,7 @@ struct EngineOptions {
   size_t queue_limit = 10000;          // waiting commands before submit() answers overloaded
   size_t max_batch = 1024;             // commands decided and committed together at most
   std::string hash_algorithm = "sha256";  // for a new database: "sha256" or "sm3"
+  size_t memtable_bytes = 0;  // storage::StoreOptions::memtable_bytes (0 = RocksDB's default)
   // Days count in this UTC offset when a date field becomes a moment (a due date ends at
   // midnight at the end of that day there). China Standard Time by default.
   int utc_offset_minutes = 8 * 60;
@@ -63,6 +64,13 @@ struct InstanceFilter {
   std::string assignee_org;  // assigned to this org or anything under it
   bool overdue_only = false;
   std::string text;          // substring of the title
+  std::string created_by;    // created by this user (我发起的: the caller's own id)
+};
+
+// What a to-do list is narrowed to (GET /api/v1/tasks).
+struct TaskFilter {
+  std::string workflow;
+  bool overdue_only = false;
 };
 
 // How a read returns instance views: as Json values (tests, tools), or as JSON text ready to
@@ -91,6 +99,9 @@ struct DefinitionSummary {
   int version = 0;
   Label title;
 };
+
+// How long an idempotency record answers a retry (API.md "Idempotency").
+inline constexpr int64_t kIdempotencyTtlMs = 24LL * 3600 * 1000;
 
 struct EngineMetrics {
   uint64_t commands = 0;

@@ -380,7 +380,7 @@ std::optional<int64_t> Parser::read_duration(const Json& obj, std::string_view k
 
 void Parser::parse_header() {
   check_keys(root_, "", {"id", "version", "title", "title_field", "assignee_field", "due_field",
-                         "fields", "create", "states", "transitions", "description"});
+                         "fields", "create", "states", "transitions", "description", "comments_after_close"});
   require_keys(root_, "", {"id", "title", "fields", "create", "states", "transitions"});
   if (auto id = read_string(root_, "id", "")) {
     def_.id = *id;
@@ -398,6 +398,7 @@ void Parser::parse_header() {
       def_.version = static_cast<int>(v->get<int64_t>());
     }
   }
+  def_.comments_after_close = read_bool(root_, "comments_after_close", "").value_or(false);
   def_.title = read_label(root_, "title", "", /*required=*/false);  // missing: reported above
   read_label(root_, "description", "", /*required=*/false);
 }
@@ -668,7 +669,7 @@ void Parser::parse_transition(const Json& spec, size_t index) {
     return;
   }
   check_keys(spec, path, {"name", "label", "from", "to", "actors", "requires", "accepts", "comment",
-                          "notify", "countersign", "countersign_same_person", "not_by"});
+                          "notify", "countersign", "countersign_same_person", "not_by", "todo"});
   require_keys(spec, path, {"name", "label", "from"});
   TransitionSpec t;
   t.name = read_string(spec, "name", path).value_or("");
@@ -726,6 +727,7 @@ void Parser::parse_transition(const Json& spec, size_t index) {
   t.notify = read_actors(spec, "notify", path, /*allow_creator=*/true);
   t.countersign_same_person = read_bool(spec, "countersign_same_person", path).value_or(false);
   t.not_by = values(read_strings(spec, "not_by", path));
+  t.todo = read_bool(spec, "todo", path);
 
   // One name may serve several rows (e.g. two "approve"s from different states), but from
   // any one state a name must pick exactly one transition.

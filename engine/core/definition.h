@@ -101,11 +101,16 @@ struct TransitionSpec {
   // holding two roles never lets one person complete a countersign alone.
   bool countersign_same_person = false;
   std::vector<std::string> not_by;     // separation of duties
+  // Is firing it a to-do of whoever may (GET /api/v1/tasks)? Absent: a transition that moves
+  // the instance is, an in-place one (urge, a progress report) is not; "todo" says otherwise
+  // either way (a vote of an in-place countersign is one; an escape such as cancel is not).
+  std::optional<bool> todo;
   // This transition's entry in an instance view's "actions" (codec.h), rendered once.
   TextMemo action_memo;
 
   bool from_state(std::string_view state) const;
   bool in_place() const { return !to.has_value(); }
+  bool is_todo() const { return todo.value_or(!in_place()); }
   bool is_countersign() const { return !countersign.empty(); }
 };
 
@@ -130,6 +135,9 @@ struct Definition {
   CreateSpec create;
   std::map<std::string, StateSpec> states;
   std::vector<TransitionSpec> transitions;  // in file order
+  // May people comment on a closed instance (one in a terminal state)? Default false: a
+  // closed record stays as it was closed.
+  bool comments_after_close = false;
   Json source;  // the definition as given (with "version" set to the registered version)
 
   const FieldSpec* field(std::string_view name) const;

@@ -5,6 +5,7 @@
 #include <limits>
 #include <set>
 
+#include "common/input.h"
 #include "engine/core/codec.h"
 
 namespace pioneer::engine {
@@ -21,11 +22,10 @@ int64_t code_points(std::string_view s) {
   return n;
 }
 
+// Null, or a string that shows nothing (wide spaces and zero-width characters count as blank).
 bool is_blank(const Json& v) {
   if (v.is_null()) return true;
-  if (!v.is_string()) return false;
-  const auto& s = v.get_ref<const std::string&>();
-  return s.find_first_not_of(" \t\r\n") == std::string::npos;
+  return v.is_string() && text_is_blank(v.get_ref<const std::string&>());
 }
 
 bool has_value(const Json& fields, const std::string& name) {
@@ -37,6 +37,17 @@ Error invalid_field(const std::string& field, const std::string& rule, const std
                     const std::string& en) {
   return Error::make(Code::kInvalidField, "字段 '" + field + "' " + zh + "（field '" + field + "' " + en + "）",
                      Json{{"field", field}, {"rule", rule}});
+}
+
+// The same from a "中文（English）" phrase that follows the field's name (common/input.h).
+Error invalid_field_text(const std::string& field, const std::string& rule, const std::string& phrase) {
+  const size_t open = phrase.find("（");
+  const size_t close = phrase.rfind("）");
+  if (open == std::string::npos || close == std::string::npos || close < open) {
+    return invalid_field(field, rule, phrase, phrase);
+  }
+  const size_t open_end = open + std::string("（").size();
+  return invalid_field(field, rule, phrase.substr(0, open), phrase.substr(open_end, close - open_end));
 }
 
 // A bound as a person reads it: 100, not 100.0 (bounds are doubles, most are whole numbers).
@@ -61,9 +72,13 @@ std::optional<Error> check_value(const FieldSpec& spec, const Json& v, const std
       if (!v.is_string()) return invalid_field(name, "type", "应为文本", "must be a string");
       int64_t limit = spec.max_length > 0 ? spec.max_length
                                           : (spec.type == FieldType::kString ? kDefaultStringLength : kDefaultTextLength);
-      if (code_points(v.get_ref<const std::string&>()) > limit) {
+      const std::string& text = v.get_ref<const std::string&>();
+      if (code_points(text) > limit) {
         return invalid_field(name, "max_length", "超过 " + std::to_string(limit) + " 个字符",
                              "is longer than " + std::to_string(limit) + " characters");
+      }
+      if (auto problem = text_problem(text, spec.type == FieldType::kString ? TextKind::kLine : TextKind::kMultiline)) {
+        return invalid_field_text(name, "characters", *problem);
       }
       return std::nullopt;
     }
@@ -107,13 +122,15 @@ std::optional<Error> check_value(const FieldSpec& spec, const Json& v, const std
     case FieldType::kOrg: {
       if (!v.is_string()) return invalid_field(name, "type", "应为组织编号", "must be an org id");
       const auto& id = v.get_ref<const std::string&>();
+      // Scope first: every org outside the instance's org answers alike, so nothing is learnt
+      // about which orgs exist there, nor their kinds.
+      if (!org_covers(instance_org, id)) {
+        return invalid_field(name, "org_scope", "应在 " + instance_org + " 之内", "must be at or under " + instance_org);
+      }
       auto org = orgs.find_org(id);
       if (!org) return invalid_field(name, "org", "组织 '" + id + "' 不存在", "names no org '" + id + "'");
       if (!spec.org_kind.empty() && org->kind != spec.org_kind) {
         return invalid_field(name, "org_kind", "应为 " + spec.org_kind + " 类组织", "must be an org of kind " + spec.org_kind);
-      }
-      if (!org_covers(instance_org, id)) {
-        return invalid_field(name, "org_scope", "应在 " + instance_org + " 之内", "must be at or under " + instance_org);
       }
       return std::nullopt;
     }
@@ -179,6 +196,11 @@ Result<std::string> check_comment(CommentRule rule, const std::optional<std::str
   }
   if (given && code_points(*comment) > kCommentLength) {
     return fail(invalid_field("comment", "max_length", "超过 10000 个字符", "is longer than 10000 characters"));
+  }
+  if (given) {
+    if (auto problem = text_problem(*comment, TextKind::kMultiline)) {
+      return fail(invalid_field_text("comment", "characters", *problem));
+    }
   }
   return given ? *comment : std::string();
 }
@@ -372,11 +394,6 @@ bool actor_matches(const ActorSpec& actor, const Instance& in, const Principal& 
 Result<Decision> decide_create(const DecideEnv& env, const CreateInstance& cmd, const Principal& who,
                                const std::string& new_id) {
   const Definition& def = env.def;
-  auto org = env.orgs.find_org(cmd.org);
-  if (!org) {
-    return fail(Code::kInvalidField, "组织 '" + cmd.org + "' 不存在（org '" + cmd.org + "' does not exist）",
-                Json{{"field", "org"}, {"rule", "org"}});
-  }
   Decision d;
   Instance& in = d.instance;
   in.id = new_id;
@@ -388,6 +405,13 @@ Result<Decision> decide_create(const DecideEnv& env, const CreateInstance& cmd, 
   if (!std::any_of(def.create.actors.begin(), def.create.actors.end(),
                    [&](const ActorSpec& a) { return !a.creator && actor_matches(a, in, who); })) {
     return fail(Code::kForbidden, "无权在 " + cmd.org + " 创建此类事项（you may not create this workflow at " + cmd.org + "）");
+  }
+  // Whether the org exists is told only to a caller whose roles cover it (checked above), so
+  // an org outside the caller's view answers 403 whether it exists or not.
+  auto org = env.orgs.find_org(cmd.org);
+  if (!org) {
+    return fail(Code::kInvalidField, "组织 '" + cmd.org + "' 不存在（org '" + cmd.org + "' does not exist）",
+                Json{{"field", "org"}, {"rule", "org"}});
   }
   if (!def.create.org_kind.empty() && org->kind != def.create.org_kind) {
     return fail(Code::kInvalidField,
@@ -504,6 +528,11 @@ Result<Decision> decide_transition(const DecideEnv& env, const Instance& current
 Result<Decision> decide_comment(const DecideEnv& env, const Instance& current, const AddComment& cmd,
                                 const Principal& who) {
   if (!who.can_see(current.org, current.assignee_org)) return fail(not_found(current.id));
+  const StateSpec* state = env.def.state(current.state);
+  if ((current.closed_at_ms || (state != nullptr && state->terminal)) && !env.def.comments_after_close) {
+    return fail(Code::kTransitionNotAllowed, "事项已结束，不能再发表意见（the instance is closed: comments are not accepted）",
+                Json{{"state", current.state}});
+  }
   auto comment = check_comment(CommentRule::kRequired, cmd.comment);
   if (!comment) return fail(comment.error());
   Decision d;
@@ -756,6 +785,7 @@ std::string instance_view_text(const Definition* def, const Instance& in, const 
 std::vector<std::pair<std::string, std::string>> todo_slots(const Definition& def, const Instance& in) {
   std::set<std::pair<std::string, std::string>> slots;
   for (const TransitionSpec* t : def.transitions_from(in.state)) {
+    if (!t->is_todo()) continue;
     for (const ActorSpec& a : t->is_countersign() ? t->countersign : t->actors) {
       if (a.creator) {
         slots.insert({"@creator", in.created_by});

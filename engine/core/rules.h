@@ -86,8 +86,8 @@ std::string instance_view_text(const Definition* def, const Instance& instance, 
 // Does `who` fit this actor spec for this instance?
 bool actor_matches(const ActorSpec& actor, const Instance& instance, const Principal& who);
 
-// The (role, org) slots that can act on the instance now: the to-do index is built from them.
-// Creator slots come back as {"@creator", created_by}.
+// The (role, org) slots with a to-do on the instance now (TransitionSpec::is_todo): the to-do
+// index is built from them. Creator slots come back as {"@creator", created_by}.
 std::vector<std::pair<std::string, std::string>> todo_slots(const Definition& def, const Instance& instance);
 
 // The moment a date or datetime field value stands for (a date ends at midnight at its end).

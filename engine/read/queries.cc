@@ -161,6 +161,7 @@ Result<InstancePage> Engine::list_instances(const Principal& who, const Instance
   if (!start) return fail(start.error());
   std::vector<std::string> roots = narrow(narrow(roots_of(who), f.org), f.assignee_org);
   auto matches = [&](const Instance& in) {
+    if (!f.created_by.empty() && in.created_by != f.created_by) return false;
     if (!f.workflow.empty() && in.workflow != f.workflow) return false;
     if (!f.state.empty() && in.state != f.state) return false;
     if (!f.org.empty() && !org_covers(f.org, in.org)) {
@@ -244,7 +245,7 @@ Result<InstancePage> Engine::list_instances(const Principal& who, const Instance
 }
 
 Result<InstancePage> Engine::tasks(const Principal& who, size_t limit, std::string_view cursor_text,
-                                   ViewForm form) const {
+                                   ViewForm form, const TaskFilter& filter) const {
   auto start = decode_cursor(cursor_text);
   if (!start) return fail(start.error());
   // One slot per (role, root org) the principal holds, then the creator slot.
@@ -263,8 +264,12 @@ Result<InstancePage> Engine::tasks(const Principal& who, size_t limit, std::stri
   slots.emplace_back("@creator", who.id);
   prefixes.push_back(index::todo_creator(who.id));
   return walk(*state_, prefixes, *start, limit, who, form, [&](const Instance& in, size_t r, const std::string&) {
+    if (!filter.workflow.empty() && in.workflow != filter.workflow) return false;
+    if (filter.overdue_only && !in.overdue) return false;  // a to-do is never in a terminal state
     DefinitionPtr def = state_->registry.get(in.workflow, in.workflow_version);
-    if (!def || available_actions(*def, in, who).empty()) return false;
+    if (!def) return false;
+    const auto actions = available_actions(*def, in, who);
+    if (std::none_of(actions.begin(), actions.end(), [](const Action& a) { return a.transition->is_todo(); })) return false;
     // Listed under the first slot that finds it.
     auto in_slots = todo_slots(*def, in);
     for (size_t j = 0; j < r; ++j) {

@@ -22,7 +22,6 @@ using storage::Space;
 
 namespace {
 
-constexpr int64_t kIdempotencyTtlMs = 24LL * 3600 * 1000;
 constexpr auto kMaxIdleWait = std::chrono::milliseconds(250);
 
 }  // namespace
@@ -422,8 +421,15 @@ bool Sequencer::commit(Flight& f) {
     commit_us_total_ += static_cast<uint64_t>(us);
     if (!st) {
       // Nothing of this batch is durable: every caller hears so, and memory stays as it was.
+      // Storage that stopped accepting writes (a background error) answers unavailable, which
+      // the caller may retry; anything else is internal.
       for (Pending& p : f.commands) {
-        if (p.done) p.done(fail(Code::kInternal, "写入失败，请重试（the write failed; retry）: " + st.error().message));
+        if (!p.done) continue;
+        if (st.error().code == Code::kUnavailable) {
+          p.done(fail(st.error()));
+        } else {
+          p.done(fail(Code::kInternal, "写入失败，请重试（the write failed; retry）: " + st.error().message));
+        }
       }
       return false;
     }

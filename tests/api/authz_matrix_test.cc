@@ -224,7 +224,10 @@ class AuthzMatrixTest : public ::testing::Test {
     // caller stop at 422, so that the matrix creates nothing.
     r["POST /api/v1/instances"] = [](const std::string& user) {
       std::vector<Probe> out;
-      for (const char* org : {"city/finance", "city/education", "city/finance/b1"}) {
+      // Orgs that do not exist answer like existing ones outside the caller's view (403),
+      // and are named as missing only inside it (422).
+      for (const char* org : {"city/finance", "city/education", "city/finance/b1", "city/finance/b9",
+                              "city/education/b9", "city/nowhere"}) {
         Json body{{"workflow", kYizhi}, {"org", org}, {"fields", {{"title", "x"}, {"not_a_field", 1}}}};
         bool may = has_role_covering(user, "party_group", org);
         out.push_back({"POST", "/api/v1/instances", body.dump(), may ? 422 : 403, std::string("create at ") + org});

@@ -290,6 +290,10 @@ TEST_F(ApiTest, InspectionRectificationWithCountersign) {
   expect(api_->fire("wang.wei", id, "verify_pass"), 403, "forbidden");
   Json closed = step("wu.gang", "verify_pass", {}, "", "closed");
   EXPECT_EQ(closed["state_label"]["zh"], "已销号");
+  // A closed finding takes no more comments (they were accepted and bumped its version).
+  expect(api_->post("zhou.hua", "/api/v1/instances/" + id + "/comments", {{"comment", "补充"}}), 409,
+         "transition_not_allowed");
+  EXPECT_EQ(expect(api_->get("zhou.hua", "/api/v1/instances/" + id), 200)["version"], closed["version"]);
 
   Json events = expect(api_->get("wu.gang", "/api/v1/instances/" + id + "/events"), 200);
   const Json& items = events["items"];
@@ -305,6 +309,30 @@ TEST_F(ApiTest, InspectionRectificationWithCountersign) {
                        201);
   expect(api_->fire("wu.gang", second["id"], "cancel", {}, "误报"), 403, "forbidden");
   EXPECT_EQ(expect(api_->fire("zhou.hua", second["id"], "cancel", {}, "误报"), 200)["state"], "cancelled");
+}
+
+// The to-do list over HTTP: only what waits on the caller, narrowed by workflow and overdue;
+// 我发起的 through created_by=me.
+TEST_F(ApiTest, ToDoListHoldsWhatWaitsOnTheCallerAndCreatedByMe) {
+  std::string id = create_project("待办过滤");
+  auto ids_at = [&](const std::string& user, const std::string& target) {
+    return ids_of(expect(api_->get(user, target), 200)["items"]);
+  };
+  EXPECT_EQ(ids_at("wang.wei", "/api/v1/tasks"), std::set<std::string>{id});
+  EXPECT_EQ(ids_at("wang.wei", "/api/v1/tasks?workflow=yizhi-yixiang"), std::set<std::string>{id});
+  EXPECT_TRUE(ids_at("wang.wei", "/api/v1/tasks?workflow=inspection-rectification").empty());
+  EXPECT_TRUE(ids_at("wang.wei", "/api/v1/tasks?overdue=true").empty());
+  expect(api_->get("wang.wei", "/api/v1/tasks?overdue=maybe"), 400, "bad_request");
+  expect(api_->fire("wang.wei", id, "issue"), 200);
+  EXPECT_TRUE(ids_at("wang.wei", "/api/v1/tasks").empty());  // withdrawing is no to-do
+  expect(api_->fire("li.na", id, "assign", {{"branch", "city/finance/b1"}, {"due_date", "2099-12-31"}}), 200);
+  EXPECT_TRUE(ids_at("li.na", "/api/v1/tasks").empty());  // urging is no to-do
+  EXPECT_EQ(ids_at("zhang.min", "/api/v1/tasks"), std::set<std::string>{id});
+  // The inspection office's to-do holds no project and no finding waiting on others.
+  EXPECT_TRUE(ids_at("zhou.hua", "/api/v1/tasks").empty());
+  EXPECT_EQ(ids_at("wang.wei", "/api/v1/instances?created_by=me"), std::set<std::string>{id});
+  EXPECT_TRUE(ids_at("li.na", "/api/v1/instances?created_by=me").empty());
+  expect(api_->get("li.na", "/api/v1/instances?created_by=wang.wei"), 400, "bad_request");
 }
 
 TEST_F(ApiTest, TransitionRefusalsInApiOrder) {

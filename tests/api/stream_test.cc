@@ -1,6 +1,11 @@
 // End-to-end tests of the WebSocket stream (API.md "The stream") against the real binary.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
@@ -352,6 +357,127 @@ class StreamConfigTest : public StreamTest {
  protected:
   void SetUp() override {}
 };
+
+// A raw loopback socket with a receive timeout.
+int raw_connect(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    if (fd >= 0) ::close(fd);
+    return -1;
+  }
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+// A masked client text frame (RFC 6455 §5.2), payload under 126 bytes.
+std::string client_frame(const std::string& text) {
+  std::string frame;
+  frame += static_cast<char>(0x81);
+  frame += static_cast<char>(0x80 | text.size());
+  const unsigned char mask[4] = {0x12, 0x34, 0x56, 0x78};
+  for (unsigned char m : mask) frame += static_cast<char>(m);
+  for (size_t i = 0; i < text.size(); ++i) frame += static_cast<char>(text[i] ^ mask[i % 4]);
+  return frame;
+}
+
+// The server's resident memory (VmRSS), in KiB.
+long rss_kib(int pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+// A client that sent its first frame in the same packet as the upgrade request lost it: the
+// bytes the HTTP session had read past the request never reached the WebSocket session, so a
+// subscribe was silently dropped. Now they are the start of the stream.
+TEST_F(StreamTest, FirstFrameSentWithTheUpgradeRequestIsNotLost) {
+  int fd = raw_connect(server_->port());
+  ASSERT_GE(fd, 0);
+  const std::string request =
+      "GET /api/v1/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+      "Authorization: Bearer " + server_->token("li.na") + "\r\n\r\n" +
+      client_frame(R"({"type":"subscribe","workflow":"inspection-rectification"})");
+  ASSERT_EQ(::send(fd, request.data(), request.size(), MSG_NOSIGNAL), static_cast<ssize_t>(request.size()));
+  std::string received;
+  char buf[4096];
+  for (auto deadline = std::chrono::steady_clock::now() + 10s;
+       std::chrono::steady_clock::now() < deadline && received.find("\"subscribed\"") == std::string::npos;) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    received.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  EXPECT_TRUE(received.starts_with("HTTP/1.1 101")) << received.substr(0, 200);
+  EXPECT_NE(received.find("\"subscribed\""), std::string::npos) << "the first frame was lost: " << received;
+  EXPECT_NE(received.find("inspection-rectification"), std::string::npos) << received;
+}
+
+// A client that sent messages without reading grew the server's memory without bound: every
+// message queued a reply frame, and only live events counted against ws_queue_limit. Now every
+// queued frame counts: the session closes 4008 and the server's memory stays flat.
+TEST_F(StreamConfigTest, ClientSendingWithoutReadingCannotGrowServerMemory) {
+  ConfigFile config(R"({"ws_queue_limit": 64, "ws_send_buffer": 16384})");
+  start({"--config", config.path});
+  int fd = raw_connect(server_->port());
+  ASSERT_GE(fd, 0);
+  int small = 4096;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  const std::string upgrade =
+      "GET /api/v1/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+      "Authorization: Bearer " + server_->token("li.na") + "\r\n\r\n";
+  ASSERT_EQ(::send(fd, upgrade.data(), upgrade.size(), MSG_NOSIGNAL), static_cast<ssize_t>(upgrade.size()));
+  char head[512];
+  ASSERT_GT(::recv(fd, head, sizeof head, 0), 0);  // the 101 (and nothing is read after it)
+  const long before = rss_kib(server_->pid());
+  ASSERT_GT(before, 0);
+  // 200,000 junk messages (each answered with an error frame), never reading an answer.
+  std::string chunk;
+  for (int i = 0; i < 1000; ++i) chunk += client_frame("x");
+  timeval send_timeout{2, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout);
+  size_t sent = 0;
+  long peak = before;
+  std::string metrics;
+  // Up to 1,000,000 messages (7 MB), until the server has given up on the session; the socket
+  // stays open and unread meanwhile.
+  for (int i = 0; i < 1000; ++i) {
+    ssize_t n = ::send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL);
+    if (n <= 0) break;  // the server closed, or stopped reading
+    sent += static_cast<size_t>(n);
+    if (i % 50 == 49) {
+      peak = std::max(peak, rss_kib(server_->pid()));
+      metrics = http(server_->port(), "GET", "/metrics").body;
+      if (metrics.find("pioneer_stream_lagging_total 1") != std::string::npos) break;
+    }
+  }
+  for (int i = 0; i < 100 && metrics.find("pioneer_stream_lagging_total 1") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(50ms);
+    peak = std::max(peak, rss_kib(server_->pid()));
+    metrics = http(server_->port(), "GET", "/metrics").body;
+  }
+  peak = std::max(peak, rss_kib(server_->pid()));
+  ::close(fd);
+  std::printf("sent %zu bytes of messages; server VmRSS %ld KiB before, %ld KiB at most\n", sent, before, peak);
+  EXPECT_NE(metrics.find("pioneer_stream_lagging_total 1"), std::string::npos) << "closed 4008: " << metrics;
+  EXPECT_LT(peak - before, 32 * 1024) << "a client that never reads grew server memory";
+  for (int i = 0; i < 100; ++i) {
+    metrics = http(server_->port(), "GET", "/metrics").body;
+    if (metrics.find("\npioneer_stream_sessions 0\n") != std::string::npos) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_NE(metrics.find("\npioneer_stream_sessions 0\n"), std::string::npos) << metrics;
+  EXPECT_EQ(http(server_->port(), "GET", "/healthz").status, 200);
+}
 
 // With the feed's bounds made tiny, the walk over events a user may not see goes in many short
 // steps, on /events and in the stream's replay alike: each user still gets exactly their events.

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -44,7 +45,7 @@ std::string HttpResult::header(const std::string& lower_name) const {
 
 // ---------------------------------------------------------------- server process
 
-ServerProcess::ServerProcess(std::vector<std::string> extra, std::string reuse_dir) {
+ServerProcess::ServerProcess(std::vector<std::string> extra, std::string reuse_dir, unsigned long open_files) {
   if (reuse_dir.empty()) {
     char tmpl[] = "/tmp/pioneer-api-XXXXXX";
     if (!mkdtemp(tmpl)) return;
@@ -61,6 +62,10 @@ ServerProcess::ServerProcess(std::vector<std::string> extra, std::string reuse_d
   if (pipe(out) != 0) return;
   pid_ = fork();
   if (pid_ == 0) {
+    if (open_files != 0) {
+      rlimit limit{open_files, open_files};
+      if (setrlimit(RLIMIT_NOFILE, &limit) != 0) _exit(126);
+    }
     dup2(out[1], 1);
     int err = open((dir_ + "/server.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (err >= 0) dup2(err, 2);

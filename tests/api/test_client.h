@@ -35,7 +35,9 @@ struct HttpResult {
 class ServerProcess {
  public:
   // reuse_dir: the folder of an earlier ServerProcess (same data, left in place afterwards).
-  explicit ServerProcess(std::vector<std::string> extra = {}, std::string reuse_dir = "");
+  // open_files: when not 0, the server runs with this open-files limit (soft and hard, as
+  // `prlimit --nofile=N:N`), so it cannot raise it.
+  explicit ServerProcess(std::vector<std::string> extra = {}, std::string reuse_dir = "", unsigned long open_files = 0);
   ~ServerProcess();  // SIGTERM and wait, if still running; removes the temp dir
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
@@ -43,6 +45,7 @@ class ServerProcess {
   bool started() const { return port_ != 0; }
   bool tls() const { return tls_; }  // it printed "listening on https://..."
   uint16_t port() const { return port_; }
+  int pid() const { return pid_; }
   const std::string& dir() const { return dir_; }
   std::string data_dir() const { return dir_ + "/data"; }
   // The demo token of a user (from demo-tokens.json); "" when unknown.

@@ -581,6 +581,26 @@ TEST(CheckTransitionsTest, CountersignParties) {
   EXPECT_TRUE(parsed->transition("approve")->countersign_same_person);
 }
 
+TEST(CheckTransitionsTest, ToDoFlagDefaultsByWhetherTheTransitionMoves) {
+  EXPECT_TRUE(OnlyProblem(with(minimal(), "/transitions/1/todo", "yes"), "/transitions/1/todo", "boolean"));
+  auto plain = parse_definition(minimal(), catalog());
+  ASSERT_TRUE(plain);
+  EXPECT_TRUE(plain->transition("submit")->is_todo());   // moves the instance
+  EXPECT_FALSE(plain->transition("note")->is_todo());    // in place
+  auto marked = parse_definition(with(with(minimal(), "/transitions/1/todo", true), "/transitions/4/todo", false), catalog());
+  ASSERT_TRUE(marked);
+  EXPECT_TRUE(marked->transition("note")->is_todo());
+  EXPECT_FALSE(marked->transition("drop")->is_todo());
+}
+
+TEST(CheckTransitionsTest, CommentsAfterCloseIsABoolean) {
+  EXPECT_TRUE(OnlyProblem(with(minimal(), "/comments_after_close", "yes"), "/comments_after_close", "boolean"));
+  auto parsed = parse_definition(with(minimal(), "/comments_after_close", true), catalog());
+  ASSERT_TRUE(parsed);
+  EXPECT_TRUE(parsed->comments_after_close);
+  EXPECT_FALSE(parse_definition(minimal(), catalog())->comments_after_close);
+}
+
 TEST(CheckTransitionsTest, NotByUnknownTransition) {
   EXPECT_TRUE(OnlyProblem(with(minimal(), "/transitions/3/not_by/1", "sumbit"), "/transitions/3/not_by/1", "'sumbit'"));
 }

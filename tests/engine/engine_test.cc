@@ -81,7 +81,10 @@ TEST(Engine, EveryRefusalLeavesTheStoreUntouched) {
   ASSERT_CODE(h.create("li.na", "yizhi-yixiang", "city/finance", {{"title", "x"}}), Code::kForbidden);
   ASSERT_CODE(h.create("wang.wei", "yizhi-yixiang", "city/education", {{"title", "x"}}), Code::kForbidden);
   ASSERT_CODE(h.create("wang.wei", "no-such-workflow", "city/finance", {{"title", "x"}}), Code::kInvalidField);
-  ASSERT_CODE(h.create("wang.wei", "yizhi-yixiang", "city/nowhere", {{"title", "x"}}), Code::kInvalidField);
+  ASSERT_CODE(h.create("wang.wei", "yizhi-yixiang", "city/finance/nowhere", {{"title", "x"}}), Code::kInvalidField);
+  ASSERT_CODE(h.create("wang.wei", "yizhi-yixiang", "city/nowhere", {{"title", "x"}}), Code::kForbidden);  // outside the view
+  ASSERT_CODE(h.create("wang.wei", "yizhi-yixiang", "city/finance", {{"title", "a\u202Eb"}}), Code::kInvalidField);
+  ASSERT_CODE(h.comment("li.na", id, "\u3000\u200b"), Code::kMissingFields);
   ASSERT_CODE(h.create("wang.wei", "yizhi-yixiang", "city/finance", {{"title", std::string(201, 'x')}}),
               Code::kInvalidField);
   ASSERT_CODE(h.create("wang.wei", "yizhi-yixiang", "city/finance", {{"title", 42}}), Code::kInvalidField);
@@ -364,7 +367,7 @@ TEST(Engine, TheToDoListFollowsTheWork) {
   EXPECT_EQ(tasks("wang.wei"), std::set<std::string>{id});
   EXPECT_TRUE(tasks("li.na").empty());
   ASSERT_OK(h.fire("wang.wei", id, "issue"));
-  EXPECT_EQ(tasks("wang.wei"), std::set<std::string>{id});  // may still withdraw
+  EXPECT_TRUE(tasks("wang.wei").empty());  // may still withdraw, which is no to-do
   EXPECT_EQ(tasks("li.na"), std::set<std::string>{id});
   ASSERT_OK(h.fire("li.na", id, "assign", {{"branch", "city/finance/b1"}, {"due_date", "2027-01-01"}}));
   EXPECT_TRUE(tasks("wang.wei").empty());
@@ -382,6 +385,85 @@ TEST(Engine, TheToDoListFollowsTheWork) {
   ASSERT_OK(h.fire("wang.wei", id, "evaluate", {{"rating", "good"}, {"brand", false}}));
   EXPECT_TRUE(tasks("wang.wei").empty());
   EXPECT_TRUE(tasks("li.na").empty());
+}
+
+// The to-do list listed every instance where the caller *may* act, in-place supervisory actions
+// included: the inspection office and the working committee saw every open finding as a to-do,
+// the organ committee every project in progress (urge is always possible). Now it holds what
+// waits on the caller: a transition that moves the instance (an escape such as withdraw or cancel
+// is marked "todo": false) or an in-place one marked "todo": true. For each demo user, through
+// both mechanisms.
+TEST(Engine, TheToDoListHoldsOnlyWhatWaitsOnTheCaller) {
+  EngineHarness h;
+  const std::vector<std::string> people = {"wang.wei", "li.na",   "zhang.min", "zheng.xin", "liu.yang",
+                                           "chen.jie", "zhao.lei", "sun.li",   "zhou.hua",  "wu.gang", "admin"};
+  auto tasks = [&](const std::string& who, const engine::TaskFilter& filter = {}) {
+    auto r = h.engine().tasks(h.user(who), 50, "", engine::ViewForm::kJson, filter);
+    EXPECT_TRUE(r.has_value());
+    return r ? ids(r->items) : std::set<std::string>{};
+  };
+  // Exactly `waiting` have `id` in their to-do; everyone else has nothing.
+  auto expect_waiting_on = [&](const std::string& id, const std::set<std::string>& waiting, const std::string& step) {
+    for (const std::string& who : people) {
+      EXPECT_EQ(tasks(who), waiting.count(who) ? std::set<std::string>{id} : std::set<std::string>{})
+          << who << " at " << step;
+    }
+  };
+  const std::string p = new_project(h, "待办语义");
+  expect_waiting_on(p, {"wang.wei"}, "draft");
+  ASSERT_OK(h.fire("wang.wei", p, "issue"));
+  expect_waiting_on(p, {"li.na"}, "issued");  // wang.wei may withdraw: not a to-do
+  ASSERT_OK(h.fire("li.na", p, "assign", {{"branch", "city/finance/b1"}, {"due_date", "2027-01-01"}}));
+  expect_waiting_on(p, {"zhang.min"}, "assigned");  // li.na may urge: not a to-do
+  ASSERT_OK(h.fire("zhang.min", p, "claim"));
+  expect_waiting_on(p, {"zhang.min"}, "in_progress");  // zheng.xin may report progress: not a to-do
+  ASSERT_OK(h.fire("zhang.min", p, "apply_completion", {{"results", "r"}}));
+  expect_waiting_on(p, {"li.na"}, "completion_review");
+  ASSERT_OK(h.fire("li.na", p, "approve_completion"));
+  expect_waiting_on(p, {"wang.wei"}, "evaluation");
+  ASSERT_OK(h.fire("wang.wei", p, "evaluate", {{"rating", "good"}, {"brand", false}}));
+  expect_waiting_on(p, {}, "closed");
+
+  auto created = h.create("zhou.hua", "inspection-rectification", "city/finance",
+                          {{"title", "问题"}, {"category", "organizational"}, {"description", "d"},
+                           {"severity", "serious"}, {"due_date", "2027-03-31"}});
+  ASSERT_OK(created);
+  const std::string f = created->body["id"].get<std::string>();
+  expect_waiting_on(f, {"wang.wei"}, "planning");  // zhou.hua may cancel or urge: not a to-do
+  ASSERT_OK(h.fire("wang.wei", f, "submit_plan", {{"plan", "p"}, {"responsible", "王伟"}, {"plan_due", "2027-01-31"}}));
+  expect_waiting_on(f, {"wu.gang"}, "plan_review");
+  ASSERT_OK(h.fire("wu.gang", f, "approve_plan"));
+  expect_waiting_on(f, {"wang.wei"}, "rectifying");  // the inspection office only supervises here
+  // Overdue only: nothing yet; then past 2027-03-31 the finding is overdue.
+  EXPECT_TRUE(tasks("wang.wei", {.overdue_only = true}).empty());
+  h.advance(200 * kDayMs);
+  EXPECT_EQ(tasks("wang.wei", {.overdue_only = true}), std::set<std::string>{f});
+  ASSERT_OK(h.fire("wang.wei", f, "submit_rectification", {{"evidence", "e"}}));
+  expect_waiting_on(f, {"zhou.hua", "wu.gang"}, "verification");
+  // Filtered by workflow.
+  EXPECT_EQ(tasks("wu.gang", {.workflow = "inspection-rectification"}), std::set<std::string>{f});
+  EXPECT_TRUE(tasks("wu.gang", {.workflow = "yizhi-yixiang"}).empty());
+}
+
+// 我发起的: the instances the caller created, whatever state they are in.
+TEST(Engine, InstancesCreatedByTheCaller) {
+  EngineHarness h;
+  const std::string mine = new_project(h, "我发起的");
+  const std::string closed = new_project(h, "已结束");
+  ASSERT_OK(h.fire("wang.wei", closed, "withdraw", {}, "撤回"));
+  auto created = h.create("zhou.hua", "inspection-rectification", "city/finance",
+                          {{"title", "问题"}, {"category", "organizational"}, {"description", "d"},
+                           {"severity", "serious"}, {"due_date", "2027-03-31"}});
+  ASSERT_OK(created);
+  engine::InstanceFilter by_me;
+  by_me.created_by = "wang.wei";
+  auto page = h.engine().list_instances(h.user("wang.wei"), by_me, 50, "");
+  ASSERT_OK(page);
+  EXPECT_EQ(ids(page->items), (std::set<std::string>{mine, closed}));
+  by_me.created_by = "zhou.hua";
+  page = h.engine().list_instances(h.user("zhou.hua"), by_me, 50, "");
+  ASSERT_OK(page);
+  EXPECT_EQ(ids(page->items), std::set<std::string>{created->body["id"].get<std::string>()});
 }
 
 TEST(Engine, EventsAfterShowOnlyWhatTheCallerMaySee) {
@@ -834,8 +916,8 @@ TEST(Engine, ACredentialNeedsNoLookupUntilSomethingItDependsOnChanges) {
 // newlines in client text), and visibility is the same as history()'s.
 TEST(Engine, HistoryTextIsTheStoredRecordAndTheApiJson) {
   EngineHarness h;
-  const std::string id = new_project(h, "引号\"与\\反斜杠\n换行");
-  ASSERT_OK(h.fire("wang.wei", id, "issue", {{"due_date", "2027-06-30"}}, "出题说明：\"重点\"\t任务"));
+  const std::string id = new_project(h, "引号\"与\\反斜杠");
+  ASSERT_OK(h.fire("wang.wei", id, "issue", {{"due_date", "2027-06-30"}}, "出题说明：\"重点\"\t任务\n第二行"));
   ASSERT_OK(h.fire("li.na", id, "assign", {{"branch", "city/finance/b1"}}));
   ASSERT_OK(h.fire("li.na", id, "urge", Json::object(), "请在本周内😀推进"));
   const engine::Principal admin = h.user("admin");
@@ -1421,6 +1503,35 @@ TEST(Engine, AFailedCommitFailsWhatWasDecidedOnTopOfItAndNothingElse) {
   auto report = engine::verify_store(h.engine().store(), h.engine().roles());
   ASSERT_OK(report);
   EXPECT_TRUE(report->ok) << report->to_json().dump();
+}
+
+// Idempotency records were never deleted: the 24-hour limit was only checked when a key came
+// back. A sweep now drops the expired ones (on compaction) and says how many are kept.
+TEST(Engine, ExpiredIdempotencyRecordsAreDroppedBySweep) {
+  EngineHarness h;
+  auto create = [&](const std::string& key) {
+    return h.engine().execute(Command{engine::CreateInstance{"yizhi-yixiang", "city/finance", {{"title", "幂等"}}, std::nullopt},
+                                      h.user("wang.wei"), key, "digest-" + key});
+  };
+  ASSERT_OK(create("old-1"));
+  ASSERT_OK(create("old-2"));
+  auto kept = h.engine().sweep_idempotency();
+  ASSERT_OK(kept);
+  EXPECT_EQ(*kept, 2u);
+  h.clock().advance(kDayMs - 1000);
+  ASSERT_OK(create("new-1"));
+  h.clock().advance(2000);  // the first two are now older than a day
+  kept = h.engine().sweep_idempotency();
+  ASSERT_OK(kept);
+  EXPECT_EQ(*kept, 1u);
+  EXPECT_EQ(h.engine().idempotency_expired(), 2u);
+  // The dropped key is a new request again; the kept one still replays.
+  auto again = create("old-1");
+  ASSERT_OK(again);
+  EXPECT_FALSE(again->replayed);
+  auto replay = create("new-1");
+  ASSERT_OK(replay);
+  EXPECT_TRUE(replay->replayed);
 }
 
 TEST(Engine, AnIdempotencyKeyRepeatedWhileItsBatchCommitsIsAReplay) {

@@ -11,6 +11,8 @@
 namespace pioneer::engine {
 namespace {
 
+using namespace std::string_literals;
+
 constexpr int64_t kNow = 1795737600000LL;  // 2026-11-27T00:00:00Z
 constexpr int64_t kDay = 86400000LL;
 
@@ -129,7 +131,7 @@ TEST_F(RulesTest, CreateRefusals) {
   };
   EXPECT_EQ(create(committee, "city/dept", {{"title", "t"}}).error().code, Code::kForbidden);
   EXPECT_EQ(create(party, "city/other", {{"title", "t"}}).error().code, Code::kForbidden);
-  EXPECT_EQ(create(party, "city/none", {{"title", "t"}}).error().code, Code::kInvalidField);
+  EXPECT_EQ(create(party, "city/dept/none", {{"title", "t"}}).error().code, Code::kInvalidField);
   auto missing = create(party, "city/dept", Json::object());
   EXPECT_EQ(missing.error().code, Code::kMissingFields);
   EXPECT_EQ(missing.error().details["missing"], Json({"title"}));
@@ -172,6 +174,83 @@ TEST_F(RulesTest, OrgFieldsMustBeOfTheirKindAndUnderTheInstanceOrg) {
   // Leaving "open" disarms both of its timers.
   EXPECT_EQ(ok->disarmed.size(), 2u);
   EXPECT_TRUE(ok->instance.timers.empty());
+}
+
+// What lay outside the caller's view showed in the refusals: creating at an org that does not
+// exist said so while an existing one said 403, and an org field named "no org", "must be of
+// kind" or "not under" depending on what the org outside was. Scope is checked first now, and
+// everything outside answers one way.
+TEST_F(RulesTest, OrgsOutsideTheCallersViewAllAnswerAlike) {
+  auto create = [&](const std::string& org) {
+    return decide_create(env, CreateInstance{"rules-test", org, {{"title", "t"}}, std::nullopt}, party, "X");
+  };
+  for (const char* outside : {"city/other", "city/other/b1", "city/other/b9", "city/nowhere", "elsewhere"}) {
+    auto r = create(outside);
+    ASSERT_FALSE(r.has_value()) << outside;
+    EXPECT_EQ(r.error().code, Code::kForbidden) << outside;
+    EXPECT_EQ(r.error().message, "无权在 " + std::string(outside) + " 创建此类事项（you may not create this workflow at " +
+                                     outside + "）");
+  }
+  Instance in = created();
+  for (const char* outside : {"city/other", "city/other/b1", "city/other/b9", "city", "elsewhere"}) {
+    auto r = fire(in, party, "submit", {{"team", outside}});
+    ASSERT_FALSE(r.has_value()) << outside;
+    EXPECT_EQ(r.error().details["rule"], "org_scope") << outside;
+    EXPECT_EQ(r.error().details.dump(), fire(in, party, "submit", {{"team", "city/other"}}).error().details.dump());
+  }
+  // Inside the instance's org the detail helps the caller.
+  EXPECT_EQ(fire(in, party, "submit", {{"team", "city/dept/b9"}}).error().details["rule"], "org");
+  EXPECT_EQ(fire(in, party, "submit", {{"team", "city/dept"}}).error().details["rule"], "org_kind");
+}
+
+// Titles and other text fields accepted NUL, direction overrides and line breaks in one-line
+// fields, and "\u3000\u200b" passed as a title. Every `string` field now follows the rules of
+// org and user names; `text` fields and comments keep line breaks.
+TEST_F(RulesTest, TextFieldsRefuseControlAndDirectionCharactersAndInvisibleTextIsBlank) {
+  auto create = [&](const std::string& title) {
+    return decide_create(env, CreateInstance{"rules-test", "city/dept", {{"title", title}}, std::nullopt}, party, "X");
+  };
+  for (const std::string& bad : {"a\0b"s, "ab\ncd"s, "ab\rc"s, "a\tb"s, "\u202Eabc"s, "a\u2066b"s, "a\u200Fb"s,
+                                "a\u200Eb"s, "a\u2028b"s, "a\x7f"s}) {
+    auto r = create(bad);
+    ASSERT_FALSE(r.has_value()) << Json(bad).dump();
+    EXPECT_EQ(r.error().code, Code::kInvalidField) << Json(bad).dump();
+    EXPECT_EQ(r.error().details["rule"], "characters") << Json(bad).dump();
+    EXPECT_EQ(r.error().details["field"], "title");
+  }
+  for (const std::string& blank : {"\u3000\u200b"s, "\u00a0"s, "\ufeff \u2060"s, " \t"s}) {
+    auto r = create(blank);
+    ASSERT_FALSE(r.has_value()) << Json(blank).dump();
+    EXPECT_EQ(r.error().code, Code::kMissingFields) << Json(blank).dump();
+  }
+  EXPECT_TRUE(create("标题 ok").has_value());
+  Instance in = created();
+  // A `text` field and a comment keep their line breaks, but not direction overrides.
+  EXPECT_TRUE(fire(in, party, "submit", {{"note", "第一行\n第二行\r\n\t缩进"}}).has_value());
+  EXPECT_EQ(fire(in, party, "submit", {{"note", "a\u202Eb"}}).error().details["rule"], "characters");
+  EXPECT_EQ(fire(in, party, "submit", {{"note", "a\0b"s}}).error().details["rule"], "characters");
+  Instance review = fire(in, party, "submit").value().instance;
+  EXPECT_TRUE(fire(review, committee, "reject", {}, "请补充：\n1. 佐证").has_value());
+  EXPECT_EQ(fire(review, committee, "reject", {}, "退回\u202E").error().details["field"], "comment");
+  EXPECT_EQ(fire(review, committee, "reject", {}, "\u3000\u200b").error().code, Code::kMissingFields);
+}
+
+// Comments on a closed instance were accepted and bumped its version. Now refused (409), unless
+// the definition allows comments after closing.
+TEST_F(RulesTest, CommentsOnAClosedInstanceAreRefusedUnlessTheDefinitionAllowsThem) {
+  Instance in = created();
+  EXPECT_TRUE(decide_comment(env, in, AddComment{in.id, "开放中"}, party).has_value());
+  in.state = "done";
+  in.closed_at_ms = kNow;
+  auto refused = decide_comment(env, in, AddComment{in.id, "已结束"}, party);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, Code::kTransitionNotAllowed);
+  Definition open_def = test_definition();
+  open_def.comments_after_close = true;
+  DecideEnv open_env{open_def, orgs, kNow, 8 * 60};
+  auto allowed = decide_comment(open_env, in, AddComment{in.id, "已结束"}, party);
+  ASSERT_TRUE(allowed.has_value());
+  EXPECT_EQ(allowed->events[0].type, "commented");
 }
 
 TEST_F(RulesTest, AnInPlaceActionKeepsTheStateAndMovesDateTimers) {
@@ -482,9 +561,9 @@ TEST_F(RulesTest, ActionsAndToDoSlotsFollowTheState) {
   EXPECT_EQ(names(party), std::vector<std::string>{"submit"});
   EXPECT_EQ(names(committee), std::vector<std::string>{"extend"});
   EXPECT_TRUE(names(outsider).empty());
+  // The committee may extend (in place): an action, but no to-do.
   auto slots = todo_slots(def, in);
-  EXPECT_EQ(slots, (std::vector<std::pair<std::string, std::string>>{{"@creator", "alice"},
-                                                                     {"organ_committee", "city/dept"}}));
+  EXPECT_EQ(slots, (std::vector<std::pair<std::string, std::string>>{{"@creator", "alice"}}));
   in = fire(in, party, "submit", {{"team", "city/dept/b1"}})->instance;
   EXPECT_EQ(names(secretary), std::vector<std::string>{"reject"});
   slots = todo_slots(def, in);

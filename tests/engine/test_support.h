@@ -51,6 +51,9 @@ class ForwardingStore : public storage::Store {
   Result<void> compact() override { return inner_->compact(); }
   Result<void> compact_space(storage::Space s) override { return inner_->compact_space(s); }
   std::optional<std::string> property(storage::Space s, std::string_view n) const override { return inner_->property(s, n); }
+  Health health() const override { return inner_->health(); }
+  bool try_resume() override { return inner_->try_resume(); }
+  uint64_t expired_dropped() const override { return inner_->expired_dropped(); }
 
  protected:
   std::unique_ptr<storage::Store> inner_;

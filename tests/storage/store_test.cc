@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -382,6 +383,89 @@ TEST_F(StoreTest, CleanCloseLeavesNoLogToReplay) {
   EXPECT_EQ(log_bytes, 0u);
   Open();
   EXPECT_EQ(Get(Space::kInstances, "k1"), "v");
+}
+
+// Descriptors held by the test until released: every one this process may still open, so
+// that RocksDB's next log or table file cannot be created.
+class DescriptorHog {
+ public:
+  // Lowers the soft limit to what is open now plus `room`, then takes all of it.
+  explicit DescriptorHog(int room) {
+    ::getrlimit(RLIMIT_NOFILE, &saved_);
+    rlimit low = saved_;
+    low.rlim_cur = static_cast<rlim_t>(open_now() + room);
+    ::setrlimit(RLIMIT_NOFILE, &low);
+    for (;;) {
+      int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+      if (fd < 0) break;
+      fds_.push_back(fd);
+    }
+  }
+  ~DescriptorHog() { release(); }
+  void release() {
+    for (int fd : fds_) ::close(fd);
+    fds_.clear();
+    ::setrlimit(RLIMIT_NOFILE, &saved_);
+  }
+
+ private:
+  static int open_now() {
+    int n = 0;
+    for ([[maybe_unused]] const auto& entry : fs::directory_iterator("/proc/self/fd")) ++n;
+    return n;
+  }
+  rlimit saved_{};
+  std::vector<int> fds_;
+};
+
+// Out of descriptors, a memtable switch cannot create its next log file and RocksDB stops
+// accepting writes. Every write then fails as unavailable (never internal) and health() names
+// the reason; once descriptors are free again, writes resume without reopening, and nothing
+// committed before is lost.
+TEST_F(StoreTest, WritesStopAsUnavailableWhenOutOfDescriptorsAndResumeAfter) {
+  StoreOptions options;
+  options.memtable_bytes = 64u << 10;
+  Open(options);
+  const std::string value(4096, 'x');
+  std::vector<int> committed;
+  auto write = [&](int i) {
+    Batch b;
+    b.put(Space::kInstances, "k" + std::to_string(i), value);
+    auto r = store_->commit(b);
+    if (r) committed.push_back(i);
+    return r;
+  };
+  for (int i = 0; i < 10; ++i) ASSERT_OK(write(i));
+  bool stopped = false;
+  {
+    DescriptorHog hog(0);
+    for (int i = 10; i < 210 && !stopped; ++i) {
+      auto r = write(i);
+      if (r) continue;
+      EXPECT_EQ(r.error().code, Code::kUnavailable) << r.error().message;
+      stopped = true;
+    }
+    ASSERT_TRUE(stopped) << "no write failed while out of descriptors";
+    Store::Health health = store_->health();
+    ASSERT_TRUE(health.stopped.has_value());
+    EXPECT_GE(health.background_errors, 1u);
+    auto again = write(100000);
+    ASSERT_FALSE(again.has_value());
+    EXPECT_EQ(again.error().code, Code::kUnavailable);
+    hog.release();
+  }
+  // Resume is tried at most every kResumeIntervalMs: retry until it is due (bounded).
+  bool resumed = false;
+  for (int attempt = 0; attempt < 100 && !resumed; ++attempt) {
+    resumed = write(200000).has_value();
+    if (!resumed) std::this_thread::sleep_for(std::chrono::milliseconds(kResumeIntervalMs / 4));
+  }
+  ASSERT_TRUE(resumed) << store_->health().stopped.value_or("");
+  EXPECT_FALSE(store_->health().stopped.has_value());
+  EXPECT_GE(store_->health().recoveries, 1u);
+  for (int i : committed) EXPECT_EQ(Get(Space::kInstances, "k" + std::to_string(i)), value);
+  Reopen();
+  for (int i : committed) EXPECT_EQ(Get(Space::kInstances, "k" + std::to_string(i)), value);
 }
 
 // A key deleted with single_del vanishes with its put when both meet in a flush; a del()
