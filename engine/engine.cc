@@ -15,6 +15,14 @@ namespace pioneer::engine {
 
 using storage::Space;
 
+namespace {
+// The database's format version, stored in kMeta "schema" when the database is created and
+// checked at every open; a build refuses a schema it does not know. Within schema 1, a field
+// added to a stored record later is optional and its absence reads as its empty value
+// (Instance::fired_timers), so records written without it need no rewriting.
+constexpr std::string_view kSchema = "1";
+}  // namespace
+
 Engine::Engine(EngineOptions options) : state_(std::make_unique<State>()) { state_->options = std::move(options); }
 
 Engine::~Engine() {
@@ -43,14 +51,14 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
     }
     storage::Batch init;
     init.put(Space::kMeta, "hash_algorithm", s.options.hash_algorithm);
-    init.put(Space::kMeta, "schema", "1");
+    init.put(Space::kMeta, "schema", std::string(kSchema));
     if (auto st = s.store->commit(init, true); !st) return fail(st.error());
   }
   auto schema = s.store->get(Space::kMeta, "schema");
   if (!schema) return fail(schema.error());
-  if (*schema && **schema != "1") {
+  if (*schema && **schema != kSchema) {
     return fail(Code::kBadRequest, "数据库格式版本 " + **schema + " 不受此版本支持（database schema " + **schema +
-                                       " is not one this build reads: 1）");
+                                       " is not one this build reads: " + std::string(kSchema) + "）");
   }
   auto pending = s.store->get(Space::kMeta, kReindexPendingKey);
   if (!pending) return fail(pending.error());
@@ -178,8 +186,7 @@ Result<std::vector<std::pair<std::string, int>>> Engine::load_workflows_dir(cons
 Result<std::vector<std::pair<std::string, int>>> Engine::register_workflows(const std::vector<Definition>& defs) {
   // A file equal to any version already stored is left alone: restarting with the shipped
   // files must not undo a newer version registered through the API (the registration compares
-  // with the newest version only, so the file came back as a version after it; session 10's
-  // audit). Going back to an older definition is a registration through the API.
+  // with the newest version only, so the file would come back as a version after it). Going back to an older definition is a registration through the API.
   auto stored_already = [&](const Definition& def) {
     DefinitionPtr latest = state_->registry.latest(def.id);
     if (!latest) return false;

@@ -104,8 +104,8 @@ class DiscardLogger final : public rocksdb::Logger {
 
 // The folder's own lock, taken before RocksDB is asked to open it. RocksDB starts its info log
 // (renaming the running server's LOG to LOG.old.*) before it tries its LOCK file, so a second
-// `pioneer serve`, or `org add` on a live folder, used to rotate the server's log on its way to
-// being refused (session 10's audit). flock(2) belongs to the open file description, so this
+// `pioneer serve`, or `org add` on a live folder, would rotate the server's log on its way to
+// being refused. flock(2) belongs to the open file description, so this
 // lock also refuses a second open in the same process, and closing another descriptor of the
 // file does not drop it (as it would drop RocksDB's fcntl lock). The kernel releases it when
 // the process dies, kill -9 included.
@@ -353,7 +353,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& dir, const StoreOp
   // What is in the folder decides what may happen to it. RocksDB, asked to create a database
   // where a folder holds table files but no CURRENT (a damaged copy, a half-restored backup),
   // starts an empty one and deletes those files as obsolete; so a database is created only in a
-  // folder that does not exist or is empty (found in session 10's audit).
+  // folder that does not exist or is empty.
   namespace fs = std::filesystem;
   std::error_code ec;
   const bool exists = fs::exists(dir, ec);
@@ -406,7 +406,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& dir, const StoreOp
   // under a small top level (kept pinned), so a lookup loads only the pieces it needs. Whole,
   // they are ~1.5 MiB per 64 MiB file; at 1,000,000 instances they outgrow the cache's
   // high-priority half and were read and decompressed again on almost every point read (verify
-  // spent most of its time there). Tables written before this keep their format until
+  // spent most of its time there). Tables written with whole index blocks keep them until
   // compaction rewrites them; RocksDB reads both.
   table.index_type = rocksdb::BlockBasedTableOptions::kTwoLevelIndexSearch;
   table.partition_filters = true;

@@ -568,7 +568,7 @@ Result<VerifyReport> verify_dossier_against_store(const Json& dossier, const sto
                    " stored）");
   }
   // The snapshot and the definition are outside the hash chain; an export now must give them
-  // byte for byte (session 10's audit: an edited title passed).
+  // byte for byte, or an edited title would pass.
   if (auto fresh = export_dossier(store, roles, id)) {
     if (dossier.value("instance", Json()) != (*fresh)["instance"]) {
       problem(r, "档案中的实例快照与数据库不同（the dossier's instance snapshot differs from the database's）");

@@ -187,7 +187,7 @@ void add_audience(std::vector<AudienceEntry>& out, const std::vector<ActorSpec>&
   for (const ActorSpec& a : specs) {
     AudienceEntry entry;
     if (a.creator) {
-      // Addressed by name (session 11: `{"creator": true}` in notify and remind was dropped).
+      // Addressed by name: `{"creator": true}` in notify and remind names one user, no role.
       if (in.created_by.empty()) continue;
       entry.user = in.created_by;
     } else {

@@ -389,8 +389,8 @@ Result<Json> Engine::stats(const Principal& who, std::string_view workflow, std:
     if (*count <= 0) continue;
     // The counters do not carry the definition version, so a state is read in the newest
     // version that has it: a state a newer version renamed or dropped still counts as what it
-    // was for the instances that are in it (session 10's audit: closed_late went to 0 and
-    // overdue up when a new version renamed `done`).
+    // was for the instances that are in it (otherwise closed_late would go to 0 and overdue up
+    // when a new version renames `done`).
     const StateSpec* st = nullptr;
     if (DefinitionPtr latest = state_->registry.latest(parts.workflow)) {
       for (int v = latest->version; v >= 1 && st == nullptr; --v) {

@@ -30,7 +30,7 @@ bool is_admin(const Principal& who) {
 
 // An administrator of the whole tree: `admin` held at a root org (an id without '/'). Workflow
 // definitions, orgs and users belong to no one department, so a department's administrator
-// (admin@city/education, which the CLI may grant) does not change them (session 11).
+// (admin@city/education, which the CLI may grant) does not change them.
 bool is_admin_over_all(const Principal& who) {
   return who.system || std::any_of(who.roles.begin(), who.roles.end(), [](const RoleGrant& g) {
            return g.role == "admin" && g.org.find('/') == std::string::npos;

@@ -1,4 +1,4 @@
-// HTTP abuse against the real binary (issue 5), one test each: the server refuses cleanly,
+// HTTP abuse against the real binary, one test each: the server refuses cleanly,
 // never crashes, and keeps serving others afterwards. Already covered elsewhere: oversized
 // body and header (e2e_test MalformedAndOversizedRequests), a request line that stalls
 // (LimitsTest.TimeoutsAndConnectionLimit), a WebSocket client that never reads

@@ -120,8 +120,8 @@ TEST_F(ApiTest, PublicEndpointsNeedNoToken) {
   EXPECT_NE(metrics.body.find("pioneer_stream_sessions"), std::string::npos);
 }
 
-// The demo tokens are live credentials (the admin's among them): owner-only, as the comment
-// beside the code that writes them always said and the mode did not (session 10's audit).
+// The demo tokens are live credentials (the admin's among them): the file is owner-only, as the
+// comment beside the code that writes it says.
 TEST_F(ApiTest, DemoTokensFileIsReadableByItsOwnerOnly) {
   namespace fs = std::filesystem;
   const fs::perms p = fs::status(server_->data_dir() + "/demo-tokens.json").permissions();

@@ -1,4 +1,4 @@
-// Security end-to-end tests against the real binary (issue 5): TLS (HTTPS and WSS), token
+// Security end-to-end tests against the real binary: TLS (HTTPS and WSS), token
 // revocation effective at once (also for open streams), and the admin client the CLI uses.
 #include <gtest/gtest.h>
 
@@ -120,8 +120,7 @@ TEST_F(TlsTest, ServesHttpsAndWssAndRefusesPlainHttpCleanly) {
   EXPECT_EQ(server.stop(), 0) << server.log();
 }
 
-// Revoking online works against a TLS server too (session 11: the command line spoke http://
-// only). The certificate is verified: against --ca, and it must name the host in the URL.
+// Revoking online works against a TLS server too, not only over http://. The certificate is verified: against --ca, and it must name the host in the URL.
 TEST_F(TlsTest, TheCommandLineRevokesOverHttpsAndChecksTheCertificate) {
   ServerProcess server({"--tls-cert", cert_, "--tls-key", key_, "--config", config_});
   ASSERT_TRUE(server.started()) << server.log();

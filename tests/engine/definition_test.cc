@@ -680,8 +680,8 @@ TEST(CheckTimersTest, BadDurations) {
   auto parsed = parse_definition(with(minimal(), "/states/open/timers/0/offset", "-PT12H"), catalog());
   ASSERT_TRUE(parsed);
   EXPECT_EQ(parsed->state("open")->timers[0].offset_ms, -12 * 3'600'000LL);
-  // At most 100 years: "now + after" once wrapped to a negative due time, a timer due at once
-  // for ever that the writer waited on, stopping every write (found in session 10's audit).
+  // At most 100 years: "now + after" must not wrap to a negative due time, a timer due at once
+  // for ever that the writer would wait on, stopping every write.
   EXPECT_TRUE(OnlyProblem(with(minimal(), "/states/review/timers/0/after", "P106751980000D"),
                           "/states/review/timers/0/after", "36500"));
   EXPECT_TRUE(OnlyProblem(with(minimal(), "/states/review/timers/0/after", "P36501D"), "/states/review/timers/0/after", "36500"));
@@ -710,7 +710,7 @@ TEST(CheckFieldsTest, ReservedFieldNames) {
 }
 
 // Timers that may be due on entry (after zero, or any at_field) must not fire round a cycle:
-// one instance would move for ever at once and hold the writer (session 10's audit).
+// one instance would move for ever at once and hold the writer.
 TEST(CheckTimersTest, InstantTimersMustNotFireRoundACycle) {
   Json def = minimal();
   def["transitions"].push_back({{"name", "up"}, {"label", {{"zh", "上"}}}, {"from", {"open"}}, {"to", "review"}, {"actors", Json::array()}});

@@ -517,7 +517,7 @@ TEST(Engine, StatisticsCountOnlyWhatTheCallerMaySee) {
 }
 
 // Counters carry no definition version: a state that a newer version renamed still counts as
-// what it was (session 10's audit: closed_on_time went to 0 when `done` was renamed).
+// what it was (closed_on_time must not go to 0 when `done` is renamed).
 TEST(Engine, StatsReadAStateInTheNewestVersionThatHasIt) {
   EngineHarness h;
   const std::string id = assigned_project(h, "统计版本");

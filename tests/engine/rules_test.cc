@@ -225,8 +225,8 @@ TEST_F(RulesTest, CountersignSamePersonWhenTheDefinitionAllowsIt) {
 }
 
 // A countersign without `to` stays in its state: each completed round starts the next with no
-// votes, and a vote that sets a date moves the timers on it (session 10's audit: the second
-// round was refused for good, and a vote's date left the timers where they were).
+// votes, and a vote that sets a date moves the timers on it (the second
+// round must not be refused, and a vote's date must not leave the timers where they were).
 TEST_F(RulesTest, AnInPlaceCountersignCanBeHeldAgainAndItsVotesMoveTimers) {
   Json j = def.source;
   j["transitions"].push_back({{"name", "cosign"}, {"label", {{"zh", "会签确认"}}}, {"from", {"open"}},
@@ -443,7 +443,7 @@ TEST_F(RulesTest, MigrationDoesNotFireAgainWhatHasFired) {
 }
 
 // `{"creator": true}` among those who act next (or in notify, remind) addresses the creator by
-// name: audiences used to hold role@org entries only, and the creator was dropped.
+// name, beside the role@org entries; the creator is never dropped.
 TEST_F(RulesTest, TheCreatorIsInTheAudienceByName) {
   Instance in = fire(created(), party, "submit", {{"team", "city/dept/b1"}})->instance;
   auto rejected = fire(in, secretary, "reject", {}, "资料不全");

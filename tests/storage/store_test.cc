@@ -489,7 +489,7 @@ TEST_F(StoreTest, OpenWithoutCreateFailsOnMissingFolder) {
 
 // RocksDB asked to create a database where a folder holds table files but no CURRENT starts an
 // empty one and deletes those files. A database is created only where the folder is missing
-// or empty (session 10's audit: `pioneer user list` on a damaged copy wiped it).
+// or empty (`pioneer user list` on a damaged copy must not wipe it).
 TEST_F(StoreTest, NeverCreatesADatabaseOverAFolderThatHoldsFiles) {
   Open();
   Batch b;

@@ -230,7 +230,7 @@ TEST_F(DossierTest, DroppingTheNewestEventsPassesOfflineButNotAgainstTheDatabase
 }
 
 // The snapshot and the definition are outside the hash chain: against the database, an edited
-// title or definition is caught (session 10's audit: both passed).
+// title or definition is caught.
 TEST_F(DossierTest, AnEditedSnapshotOrDefinitionIsCaughtAgainstTheDatabase) {
   CliRun clean = pioneer("verify --dossier " + file_ + " --data " + tmp_.path() + "/db");
   EXPECT_EQ(clean.status, 0) << clean.out;
@@ -316,7 +316,7 @@ TEST(Verify, NeedsDataOrDossier) {
 }
 
 // What an operator mistypes is refused with a message and an exit code: no abort, no database
-// created where none was meant, nothing half-done (session 10's audit of the command line).
+// created where none was meant, nothing half-done.
 TEST(Cli, BadPathsAndValuesAreRefusedWithoutCrashOrCreation) {
   TempDir tmp;
   namespace fs = std::filesystem;
@@ -384,7 +384,7 @@ TEST(Cli, NamesAreCheckedAndUpdatesAreAnnounced) {
 }
 
 // serve checks what it can before it opens, or creates, the database: bad workflow files and an
-// address in use leave no database behind (session 10's audit: they left an empty one).
+// address in use leave no database behind.
 TEST(Cli, ServeCreatesNothingWhenItCannotStart) {
   TempDir tmp;
   namespace fs = std::filesystem;
