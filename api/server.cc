@@ -58,7 +58,7 @@ void print_problems(const Json& details, const std::string& where) {
 
 void print_error(const std::string& what, const Error& error) {
   std::fprintf(stderr, "pioneer serve: %s: %s\n", what.c_str(), error.message.c_str());
-  print_problems(error.details, "");
+  print_problems(error.details(), "");
 }
 
 // "HOST:PORT", "[V6]:PORT" or ":PORT" (all interfaces).

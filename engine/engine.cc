@@ -166,7 +166,7 @@ Result<std::vector<Definition>> read_workflows_dir(const std::string& dir, const
   for (const std::string& file : files) {
     auto def = load_definition_file(file, roles);
     if (!def) {
-      problems.push_back({{"file", file}, {"message", def.error().message}, {"details", def.error().details}});
+      problems.push_back({{"file", file}, {"message", def.error().message}, {"details", def.error().details()}});
       continue;
     }
     defs.push_back(std::move(*def));

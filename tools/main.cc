@@ -39,7 +39,7 @@ Result<RoleCatalog> load_roles(const std::string& path) {
 
 int report(const Error& e) {
   std::cerr << "pioneer: " << e.message;
-  if (!e.details.empty()) std::cerr << "\n" << e.details.dump(2);
+  if (!e.details().empty()) std::cerr << "\n" << e.details().dump(2);
   std::cerr << "\n";
   return 1;
 }
@@ -68,7 +68,7 @@ int cmd_validate(const std::vector<std::string>& files, const std::string& roles
     }
     ++bad;
     std::cout << file << ": " << def.error().message << "\n";
-    for (const Json& p : def.error().details.value("problems", Json::array())) {
+    for (const Json& p : def.error().details().value("problems", Json::array())) {
       std::cout << "  " << p.value("path", "") << ": " << p.value("message", "") << "\n";
     }
   }

@@ -24,7 +24,7 @@ Result<void> Registry::load(const storage::Store& store, const RoleCatalog& role
       return fail(Code::kInvalidDefinition,
                   "已存储的工作流定义 " + json.value("id", std::string("?")) + " 不再有效（a stored definition no longer validates: " +
                       def.error().message + "）",
-                  def.error().details);
+                  def.error().details());
     }
     auto ptr = std::make_shared<const Definition>(std::move(*def));
     loaded[ptr->id][ptr->version] = ptr;

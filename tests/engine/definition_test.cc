@@ -52,7 +52,7 @@ std::vector<Problem> problems_of(const Json& def) {
   std::vector<Problem> out;
   auto parsed = parse_definition(def, catalog());
   if (parsed) return out;
-  for (const Json& p : parsed.error().details.value("problems", Json::array())) {
+  for (const Json& p : parsed.error().details().value("problems", Json::array())) {
     out.push_back({p.value("path", ""), p.value("message", "")});
   }
   return out;
@@ -132,7 +132,7 @@ TEST(RoleCatalogTest, RefusesBadConfig) {
   ASSERT_FALSE(parsed);
   EXPECT_EQ(parsed.error().code, Code::kInvalidDefinition);
   std::vector<std::string> paths;
-  for (const Json& p : parsed.error().details["problems"]) paths.push_back(p["path"]);
+  for (const Json& p : parsed.error().details()["problems"]) paths.push_back(p["path"]);
   EXPECT_EQ(paths, (std::vector<std::string>{"/rolez", "/roles/0/id", "/roles/1/label/zh", "/roles/2/extra",
                                              "/roles/2/id"}));
   EXPECT_FALSE(RoleCatalog::from_json(Json::array()));
@@ -152,7 +152,7 @@ TEST(RoleCatalogTest, LoadFileErrors) {
 
 Definition load_shipped(const std::string& id) {
   auto def = load_definition_file(source_path("workflows/" + id + ".json"), catalog());
-  EXPECT_TRUE(def) << id << ": " << (def ? "" : def.error().message + def.error().details.dump(2));
+  EXPECT_TRUE(def) << id << ": " << (def ? "" : def.error().message + def.error().details().dump(2));
   return def ? *def : Definition{};
 }
 
@@ -348,7 +348,7 @@ TEST(ParseDefinitionTest, ErrorShape) {
   ASSERT_FALSE(parsed);
   EXPECT_EQ(parsed.error().code, Code::kInvalidDefinition);
   EXPECT_EQ(parsed.error().message, "工作流定义有 1 处问题（workflow definition has 1 problems）");
-  const Json& p = parsed.error().details["problems"][0];
+  const Json& p = parsed.error().details()["problems"][0];
   EXPECT_EQ(p["path"], "/create/to");
   EXPECT_EQ(p["message"], "未知状态 'nowhere'（unknown state 'nowhere'）");
 }
@@ -359,7 +359,7 @@ TEST(ParseDefinitionTest, CreateOrgKindIsAKnownKind) {
   EXPECT_EQ(department->create.org_kind, "department");
   auto unknown = parse_definition(with(minimal(), "/create/org_kind", "party_group"), catalog());
   ASSERT_FALSE(unknown);
-  const Json& p = unknown.error().details["problems"][0];
+  const Json& p = unknown.error().details()["problems"][0];
   EXPECT_EQ(p["path"], "/create/org_kind");
   EXPECT_EQ(p["message"], "未知组织类型 'party_group'（unknown org_kind 'party_group'）");
   EXPECT_FALSE(parse_definition(with(minimal(), "/create/org_kind", 5), catalog()));
@@ -851,7 +851,7 @@ TEST(ParseDefinitionTest, ReportsEveryProblemOfAFile) {
   EXPECT_EQ(parsed.error().code, Code::kInvalidDefinition);
   EXPECT_EQ(parsed.error().message, "工作流定义有 5 处问题（workflow definition has 5 problems）");
   std::vector<std::string> paths;
-  for (const Json& p : parsed.error().details["problems"]) {
+  for (const Json& p : parsed.error().details()["problems"]) {
     paths.push_back(p["path"]);
     const std::string message = p["message"];
     // Chinese first, English in full-width parentheses at the end.
@@ -876,8 +876,8 @@ TEST(LoadDefinitionFileTest, NotJsonGivesLineAndColumn) {
   ASSERT_FALSE(parsed);
   EXPECT_EQ(parsed.error().code, Code::kInvalidJson);
   // Line 4 is `  "fields": {}` after a line missing its comma; the error is at the end of "fields".
-  EXPECT_EQ(parsed.error().details["line"], 4);
-  EXPECT_EQ(parsed.error().details["column"], 10);
+  EXPECT_EQ(parsed.error().details()["line"], 4);
+  EXPECT_EQ(parsed.error().details()["column"], 10);
   EXPECT_NE(parsed.error().message.find("第 4 行第 10 列"), std::string::npos) << parsed.error().message;
   EXPECT_NE(parsed.error().message.find("line 4, column 10"), std::string::npos) << parsed.error().message;
 }

@@ -98,8 +98,8 @@ TEST(Engine, FieldRulesNameTheFieldAndTheRule) {
   ASSERT_OK(h.fire("zhang.min", id, "claim"));
   auto r = h.fire("zhang.min", id, "report_progress", {{"progress", "p"}, {"percent", 101}});
   ASSERT_CODE(r, Code::kInvalidField);
-  EXPECT_EQ(r.error().details["field"], "percent");
-  EXPECT_EQ(r.error().details["rule"], "max");
+  EXPECT_EQ(r.error().details()["field"], "percent");
+  EXPECT_EQ(r.error().details()["rule"], "max");
   EXPECT_NE(r.error().message.find("不能大于 100（"), std::string::npos) << r.error().message;
   EXPECT_NE(r.error().message.find("at most 100）"), std::string::npos) << r.error().message;
   r = h.fire("zhang.min", id, "report_progress", {{"progress", "p"}, {"percent", -1}});
@@ -107,7 +107,7 @@ TEST(Engine, FieldRulesNameTheFieldAndTheRule) {
   EXPECT_NE(r.error().message.find("不能小于 0（"), std::string::npos) << r.error().message;
   r = h.fire("zhang.min", id, "report_progress", {{"progress", "p"}, {"percent", 50.5}});
   ASSERT_CODE(r, Code::kInvalidField);
-  EXPECT_EQ(r.error().details["rule"], "type");
+  EXPECT_EQ(r.error().details()["rule"], "type");
   r = h.fire("zhang.min", id, "report_progress", {{"progress", "p"}, {"percent", "50"}});
   ASSERT_CODE(r, Code::kInvalidField);
 }

@@ -137,7 +137,7 @@ void EngineHarness::open() {
   engine_ = std::move(*opened);
   auto loaded = engine_->load_workflows_dir(source_path("workflows"));
   if (!loaded) {
-    ADD_FAILURE() << "workflows: " << loaded.error().message << loaded.error().details.dump();
+    ADD_FAILURE() << "workflows: " << loaded.error().message << loaded.error().details().dump();
     std::abort();
   }
   auto seeded = engine::seed_demo(*engine_, dir_ + "-tokens.json");

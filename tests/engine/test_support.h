@@ -20,7 +20,7 @@ namespace pioneer::testing {
   do {                                                                                                      \
     const auto& _r = (expr);                                                                                \
     ASSERT_TRUE(_r.has_value()) << #expr << ": " << ::pioneer::code_name(_r.error().code) << ": "          \
-                                << _r.error().message << " " << _r.error().details.dump();                 \
+                                << _r.error().message << " " << _r.error().details().dump();                 \
   } while (0)
 
 // Asserts that a Result failed with this code.

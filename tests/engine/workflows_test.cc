@@ -78,7 +78,7 @@ TEST(YizhiYixiang, FullLifecycleByTheDemoUsers) {
   // issue needs goal and area: refused until given, naming both.
   auto missing = h.fire("wang.wei", id, "issue");
   ASSERT_CODE(missing, Code::kMissingFields);
-  EXPECT_EQ(missing.error().details["missing"], Json({"goal", "area"}));
+  EXPECT_EQ(missing.error().details()["missing"], Json({"goal", "area"}));
   ASSERT_OK(h.fire("wang.wei", id, "issue", {{"goal", "预算执行率提升"}, {"area", "development"}}));
 
   ASSERT_OK(h.fire("li.na", id, "return_for_revision", {}, "目标请量化"));
@@ -134,7 +134,7 @@ TEST(YizhiYixiang, WithdrawNeedsAComment) {
   ASSERT_OK(created);
   auto refused = h.fire("wang.wei", id_of(created), "withdraw");
   ASSERT_CODE(refused, Code::kMissingFields);
-  EXPECT_EQ(refused.error().details["missing"], Json({"comment"}));
+  EXPECT_EQ(refused.error().details()["missing"], Json({"comment"}));
   auto done = h.fire("wang.wei", id_of(created), "withdraw", {}, "与年度重点重复");
   ASSERT_OK(done);
   EXPECT_EQ(done->body["state"], "withdrawn");
@@ -289,8 +289,8 @@ TEST(Workflows, AnInstanceBelongsToAnOrgOfTheKindItsWorkflowNames) {
   const uint64_t head = h.engine().head_seq();
   auto at_branch = h.create("wang.wei", "yizhi-yixiang", "city/finance/b1", {{"title", "支部不能出题"}});
   ASSERT_CODE(at_branch, Code::kInvalidField);
-  EXPECT_EQ(at_branch.error().details["rule"], "org_kind");
-  EXPECT_EQ(at_branch.error().details["field"], "org");
+  EXPECT_EQ(at_branch.error().details()["rule"], "org_kind");
+  EXPECT_EQ(at_branch.error().details()["field"], "org");
   const Json finding = {{"title", "问题"}, {"category", "organizational"}, {"description", "d"}, {"severity", "serious"},
                         {"due_date", "2027-03-31"}};
   for (const char* org : {"city", "city/inspection", "city/finance/b2"}) {

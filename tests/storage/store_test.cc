@@ -553,18 +553,28 @@ TEST_F(StoreTest, CheckpointWhileWriting) {
       written = i + 1;
     }
   });
+  // The writes overlap the checkpoint: the writer has had writes acknowledged before it starts
+  // and goes on until it has had more acknowledged after it ended.
+  while (written.load() == kBefore) std::this_thread::yield();
+  const int at_start = written.load();
   const std::string copy = (root_ / "copy").string();
   auto r = store_->checkpoint(copy);
+  const int at_end = written.load();
+  while (written.load() == at_end) std::this_thread::yield();
   stop = true;
   writer.join();
   ASSERT_OK(r);
+  EXPECT_GT(at_start, kBefore);
+  EXPECT_GT(written.load(), at_end);
 
-  // The copy is a consistent point in time: it has everything committed before the call, and
-  // its counter agrees with its events because each batch carried both.
+  // The copy is a consistent point in time: it has everything committed before the call, none
+  // of what was committed after it returned, and its counter agrees with its events because
+  // each batch carried both.
   auto snapshot = Store::open(copy);
   ASSERT_OK(snapshot);
   const size_t events = Keys((*snapshot)->scan(Space::kEvents, "", "")).size();
-  EXPECT_GE(events, static_cast<size_t>(kBefore));
+  EXPECT_GE(events, static_cast<size_t>(at_start));
+  EXPECT_LE(events, static_cast<size_t>(at_end) + 1);  // + the one whose ack was in flight
   auto counted = (*snapshot)->counter("events");
   ASSERT_OK(counted);
   EXPECT_EQ(static_cast<size_t>(*counted), events);
