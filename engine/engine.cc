@@ -8,12 +8,11 @@
 #include "engine/core/codec.h"
 #include "engine/core/indexer.h"
 #include "engine/core/rules.h"
+#include "engine/core/spaces.h"
 #include "engine/write/engine_state.h"
 #include "storage/keys.h"
 
 namespace pioneer::engine {
-
-using storage::Space;
 
 namespace {
 // The database's format version, stored in kMeta "schema" when the database is created and
@@ -36,7 +35,7 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   if (s.options.data_dir.empty()) return fail(Code::kBadRequest, "未指定数据目录（no data directory given）");
   storage::StoreOptions store_options;
   store_options.create_if_missing = s.options.create_if_missing;
-  auto store = storage::Store::open(s.options.data_dir, store_options);
+  auto store = storage::Store::open(s.options.data_dir, engine::store_layout(), store_options);
   if (!store) return fail(store.error());
   s.store = s.options.wrap_store ? s.options.wrap_store(std::move(*store)) : std::move(*store);
 

@@ -24,6 +24,7 @@
 #include "engine/audit/verify.h"
 #include "engine/core/codec.h"
 #include "engine/core/definition.h"
+#include "engine/core/spaces.h"
 #include "engine/engine.h"
 #include "storage/store.h"
 
@@ -81,7 +82,7 @@ int cmd_verify(const std::string& data, const std::string& roles_file) {
   storage::StoreOptions options;
   options.read_only = true;
   options.create_if_missing = false;
-  auto store = storage::Store::open(data, options);
+  auto store = storage::Store::open(data, engine::store_layout(), options);
   if (!store) return report(store.error());
   auto result = verify_store(**store, *roles);
   if (!result) return report(result.error());
@@ -104,7 +105,7 @@ int cmd_reindex(const std::string& data, const std::string& roles_file) {
   if (!roles) return report(roles.error());
   storage::StoreOptions options;
   options.create_if_missing = false;
-  auto store = storage::Store::open(data, options);
+  auto store = storage::Store::open(data, engine::store_layout(), options);
   if (!store) return report(store.error());
   ReindexOptions reindex_options;
   reindex_options.progress = [](const std::string& line) { std::cerr << line << "\n"; };
@@ -145,7 +146,7 @@ int cmd_export(const std::string& data, const std::string& instance_id, const st
                const std::string& roles_file) {
   auto roles = load_roles(roles_file);
   if (!roles) return report(roles.error());
-  auto store = storage::Store::open(data, read_only_options());
+  auto store = storage::Store::open(data, engine::store_layout(), read_only_options());
   if (!store) return report(store.error());
   auto dossier = export_dossier(**store, *roles, instance_id);
   if (!dossier) return report(dossier.error());
@@ -194,7 +195,7 @@ int cmd_verify_dossier(const std::string& file, const std::string& data, const s
   } else {
     auto roles = load_roles(roles_file);
     if (!roles) return report(roles.error());
-    auto store = storage::Store::open(data, read_only_options());
+    auto store = storage::Store::open(data, engine::store_layout(), read_only_options());
     if (!store) return report(store.error());
     auto checked = verify_dossier_against_store(dossier, **store, *roles);
     if (!checked) return report(checked.error());

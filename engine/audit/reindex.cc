@@ -11,12 +11,11 @@
 
 #include "engine/core/codec.h"
 #include "engine/core/indexer.h"
+#include "engine/core/spaces.h"
 #include "engine/write/registry.h"
 #include "storage/store.h"
 
 namespace pioneer::engine {
-
-using storage::Space;
 
 Json ReindexReport::to_json() const {
   return Json{{"instances", instances},
@@ -134,7 +133,7 @@ class Fingerprint {
 // names none) does not imply, counting them in `removed`. A key whose fingerprint is among
 // `implied` (sorted) is taken as implied without reading its record (reindex.h).
 template <class IdOf, class Implies>
-Result<void> delete_strays(storage::Store& store, const Registry& registry, storage::Batch& batch, Space space,
+Result<void> delete_strays(storage::Store& store, const Registry& registry, storage::Batch& batch, storage::Space space,
                            const std::vector<uint64_t>& implied, Fingerprint& fingerprint, IdOf id_of, Implies implies,
                            uint64_t& removed, Progress& progress, const char* what_zh, const char* what_en) {
   uint64_t checked = 0;
@@ -194,7 +193,7 @@ Result<Implied> implied_fingerprints(const storage::Store& store, const Registry
   return out;
 }
 
-Result<uint64_t> count(const storage::Store& store, Space space) {
+Result<uint64_t> count(const storage::Store& store, storage::Space space) {
   uint64_t n = 0;
   auto c = store.scan_prefix(space, "");
   for (; c->valid(); c->next()) ++n;
@@ -311,22 +310,22 @@ Result<ReindexReport> reindex_store(storage::Store& store, const RoleCatalog& ro
     auto it = want_counters.find(key);
     const int64_t want = it == want_counters.end() ? 0 : it->second;
     if (it != want_counters.end()) want_counters.erase(it);
-    auto have = store.counter(key);
+    auto have = store.counter(Space::kCounters, key);
     if (!have && have.error().code != Code::kCorruption) return fail(have.error());
     if (have && *have == want) continue;
     batch.del(Space::kCounters, key);
-    if (want != 0) batch.add(key, want);
+    if (want != 0) batch.add(Space::kCounters, key, want);
     r.counters_corrected++;
   }
   for (auto& [key, n] : want_counters) {
-    batch.add(key, n);
+    batch.add(Space::kCounters, key, n);
     r.counters_corrected++;
   }
   if (auto st = flush(store, batch, true); !st) return fail(st.error());
 
   // 4. One version per key, no deletion left; then the database may take writes again.
   progress.step("reindex: 4/4 压实索引与定时器（compacting the two families）");
-  for (Space space : {Space::kIndexes, Space::kTimers}) {
+  for (storage::Space space : {Space::kIndexes, Space::kTimers}) {
     if (auto st = store.compact_space(space); !st) return fail(st.error());
   }
   batch.del(Space::kMeta, kReindexPendingKey);

@@ -12,12 +12,11 @@
 #include "engine/core/codec.h"
 #include "engine/core/indexer.h"
 #include "engine/core/rules.h"
+#include "engine/core/spaces.h"
 #include "engine/write/engine_state.h"
 #include "storage/keys.h"
 
 namespace pioneer::engine {
-
-using storage::Space;
 
 namespace {
 
@@ -384,7 +383,7 @@ Result<Json> Engine::stats(const Principal& who, std::string_view workflow, std:
     index::CounterParts parts;
     if (!index::parse_counter_key(cursor->key(), parts)) continue;
     if (!who.can_see(parts.org, parts.assignee_org)) continue;
-    auto count = state_->store->counter(cursor->key());
+    auto count = state_->store->counter(Space::kCounters, cursor->key());
     if (!count) return fail(count.error());
     if (*count <= 0) continue;
     // The counters do not carry the definition version, so a state is read in the newest

@@ -15,6 +15,7 @@
 #include "engine/audit/verify.h"
 #include "engine/core/codec.h"
 #include "engine/core/indexer.h"
+#include "engine/core/spaces.h"
 #include "storage/keys.h"
 #include "storage/store.h"
 #include "tests/engine/test_support.h"
@@ -850,7 +851,7 @@ TEST(Engine, VerifyFindsAnEditedEvent) {
   ASSERT_OK(ok);
   EXPECT_TRUE(ok->ok) << ok->to_json().dump(2);
   // Edit one byte of the second event's comment-free content: the chain must catch it.
-  auto second = h.engine().store().get(storage::Space::kEvents, storage::u64_key(2));
+  auto second = h.engine().store().get(engine::Space::kEvents, storage::u64_key(2));
   ASSERT_OK(second);
   ASSERT_TRUE(second->has_value());
   std::string edited = **second;
@@ -858,7 +859,7 @@ TEST(Engine, VerifyFindsAnEditedEvent) {
   ASSERT_NE(pos, std::string::npos);
   edited[pos] = 'W';
   storage::Batch b;
-  b.put(storage::Space::kEvents, storage::u64_key(2), edited);
+  b.put(engine::Space::kEvents, storage::u64_key(2), edited);
   ASSERT_OK(h.engine().store().commit(b));
   auto bad = engine::verify_store(h.engine().store(), h.engine().roles());
   ASSERT_OK(bad);
@@ -869,12 +870,12 @@ TEST(Engine, VerifyFindsAnEditedEvent) {
 // verify_store keeps no per-key state (it must run on a million instances): each kind of
 // damage is still found, and named.
 TEST(Engine, VerifyFindsEachKindOfDamageToTheDerivedFamilies) {
-  using storage::Space;
+  using engine::Space;
   struct Damage {
     const char* what;
     std::function<void(storage::Batch&, const std::string& a, const std::string& b, engine::Engine& e)> apply;
   };
-  auto first_key = [](engine::Engine& e, Space space) {
+  auto first_key = [](engine::Engine& e, storage::Space space) {
     auto c = e.store().scan_prefix(space, "");
     return c->valid() ? std::string(c->key()) : std::string();
   };
@@ -910,7 +911,7 @@ TEST(Engine, VerifyFindsEachKindOfDamageToTheDerivedFamilies) {
        [](storage::Batch& b, const std::string& a, const std::string&, engine::Engine&) { b.del(Space::kInstances, a); }},
       {"a statistics counter is off",
        [&](storage::Batch& b, const std::string&, const std::string&, engine::Engine& e) {
-         b.add(first_key(e, Space::kCounters), 2);
+         b.add(Space::kCounters, first_key(e, Space::kCounters), 2);
        }},
       {"a statistics counter is not a number",
        [&](storage::Batch& b, const std::string&, const std::string&, engine::Engine& e) {
@@ -940,7 +941,7 @@ TEST(Engine, VerifyFindsEachKindOfDamageToTheDerivedFamilies) {
 // plain Delete — is repaired by reindex_store; afterwards verify passes, the engine moves the
 // instance on (single-deleting the repaired keys), and a full compaction succeeds.
 TEST(Engine, ReindexRepairsEachKindOfDamageToTheDerivedFamilies) {
-  using storage::Space;
+  using engine::Space;
   struct Damage {
     const char* what;
     std::function<void(storage::Batch&, const storage::Store&, const std::string& a)> apply;
@@ -986,7 +987,7 @@ TEST(Engine, ReindexRepairsEachKindOfDamageToTheDerivedFamilies) {
        }},
       {"counter off", [](storage::Batch& b, const storage::Store& st, const std::string&) {
          auto c = st.scan_prefix(Space::kCounters, "");
-         b.add(std::string(c->key()), 3);
+         b.add(Space::kCounters, std::string(c->key()), 3);
        }},
       {"counter not a number", [](storage::Batch& b, const storage::Store& st, const std::string&) {
          auto c = st.scan_prefix(Space::kCounters, "");
@@ -1000,7 +1001,7 @@ TEST(Engine, ReindexRepairsEachKindOfDamageToTheDerivedFamilies) {
     const std::string a = assigned_project(h, "待修复的项目");
     h.close();
     {
-      auto store = storage::Store::open(h.dir());
+      auto store = storage::Store::open(h.dir(), engine::store_layout());
       ASSERT_OK(store);
       storage::Batch b;
       d.apply(b, **store, a);
@@ -1019,9 +1020,9 @@ TEST(Engine, ReindexRepairsEachKindOfDamageToTheDerivedFamilies) {
       // needs (a second put would come back after it, a Delete below it fails the compaction).
       // Reopened first, so that everything is in the tables.
       store->reset();
-      store = storage::Store::open(h.dir());
+      store = storage::Store::open(h.dir(), engine::store_layout());
       ASSERT_OK(store);
-      for (Space space : {Space::kIndexes, Space::kTimers}) {
+      for (storage::Space space : {Space::kIndexes, Space::kTimers}) {
         uint64_t keys = 0;
         for (auto c = (*store)->scan_prefix(space, ""); c->valid(); c->next()) ++keys;
         auto tables = (*store)->property(space, "rocksdb.aggregated-table-properties");
@@ -1052,7 +1053,7 @@ class CountingStore : public ForwardingStore {
  public:
   using ForwardingStore::ForwardingStore;
   Result<std::optional<std::string>> get(storage::Space s, std::string_view k) const override {
-    if (s == storage::Space::kInstances) ++record_reads;
+    if (s == engine::Space::kInstances) ++record_reads;
     return ForwardingStore::get(s, k);
   }
   mutable int record_reads = 0;
@@ -1069,7 +1070,7 @@ std::set<std::string> keys_of(const storage::Store& store, storage::Space space)
 // key, reads a record only for a stray that names one (the implied keys are found by their
 // fingerprints), and says what it is doing at each of its four steps.
 TEST(Engine, ReindexDeletesExactlyTheStraysAmongManyInstances) {
-  using storage::Space;
+  using engine::Space;
   EngineHarness h;
   const engine::RoleCatalog roles = h.engine().roles();
   std::vector<std::string> ids;
@@ -1081,7 +1082,7 @@ TEST(Engine, ReindexDeletesExactlyTheStraysAmongManyInstances) {
     }
   }
   h.close();
-  auto opened = storage::Store::open(h.dir());
+  auto opened = storage::Store::open(h.dir(), engine::store_layout());
   ASSERT_OK(opened);
   CountingStore store(std::move(*opened));
   const std::set<std::string> index_before = keys_of(store, Space::kIndexes), timers_before = keys_of(store, Space::kTimers);
@@ -1122,13 +1123,13 @@ TEST(Engine, ReindexDeletesExactlyTheStraysAmongManyInstances) {
 // keep whatever they imply (the writer cannot touch those instances either), while strays are
 // still deleted; verify names both records.
 TEST(Engine, ReindexLeavesWhatUnreadableRecordsImplyAlone) {
-  using storage::Space;
+  using engine::Space;
   EngineHarness h;
   const engine::RoleCatalog roles = h.engine().roles();
   const std::string a = assigned_project(h, "记录损坏");
   const std::string b = new_project(h, "被复制的记录");
   h.close();
-  auto store = storage::Store::open(h.dir());
+  auto store = storage::Store::open(h.dir(), engine::store_layout());
   ASSERT_OK(store);
   const std::set<std::string> index_before = keys_of(**store, Space::kIndexes), timers_before = keys_of(**store, Space::kTimers);
   ASSERT_FALSE(timers_before.empty());
@@ -1159,12 +1160,12 @@ TEST(Engine, ReindexLeavesWhatUnreadableRecordsImplyAlone) {
 // A record that lists one timer twice implies one key: counting it twice would let a stray
 // timer hide behind the surplus, in verify and in reindex.
 TEST(Engine, ATimerListedTwiceDoesNotHideAStray) {
-  using storage::Space;
+  using engine::Space;
   EngineHarness h;
   const engine::RoleCatalog roles = h.engine().roles();
   const std::string a = assigned_project(h, "重复的定时器");
   h.close();
-  auto store = storage::Store::open(h.dir());
+  auto store = storage::Store::open(h.dir(), engine::store_layout());
   ASSERT_OK(store);
   const std::set<std::string> timers_before = keys_of(**store, Space::kTimers);
   auto record = (*store)->get(Space::kInstances, a);
@@ -1200,17 +1201,17 @@ TEST(Engine, AnInterruptedReindexKeepsTheEngineFromOpening) {
     new_project(h, "中断");
   }
   {
-    auto store = storage::Store::open(dir);
+    auto store = storage::Store::open(dir, engine::store_layout());
     ASSERT_OK(store);
     storage::Batch b;
-    b.put(storage::Space::kMeta, engine::kReindexPendingKey, "1");
+    b.put(engine::Space::kMeta, engine::kReindexPendingKey, "1");
     ASSERT_OK((*store)->commit(b));
   }
   engine::EngineOptions options;
   options.data_dir = dir;
   ASSERT_CODE(engine::Engine::open(options), Code::kCorruption);
   {
-    auto store = storage::Store::open(dir);
+    auto store = storage::Store::open(dir, engine::store_layout());
     ASSERT_OK(store);
     ASSERT_OK(engine::reindex_store(**store, roles));
   }

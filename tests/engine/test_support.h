@@ -45,7 +45,7 @@ class ForwardingStore : public storage::Store {
   std::unique_ptr<storage::Cursor> scan(storage::Space s, std::string_view lo, std::string_view hi) const override {
     return inner_->scan(s, lo, hi);
   }
-  Result<int64_t> counter(std::string_view k) const override { return inner_->counter(k); }
+  Result<int64_t> counter(storage::Space s, std::string_view k) const override { return inner_->counter(s, k); }
   Result<void> commit(const storage::Batch& batch, bool sync) override { return inner_->commit(batch, sync); }
   Result<void> checkpoint(const std::string& dest) override { return inner_->checkpoint(dest); }
   Result<void> compact() override { return inner_->compact(); }

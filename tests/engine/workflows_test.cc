@@ -7,6 +7,7 @@
 
 #include "engine/audit/verify.h"
 #include "engine/core/indexer.h"
+#include "engine/core/spaces.h"
 #include "storage/store.h"
 #include "tests/engine/test_support.h"
 
@@ -254,7 +255,7 @@ TEST(YizhiYixiang, LeavingAStateDisarmsItsTimers) {
   EngineHarness h;
   const std::string id = assigned_project(h, "2026-12-31");
   std::vector<engine::index::TimerKey> armed;
-  for (auto c = h.engine().store().scan_prefix(storage::Space::kTimers, ""); c->valid(); c->next()) {
+  for (auto c = h.engine().store().scan_prefix(engine::Space::kTimers, ""); c->valid(); c->next()) {
     if (auto t = engine::index::parse_timer_key(c->key()); t && t->id == id) armed.push_back(*t);
   }
   ASSERT_FALSE(armed.empty());

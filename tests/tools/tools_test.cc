@@ -22,6 +22,7 @@
 #include "engine/audit/verify.h"
 #include "engine/core/codec.h"
 #include "engine/core/indexer.h"
+#include "engine/core/spaces.h"
 #include "storage/keys.h"
 #include "storage/store.h"
 #include "tests/engine/test_support.h"
@@ -222,7 +223,7 @@ TEST_F(DossierTest, DroppingTheNewestEventsPassesOfflineButNotAgainstTheDatabase
   storage::StoreOptions ro;
   ro.read_only = true;
   ro.create_if_missing = false;
-  auto store = storage::Store::open(tmp_.path() + "/db", ro);
+  auto store = storage::Store::open(tmp_.path() + "/db", engine::store_layout(), ro);
   ASSERT_OK(store);
   auto against = engine::verify_dossier_against_store(d, **store);
   ASSERT_OK(against);
@@ -249,15 +250,15 @@ TEST(Verify, AStoredEventRewrittenInOtherBytesWithTheSameMeaningIsCaught) {
   const std::string dir = database_with_history(tmp);
   uint64_t seq = 3;
   {
-    auto store = storage::Store::open(dir);
+    auto store = storage::Store::open(dir, engine::store_layout());
     ASSERT_OK(store);
-    auto bytes = (*store)->get(storage::Space::kEvents, storage::u64_key(seq));
+    auto bytes = (*store)->get(engine::Space::kEvents, storage::u64_key(seq));
     ASSERT_OK(bytes);
     ASSERT_TRUE(bytes->has_value());
     Json j = Json::parse(**bytes);
     j["x_note"] = "added";  // decode ignores it, so the recomputed hash still matches
     storage::Batch b;
-    b.put(storage::Space::kEvents, storage::u64_key(seq), j.dump());
+    b.put(engine::Space::kEvents, storage::u64_key(seq), j.dump());
     ASSERT_OK((*store)->commit(b));
   }
   CliRun r = pioneer("verify --data " + dir);
@@ -272,18 +273,18 @@ TEST(Reindex, TheCommandLineRepairsWhatVerifyReports) {
   TempDir tmp;
   const std::string dir = database_with_history(tmp);
   {
-    auto store = storage::Store::open(dir);
+    auto store = storage::Store::open(dir, engine::store_layout());
     ASSERT_OK(store);
     storage::Batch b;
-    auto first = (*store)->scan_prefix(storage::Space::kIndexes, "");
+    auto first = (*store)->scan_prefix(engine::Space::kIndexes, "");
     ASSERT_TRUE(first->valid());
-    b.single_del(storage::Space::kIndexes, std::string(first->key()));
-    b.put(storage::Space::kIndexes, storage::KeyBuilder().text("o").org("city").text("01NOSUCHINSTANCE0000000000").build(), "o");
+    b.single_del(engine::Space::kIndexes, std::string(first->key()));
+    b.put(engine::Space::kIndexes, storage::KeyBuilder().text("o").org("city").text("01NOSUCHINSTANCE0000000000").build(), "o");
     ASSERT_OK((*store)->commit(b));
   }
   EXPECT_EQ(pioneer("verify --data " + dir).status, 2);
   {
-    auto held = storage::Store::open(dir);  // as a running server would
+    auto held = storage::Store::open(dir, engine::store_layout());  // as a running server would
     ASSERT_OK(held);
     CliRun refused = pioneer("reindex --data " + dir);
     EXPECT_NE(refused.status, 0) << refused.out;
@@ -296,11 +297,11 @@ TEST(Reindex, TheCommandLineRepairsWhatVerifyReports) {
   EXPECT_NE(r.out.find("reindex: 4/4 "), std::string::npos) << r.out;
   EXPECT_EQ(pioneer("verify --data " + dir).status, 0);
   {
-    auto store = storage::Store::open(dir);
+    auto store = storage::Store::open(dir, engine::store_layout());
     ASSERT_OK(store);
     storage::Batch b;
-    b.del(storage::Space::kInstanceEvents, engine::index::history_key(std::string(engine::index::id_of(
-        std::string((*store)->scan_prefix(storage::Space::kIndexes, "")->key()))), 1));
+    b.del(engine::Space::kInstanceEvents, engine::index::history_key(std::string(engine::index::id_of(
+        std::string((*store)->scan_prefix(engine::Space::kIndexes, "")->key()))), 1));
     ASSERT_OK((*store)->commit(b));
   }
   CliRun remains = pioneer("reindex --data " + dir);
@@ -416,10 +417,10 @@ TEST(Verify, AnInterruptedReindexIsNotIntact) {
   const std::string dir = database_with_history(tmp);
   EXPECT_EQ(pioneer("verify --data " + dir).status, 0);
   {
-    auto store = storage::Store::open(dir);
+    auto store = storage::Store::open(dir, engine::store_layout());
     ASSERT_OK(store);
     storage::Batch b;
-    b.put(storage::Space::kMeta, engine::kReindexPendingKey, "1");
+    b.put(engine::Space::kMeta, engine::kReindexPendingKey, "1");
     ASSERT_OK((*store)->commit(b));
   }
   CliRun r = pioneer("verify --data " + dir);
@@ -515,7 +516,7 @@ void expect_restorable(const std::string& copy, const std::map<std::string, int6
   storage::StoreOptions ro;
   ro.read_only = true;
   ro.create_if_missing = false;
-  auto store = storage::Store::open(copy, ro);
+  auto store = storage::Store::open(copy, engine::store_layout(), ro);
   ASSERT_OK(store);
   auto report = engine::verify_store(**store, engine::RoleCatalog::defaults());
   ASSERT_OK(report);
