@@ -118,6 +118,8 @@ void wait_until(Pred done, std::chrono::steady_clock::duration limit) {
 
 }  // namespace
 
+// Long by design: the server's start and orderly stop read best as one sequence of steps (open,
+// load, listen, run, drain, close), each of which stops the sequence when it fails.
 int serve(const ServerConfig& config) {
   std::string host;
   tcp::endpoint endpoint;

@@ -477,134 +477,160 @@ Result<Json> export_dossier(const storage::Store& store, const RoleCatalog& role
               {"log_head", std::move(head)}};
 }
 
-VerifyReport verify_dossier(const Json& dossier) {
-  VerifyReport r;
-  if (!dossier.is_object()) {
-    problem(r, "档案不是 JSON 对象（the dossier is not a JSON object）");
-    return r;
-  }
+namespace {
+
+// Where a dossier's walk along its events ended, for the checks that follow it.
+struct ChainEnd {
+  uint64_t seq = 0;          // the last event's global seq
+  std::string hash;          // its hash ("" after an event that does not decode)
+  const Json* last = nullptr;
+  std::string state;         // where the events lead
+  std::vector<Json> earlier_versions;  // previous_version of each migrated event, each once
+};
+
+// The dossier's own fields: format, hash algorithm, instance record, its definition.
+void check_dossier_header(const Json& dossier, VerifyReport& r) {
   if (str_of(dossier, "format") != kDossierFormat) {
     problem(r, "档案格式不是 " + std::string(kDossierFormat) + "（unknown dossier format）");
   }
   const std::string alg = str_of(dossier, "hash_algorithm");
   if (!digest_hex(alg, "")) problem(r, "未知的哈希算法（unknown hash_algorithm）: " + alg);
-
   const Json instance = dossier.value("instance", Json());
   const std::string id = str_of(instance, "id");
   const std::string workflow = str_of(instance, "workflow");
   if (id.empty() || workflow.empty()) problem(r, "档案缺少实例记录（the dossier has no instance record）");
   r.instances_checked = id.empty() ? 0 : 1;
-
   const Json definition = dossier.value("definition", Json());
   const Json wf_version = instance.is_object() ? instance.value("workflow_version", Json()) : Json();
   if (!definition.is_object() || str_of(definition, "id") != workflow || definition.value("version", Json()) != wf_version ||
       !definition.value("source", Json()).is_object() || str_of(definition["source"], "id") != workflow) {
     problem(r, "档案中的工作流定义与实例不符（the included definition is not the instance's version）");
   }
+}
 
-  const Json events = dossier.value("events", Json());
-  if (!events.is_array() || events.empty()) {
-    problem(r, "档案没有事件（the dossier has no events）");
-    return r;
+// One event of the dossier, the i-th of the instance, against the one before it (`end`).
+void check_dossier_event(const Json& j, size_t i, const std::string& alg, const std::string& id,
+                         const std::string& workflow, ChainEnd& end, VerifyReport& r) {
+  r.events_checked++;
+  const std::string name = event_name(j, i);
+  const uint64_t seq = j.is_object() && j.value("seq", Json()).is_number_unsigned() ? j["seq"].get<uint64_t>() : 0;
+  auto bad = [&](const std::string& what) {
+    if (r.first_bad_seq == 0) r.first_bad_seq = seq == 0 ? 1 : seq;
+    problem(r, name + "：" + what);
+  };
+  auto e = j.is_object() ? decode_event(j.dump()) : Result<Event>(fail(Code::kCorruption, "not an object"));
+  if (!e || seq == 0) {
+    bad("无法解析（does not decode as an event）");
+    end.hash.clear();
+    return;
   }
-  uint64_t prev_seq = 0;
-  std::string prev_hash;
-  const Json* last = nullptr;
-  std::string last_state;
-  std::vector<Json> earlier_versions;  // previous_version of each migrated event, each once
-  for (size_t i = 0; i < events.size(); ++i) {
-    const Json& j = events[i];
-    r.events_checked++;
-    const std::string name = event_name(j, i);
-    const uint64_t seq = j.is_object() && j.value("seq", Json()).is_number_unsigned() ? j["seq"].get<uint64_t>() : 0;
-    auto bad = [&](const std::string& what) {
-      if (r.first_bad_seq == 0) r.first_bad_seq = seq == 0 ? 1 : seq;
-      problem(r, name + "：" + what);
-    };
-    auto e = j.is_object() ? decode_event(j.dump()) : Result<Event>(fail(Code::kCorruption, "not an object"));
-    if (!e || seq == 0) {
-      bad("无法解析（does not decode as an event）");
-      prev_hash.clear();
-      continue;
-    }
-    // The hash covers exactly the stored bytes less "hash": recompute it from the object as
-    // given, so any edit of any key shows, then insist on the canonical form the writer stores.
-    Json content = j;
-    content.erase("hash");
-    auto h = digest_hex(alg, content.dump());
-    if (!is_hash(j.value("hash", Json())) || !is_hash(j.value("prev_hash", Json()))) {
-      bad("hash 或 prev_hash 不是 64 位小写十六进制（hash or prev_hash is not 64 lowercase hex digits）");
-    } else if (!h || *h != e->hash) {
-      bad("哈希不符，内容被改动（hash mismatch: the event's content was altered）");
-    } else if (j.dump() != encode_event(*e)) {
-      bad("不是规范编码，已被改动（not in canonical form: the event was edited）");
-    }
-    if (e->instance_id != id) bad("不属于此实例（belongs to another instance: " + e->instance_id + "）");
-    if (e->workflow != workflow) bad("工作流不符（workflow differs from the instance's）");
-    if (e->instance_seq != static_cast<int64_t>(i + 1)) {
-      bad("实例内序号应为 " + std::to_string(i + 1) + "，实为 " + std::to_string(e->instance_seq) +
-          "（instance_seq gap or disorder）");
-    }
-    if (i == 0 && e->type != "created") bad("第一个事件不是 created（the first event is not `created`）");
-    if (i > 0 && seq <= prev_seq) bad("全局序号未递增（global seq does not increase）");
-    if (seq == 1 && e->prev_hash != kZeroHash) bad("首个事件的 prev_hash 应为 64 个 0（the first event's prev_hash must be zeros）");
-    if (i > 0 && seq == prev_seq + 1 && !prev_hash.empty() && e->prev_hash != prev_hash) {
-      bad("prev_hash 不是前一事件（seq " + std::to_string(prev_seq) +
-          "）的哈希，链条断裂（prev_hash is not the hash of its global predecessor: chain broken）");
-    }
-    if (e->to) last_state = *e->to;
-    if (e->type == "migrated") {
-      const Json previous = e->changes.value("previous_version", Json());
-      if (previous.is_number_integer() &&
-          std::find(earlier_versions.begin(), earlier_versions.end(), previous) == earlier_versions.end()) {
-        earlier_versions.push_back(previous);
-      }
-    }
-    prev_seq = seq;
-    prev_hash = e->hash;
-    last = &j;
+  // The hash covers exactly the stored bytes less "hash": recompute it from the object as
+  // given, so any edit of any key shows, then insist on the canonical form the writer stores.
+  Json content = j;
+  content.erase("hash");
+  auto h = digest_hex(alg, content.dump());
+  if (!is_hash(j.value("hash", Json())) || !is_hash(j.value("prev_hash", Json()))) {
+    bad("hash 或 prev_hash 不是 64 位小写十六进制（hash or prev_hash is not 64 lowercase hex digits）");
+  } else if (!h || *h != e->hash) {
+    bad("哈希不符，内容被改动（hash mismatch: the event's content was altered）");
+  } else if (j.dump() != encode_event(*e)) {
+    bad("不是规范编码，已被改动（not in canonical form: the event was edited）");
   }
-  // The definitions the instance ran under before its migrations: one for each version its
-  // (hash-chained) `migrated` events name, in their order, as the export writes them.
+  if (e->instance_id != id) bad("不属于此实例（belongs to another instance: " + e->instance_id + "）");
+  if (e->workflow != workflow) bad("工作流不符（workflow differs from the instance's）");
+  if (e->instance_seq != static_cast<int64_t>(i + 1)) {
+    bad("实例内序号应为 " + std::to_string(i + 1) + "，实为 " + std::to_string(e->instance_seq) +
+        "（instance_seq gap or disorder）");
+  }
+  if (i == 0 && e->type != "created") bad("第一个事件不是 created（the first event is not `created`）");
+  if (i > 0 && seq <= end.seq) bad("全局序号未递增（global seq does not increase）");
+  if (seq == 1 && e->prev_hash != kZeroHash) bad("首个事件的 prev_hash 应为 64 个 0（the first event's prev_hash must be zeros）");
+  if (i > 0 && seq == end.seq + 1 && !end.hash.empty() && e->prev_hash != end.hash) {
+    bad("prev_hash 不是前一事件（seq " + std::to_string(end.seq) +
+        "）的哈希，链条断裂（prev_hash is not the hash of its global predecessor: chain broken）");
+  }
+  if (e->to) end.state = *e->to;
+  if (e->type == "migrated") {
+    const Json previous = e->changes.value("previous_version", Json());
+    if (previous.is_number_integer() &&
+        std::find(end.earlier_versions.begin(), end.earlier_versions.end(), previous) == end.earlier_versions.end()) {
+      end.earlier_versions.push_back(previous);
+    }
+  }
+  end.seq = seq;
+  end.hash = e->hash;
+  end.last = &j;
+}
+
+// The definitions the instance ran under before its migrations: one for each version its
+// (hash-chained) `migrated` events name, in their order, as the export writes them.
+void check_earlier_definitions(const Json& dossier, const std::string& workflow, const ChainEnd& end, VerifyReport& r) {
   const Json earlier = dossier.value("earlier_definitions", Json::array());
-  bool earlier_ok = earlier.is_array() && earlier.size() == earlier_versions.size();
-  for (size_t i = 0; earlier_ok && i < earlier.size(); ++i) {
+  bool ok = earlier.is_array() && earlier.size() == end.earlier_versions.size();
+  for (size_t i = 0; ok && i < earlier.size(); ++i) {
     const Json& d = earlier[i];
-    earlier_ok = d.is_object() && str_of(d, "id") == workflow && d.value("version", Json()) == earlier_versions[i] &&
-                 d.value("source", Json()).is_object() && str_of(d["source"], "id") == workflow &&
-                 d["source"].value("version", Json()) == earlier_versions[i];
+    ok = d.is_object() && str_of(d, "id") == workflow && d.value("version", Json()) == end.earlier_versions[i] &&
+         d.value("source", Json()).is_object() && str_of(d["source"], "id") == workflow &&
+         d["source"].value("version", Json()) == end.earlier_versions[i];
   }
-  if (!earlier_ok) {
+  if (!ok) {
     problem(r, "档案中的早期工作流定义与迁移事件不符（earlier_definitions do not match the versions the migrated events name）");
   }
+}
 
-  // The instance record against its history.
+// The instance record against its history, and the log head against the last event.
+void check_dossier_ends(const Json& dossier, size_t event_count, const ChainEnd& end, VerifyReport& r) {
+  const Json instance = dossier.value("instance", Json());
   if (instance.is_object()) {
-    if (instance.value("version", Json()) != Json(events.size())) {
-      problem(r, "实例版本 " + instance.value("version", Json()).dump() + " 与事件数 " + std::to_string(events.size()) +
+    if (instance.value("version", Json()) != Json(event_count)) {
+      problem(r, "实例版本 " + instance.value("version", Json()).dump() + " 与事件数 " + std::to_string(event_count) +
                      " 不符（the instance's version does not match its events）");
     }
-    if (last != nullptr && last->is_object()) {
-      if (str_of(*last, "org") != str_of(instance, "org") ||
-          str_of(*last, "assignee_org") != str_of(instance, "assignee_org")) {
+    if (end.last != nullptr && end.last->is_object()) {
+      if (str_of(*end.last, "org") != str_of(instance, "org") ||
+          str_of(*end.last, "assignee_org") != str_of(instance, "assignee_org")) {
         problem(r, "实例的单位与最后事件不符（org or assignee_org differs from the last event）");
       }
     }
-    if (!last_state.empty() && last_state != str_of(instance, "state")) {
-      problem(r, "实例状态 " + str_of(instance, "state") + " 与事件所至状态 " + last_state +
+    if (!end.state.empty() && end.state != str_of(instance, "state")) {
+      problem(r, "实例状态 " + str_of(instance, "state") + " 与事件所至状态 " + end.state +
                      " 不符（the instance's state is not where its events lead）");
     }
   }
   const Json head = dossier.value("log_head", Json());
   if (!head.is_object() || !head.value("seq", Json()).is_number_unsigned() || !is_hash(head.value("hash", Json()))) {
     problem(r, "档案缺少 log_head（the dossier has no log_head）");
-  } else {
-    const uint64_t head_seq = head["seq"].get<uint64_t>();
-    if (head_seq < prev_seq) problem(r, "log_head 早于最后事件（log_head precedes the last event）");
-    if (head_seq == prev_seq && head["hash"].get<std::string>() != prev_hash) {
-      problem(r, "log_head 的哈希与最后事件不符（log_head's hash is not the last event's）");
-    }
+    return;
   }
+  const uint64_t head_seq = head["seq"].get<uint64_t>();
+  if (head_seq < end.seq) problem(r, "log_head 早于最后事件（log_head precedes the last event）");
+  if (head_seq == end.seq && head["hash"].get<std::string>() != end.hash) {
+    problem(r, "log_head 的哈希与最后事件不符（log_head's hash is not the last event's）");
+  }
+}
+
+}  // namespace
+
+VerifyReport verify_dossier(const Json& dossier) {
+  VerifyReport r;
+  if (!dossier.is_object()) {
+    problem(r, "档案不是 JSON 对象（the dossier is not a JSON object）");
+    return r;
+  }
+  check_dossier_header(dossier, r);
+  const Json events = dossier.value("events", Json());
+  if (!events.is_array() || events.empty()) {
+    problem(r, "档案没有事件（the dossier has no events）");
+    return r;
+  }
+  const Json instance = dossier.value("instance", Json());
+  const std::string alg = str_of(dossier, "hash_algorithm");
+  const std::string id = str_of(instance, "id");
+  const std::string workflow = str_of(instance, "workflow");
+  ChainEnd end;
+  for (size_t i = 0; i < events.size(); ++i) check_dossier_event(events[i], i, alg, id, workflow, end, r);
+  check_earlier_definitions(dossier, workflow, end, r);
+  check_dossier_ends(dossier, events.size(), end, r);
   return r;
 }
 
