@@ -9,6 +9,7 @@
 #include "engine/core/indexer.h"
 #include "engine/core/rules.h"
 #include "engine/core/spaces.h"
+#include "engine/read/reads.h"
 #include "engine/write/engine_state.h"
 #include "storage/keys.h"
 
@@ -22,7 +23,7 @@ namespace {
 constexpr std::string_view kSchema = "1";
 }  // namespace
 
-Engine::Engine(EngineOptions options) : state_(std::make_unique<State>()) { state_->options = std::move(options); }
+Engine::Engine(EngineOptions options) : state_(std::make_unique<EngineState>()) { state_->options = std::move(options); }
 
 Engine::~Engine() {
   if (state_) state_->sequencer.reset();  // finishes queued commands, then the store closes
@@ -30,7 +31,7 @@ Engine::~Engine() {
 
 Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   std::unique_ptr<Engine> engine(new Engine(std::move(options)));
-  State& s = *engine->state_;
+  EngineState& s = *engine->state_;
   s.clock = s.options.clock ? s.options.clock : &s.system_clock;
   if (s.options.data_dir.empty()) return fail(Code::kBadRequest, "未指定数据目录（no data directory given）");
   storage::StoreOptions store_options;
@@ -212,53 +213,8 @@ Result<std::vector<std::pair<std::string, int>>> Engine::register_workflows(cons
 
 // ---- reads ----
 
-Result<std::optional<Instance>> Engine::State::read_instance(std::string_view id) const {
-  auto got = read_instances({std::string(id)});
-  if (!got) return fail(got.error());
-  if (!(*got)[0]) return std::optional<Instance>();
-  return std::optional<Instance>(*(*got)[0]);
-}
-
-Result<std::vector<InstanceCache::Ptr>> Engine::State::read_instances(const std::vector<std::string>& ids) const {
-  std::vector<InstanceCache::Ptr> out(ids.size());
-  std::vector<std::string> missing;
-  std::vector<size_t> where;
-  for (size_t i = 0; i < ids.size(); ++i) {
-    out[i] = read_cache.get(ids[i]);
-    if (!out[i]) {
-      missing.push_back(ids[i]);
-      where.push_back(i);
-    }
-  }
-  if (missing.empty()) return out;
-  const uint64_t epoch = read_cache.epoch();  // before reading the store: see InstanceCache
-  auto got = store->multi_get(Space::kInstances, missing);
-  if (!got) return fail(got.error());
-  for (size_t j = 0; j < missing.size(); ++j) {
-    if (!(*got)[j]) continue;
-    auto in = decode_instance(*(*got)[j]);
-    if (!in) return fail(in.error());
-    auto ptr = std::make_shared<const Instance>(std::move(*in));
-    read_cache.insert_if_current(ptr, epoch);
-    out[where[j]] = std::move(ptr);
-  }
-  return out;
-}
-
-Json Engine::State::view(const Instance& in, const Principal& who) const {
-  DefinitionPtr def = registry.get(in.workflow, in.workflow_version);
-  Json j = instance_json(in, def.get());
-  j["actions"] = def ? actions_json(*def, in, who) : Json::array();
-  return j;
-}
-
-std::string Engine::State::view_text(const Instance& in, const Principal& who) const {
-  DefinitionPtr def = registry.get(in.workflow, in.workflow_version);
-  return engine::instance_view_text(def.get(), in, who);
-}
-
 Result<Instance> Engine::instance(const Principal& who, std::string_view id) const {
-  auto in = state_->read_instance(id);
+  auto in = reads::read_instance(*state_, id);
   if (!in) return fail(in.error());
   if (!*in || !who.can_see((*in)->org, (*in)->assignee_org)) {
     return fail(Code::kNotFound, "找不到实例 '" + std::string(id) + "'（instance not found）");
@@ -269,69 +225,47 @@ Result<Instance> Engine::instance(const Principal& who, std::string_view id) con
 Result<Json> Engine::instance_view(const Principal& who, std::string_view id) const {
   auto in = instance(who, id);
   if (!in) return fail(in.error());
-  return state_->view(*in, who);
+  return reads::view(*state_, *in, who);
 }
 
 Result<std::string> Engine::instance_view_text(const Principal& who, std::string_view id) const {
   auto in = instance(who, id);
   if (!in) return fail(in.error());
-  return state_->view_text(*in, who);
-}
-
-Result<std::vector<uint64_t>> Engine::State::history_seqs(std::string_view id) const {
-  std::vector<uint64_t> seqs;
-  auto cursor = store->scan_prefix(Space::kInstanceEvents, index::history_prefix(id));
-  for (; cursor->valid(); cursor->next()) {
-    auto seq = storage::get_u64(cursor->value());
-    if (!seq) return fail(Code::kCorruption, "历史索引损坏（corrupt history index）");
-    seqs.push_back(*seq);
-  }
-  if (auto st = cursor->status(); !st) return fail(st.error());
-  return seqs;
-}
-
-Result<std::vector<std::string>> Engine::State::read_event_texts(const std::vector<uint64_t>& seqs) const {
-  std::vector<std::string> keys;
-  keys.reserve(seqs.size());
-  for (uint64_t seq : seqs) keys.push_back(storage::u64_key(seq));
-  auto values = store->multi_get(Space::kEvents, keys);
-  if (!values) return fail(values.error());
-  std::vector<std::string> out;
-  out.reserve(values->size());
-  for (auto& v : *values) {
-    if (!v) return fail(Code::kCorruption, "历史事件缺失（an event of the history is missing）");
-    out.push_back(std::move(*v));
-  }
-  return out;
-}
-
-Result<std::vector<Event>> Engine::State::read_events(const std::vector<uint64_t>& seqs) const {
-  auto texts = read_event_texts(seqs);
-  if (!texts) return fail(texts.error());
-  std::vector<Event> out;
-  out.reserve(texts->size());
-  for (const std::string& text : *texts) {
-    auto e = decode_event(text);
-    if (!e) return fail(e.error());
-    out.push_back(std::move(*e));
-  }
-  return out;
+  return reads::view_text(*state_, *in, who);
 }
 
 Result<std::vector<Event>> Engine::history(const Principal& who, std::string_view id) const {
   auto in = instance(who, id);
   if (!in) return fail(in.error());
-  auto seqs = state_->history_seqs(id);
+  auto seqs = reads::history_seqs(*state_, id);
   if (!seqs) return fail(seqs.error());
-  return state_->read_events(*seqs);
+  return reads::read_events(*state_, *seqs);
 }
 
 Result<std::vector<std::string>> Engine::history_text(const Principal& who, std::string_view id) const {
   auto in = instance(who, id);
   if (!in) return fail(in.error());
-  auto seqs = state_->history_seqs(id);
+  auto seqs = reads::history_seqs(*state_, id);
   if (!seqs) return fail(seqs.error());
-  return state_->read_event_texts(*seqs);
+  return reads::read_event_texts(*state_, *seqs);
+}
+
+Result<InstancePage> Engine::list_instances(const Principal& who, const InstanceFilter& filter, size_t limit,
+                                            std::string_view cursor, ViewForm form) const {
+  return reads::list_instances(*state_, who, filter, limit, cursor, form);
+}
+
+Result<InstancePage> Engine::tasks(const Principal& who, size_t limit, std::string_view cursor, ViewForm form) const {
+  return reads::tasks(*state_, who, limit, cursor, form);
+}
+
+Result<EventPage> Engine::events_after(const Principal& who, uint64_t since, size_t limit,
+                                       std::optional<EventScan> scan) const {
+  return reads::events_after(*state_, who, since, limit, scan);
+}
+
+Result<Json> Engine::stats(const Principal& who, std::string_view workflow, std::string_view group_by) const {
+  return reads::stats(*state_, who, workflow, group_by);
 }
 
 bool Engine::may_see(const Principal& who, const Event& event) const {

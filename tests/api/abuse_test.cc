@@ -29,11 +29,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using namespace std::string_literals;
 
-std::string error_code(const HttpResult& r) {
-  Json j = r.json();
-  return j.is_object() && j.contains("error") ? j["error"].value("code", "") : "";
-}
-
 size_t count_of(const std::string& text, const std::string& what) {
   size_t n = 0;
   for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;

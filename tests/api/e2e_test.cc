@@ -21,11 +21,6 @@ namespace {
 constexpr const char* kYizhi = "yizhi-yixiang";
 constexpr const char* kInspection = "inspection-rectification";
 
-std::string error_code(const HttpResult& r) {
-  Json j = r.json();
-  return j.is_object() && j.contains("error") ? j["error"].value("code", "") : "";
-}
-
 bool has_action(const Json& instance, const std::string& transition) {
   for (const auto& a : instance.value("actions", Json::array())) {
     if (a.value("transition", "") == transition) return true;

@@ -14,6 +14,7 @@
 #include "common/crypto.h"
 #include "engine/engine.h"
 #include "tests/api/test_client.h"
+#include "tests/support/support.h"
 
 namespace pioneer::test {
 namespace {
@@ -22,22 +23,7 @@ using Clock = std::chrono::steady_clock;
 
 bool is_event(const Json& m) { return m.is_object() && m.value("type", "") == "event"; }
 
-std::string error_code(const HttpResult& r) {
-  Json j = r.json();
-  return j.is_object() && j.contains("error") ? j["error"].value("code", "") : "";
-}
-
-// A temp folder, removed at the end.
-struct TempDir {
-  TempDir() {
-    char tmpl[] = "/tmp/pioneer-sec-XXXXXX";
-    path = mkdtemp(tmpl) ? tmpl : "";
-  }
-  ~TempDir() {
-    if (!path.empty()) std::filesystem::remove_all(path);
-  }
-  std::string path;
-};
+using pioneer::testing::TempDir;
 
 // A self-signed certificate for 127.0.0.1 made with the openssl command-line tool.
 bool make_self_signed(const std::string& dir, std::string& cert, std::string& key) {
@@ -65,8 +51,8 @@ bool make_ca_issued(const std::string& dir) {
 class TlsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(make_self_signed(dir_.path, cert_, key_)) << "openssl req failed; see " << dir_.path;
-    config_ = dir_.path + "/config.json";
+    ASSERT_TRUE(make_self_signed(dir_.path(), cert_, key_)) << "openssl req failed; see " << dir_.path();
+    config_ = dir_.path() + "/config.json";
     std::ofstream(config_) << R"({"request_timeout_s": 2})";
   }
   TempDir dir_;
@@ -161,11 +147,11 @@ TEST_F(TlsTest, TheCommandLineRevokesOverHttpsAndChecksTheCertificate) {
 
 // --ca may name the CA, or the server's own certificate when a CA issued it.
 TEST_F(TlsTest, TheCommandLineTrustsACaOrTheServersOwnCertificate) {
-  ASSERT_TRUE(make_ca_issued(dir_.path)) << "openssl failed; see " << dir_.path << "/openssl.log";
-  ServerProcess server({"--tls-cert", dir_.path + "/leaf.pem", "--tls-key", dir_.path + "/leaf.key", "--config", config_});
+  ASSERT_TRUE(make_ca_issued(dir_.path())) << "openssl failed; see " << dir_.path() << "/openssl.log";
+  ServerProcess server({"--tls-cert", dir_.path() + "/leaf.pem", "--tls-key", dir_.path() + "/leaf.key", "--config", config_});
   ASSERT_TRUE(server.started()) << server.log();
   const std::string url = "https://127.0.0.1:" + std::to_string(server.port());
-  for (const std::string& anchor : {dir_.path + "/ca.pem", dir_.path + "/leaf.pem"}) {
+  for (const std::string& anchor : {dir_.path() + "/ca.pem", dir_.path() + "/leaf.pem"}) {
     auto me = api::http_call(url, "GET", "/api/v1/me", server.token("li.na"), "", std::chrono::seconds(10), anchor);
     EXPECT_EQ(me.status, 200) << anchor << ": " << me.error;
   }
@@ -186,7 +172,7 @@ TEST_F(TlsTest, OnlyWhenConfiguredAndBothFilesAreNeeded) {
   // A certificate without its key, or a key that does not exist: the server refuses to start.
   ServerProcess half({"--tls-cert", cert_});
   EXPECT_FALSE(half.started());
-  ServerProcess missing({"--tls-cert", cert_, "--tls-key", dir_.path + "/nope.pem"});
+  ServerProcess missing({"--tls-cert", cert_, "--tls-key", dir_.path() + "/nope.pem"});
   EXPECT_FALSE(missing.started());
   EXPECT_NE(missing.log().find("tls-key"), std::string::npos) << missing.log();
 }

@@ -9,12 +9,12 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/support.h"
+
 namespace pioneer::engine {
 namespace {
 
-std::string source_path(const std::string& relative) {
-  return std::string(PIONEER_SOURCE_DIR) + "/" + relative;
-}
+using pioneer::testing::source_path;
 
 Json read_json(const std::string& relative) {
   std::ifstream in(source_path(relative));
@@ -65,20 +65,20 @@ std::string describe(const std::vector<Problem>& problems) {
 }
 
 // Is there a problem at exactly `path` whose message names `culprit`?
-testing::AssertionResult HasProblem(const Json& def, const std::string& path, const std::string& culprit) {
+::testing::AssertionResult HasProblem(const Json& def, const std::string& path, const std::string& culprit) {
   const std::vector<Problem> problems = problems_of(def);
   for (const Problem& p : problems) {
-    if (p.path == path && p.message.find(culprit) != std::string::npos) return testing::AssertionSuccess();
+    if (p.path == path && p.message.find(culprit) != std::string::npos) return ::testing::AssertionSuccess();
   }
-  return testing::AssertionFailure() << "no problem at '" << path << "' naming '" << culprit
+  return ::testing::AssertionFailure() << "no problem at '" << path << "' naming '" << culprit
                                      << "'; problems:" << describe(problems);
 }
 
 // As HasProblem, and it is the only problem: the check fires exactly where it should.
-testing::AssertionResult OnlyProblem(const Json& def, const std::string& path, const std::string& culprit) {
+::testing::AssertionResult OnlyProblem(const Json& def, const std::string& path, const std::string& culprit) {
   const std::vector<Problem> problems = problems_of(def);
   if (problems.size() != 1) {
-    return testing::AssertionFailure() << "expected exactly one problem, got " << problems.size() << ":"
+    return ::testing::AssertionFailure() << "expected exactly one problem, got " << problems.size() << ":"
                                        << describe(problems);
   }
   return HasProblem(def, path, culprit);

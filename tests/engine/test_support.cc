@@ -17,18 +17,6 @@
 
 namespace pioneer::testing {
 
-TempDir::TempDir() {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "pioneer-test-XXXXXX").string();
-  char* made = mkdtemp(tmpl.data());
-  if (made == nullptr) std::abort();
-  path_ = made;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
 namespace {
 
 using storage::Op;
@@ -101,8 +89,6 @@ class SingleDeleteContractStore final : public ForwardingStore {
 };
 
 }  // namespace
-
-std::string source_path(const std::string& relative) { return std::string(PIONEER_SOURCE_DIR) + "/" + relative; }
 
 EngineHarness::EngineHarness(const std::string& dir) {
   if (dir.empty()) {
@@ -197,6 +183,21 @@ std::map<std::string, std::string> EngineHarness::snapshot() {
     }
   }
   return out;
+}
+
+std::string new_project(EngineHarness& h, const std::string& title, const std::string& dept, const std::string& who) {
+  auto r = h.create(who, "yizhi-yixiang", dept, {{"title", title}, {"goal", "g"}, {"area", "service"}});
+  EXPECT_TRUE(r.has_value()) << r.error().message;
+  return r ? r->body["id"].get<std::string>() : "";
+}
+
+std::string assigned_project(EngineHarness& h, const std::string& title, const std::string& due_date) {
+  const std::string id = new_project(h, title);
+  auto issued = h.fire("wang.wei", id, "issue");
+  EXPECT_TRUE(issued.has_value()) << issued.error().message;
+  auto assigned = h.fire("li.na", id, "assign", {{"branch", "city/finance/b1"}, {"due_date", due_date}});
+  EXPECT_TRUE(assigned.has_value()) << assigned.error().message;
+  return id;
 }
 
 }  // namespace pioneer::testing

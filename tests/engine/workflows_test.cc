@@ -55,17 +55,7 @@ std::vector<Event> history(EngineHarness& h, const std::string& who, const std::
   return events ? *events : std::vector<Event>{};
 }
 
-// Drives a 一支一项 project from draft to assigned, due `due_days` after the start.
-std::string assigned_project(EngineHarness& h, const std::string& due_date = "2027-03-31") {
-  auto created = h.create("wang.wei", "yizhi-yixiang", "city/finance",
-                          {{"title", "优化营商环境服务企业"}, {"goal", "企业办事一次办成"}, {"area", "service"}});
-  EXPECT_TRUE(created.has_value()) << created.error().message;
-  const std::string id = id_of(created);
-  EXPECT_TRUE(h.fire("wang.wei", id, "issue").has_value());
-  auto assigned = h.fire("li.na", id, "assign", {{"branch", "city/finance/b1"}, {"due_date", due_date}});
-  EXPECT_TRUE(assigned.has_value()) << assigned.error().message;
-  return id;
-}
+constexpr const char* kProject = "优化营商环境服务企业";
 
 TEST(YizhiYixiang, FullLifecycleByTheDemoUsers) {
   EngineHarness h;
@@ -143,7 +133,7 @@ TEST(YizhiYixiang, WithdrawNeedsAComment) {
 
 TEST(YizhiYixiang, TimersRemindOnceMarkOverdueAndSurviveRestart) {
   EngineHarness h;
-  const std::string id = assigned_project(h, "2026-12-31");  // due 2026-12-31T16:00Z
+  const std::string id = assigned_project(h, kProject, "2026-12-31");  // due 2026-12-31T16:00Z
   // Not claimed within 7 days: one reminder to the branch, telling the committee too.
   h.advance(7 * kDayMs + 1000);
   auto events = history(h, "li.na", id);
@@ -201,7 +191,7 @@ TEST(YizhiYixiang, ADueDateBefore1970IsOverdueAtOnce) {
   EngineHarness h;
   for (const char* date : {"1969-12-31", "0001-01-01"}) {
     SCOPED_TRACE(date);
-    const std::string id = assigned_project(h, date);
+    const std::string id = assigned_project(h, kProject, date);
     h.advance(0);
     auto events = history(h, "li.na", id);
     EXPECT_TRUE(std::any_of(events.begin(), events.end(), [](const engine::Event& e) { return e.type == "overdue"; }));
@@ -218,8 +208,8 @@ TEST(YizhiYixiang, ADueDateBefore1970IsOverdueAtOnce) {
 // a steady stream of commands must not keep a due timer from firing.
 TEST(YizhiYixiang, ATimerFiresWhileCommandsKeepArriving) {
   EngineHarness h;
-  const std::string id = assigned_project(h);
-  const std::string busy = assigned_project(h);
+  const std::string id = assigned_project(h, kProject);
+  const std::string busy = assigned_project(h, kProject);
   std::atomic<bool> stop{false};
   std::atomic<int> answered{0};
   std::thread load([&] {
@@ -253,7 +243,7 @@ TEST(YizhiYixiang, ATimerFiresWhileCommandsKeepArriving) {
 
 TEST(YizhiYixiang, LeavingAStateDisarmsItsTimers) {
   EngineHarness h;
-  const std::string id = assigned_project(h, "2026-12-31");
+  const std::string id = assigned_project(h, kProject, "2026-12-31");
   std::vector<engine::index::TimerKey> armed;
   for (auto c = h.engine().store().scan_prefix(engine::Space::kTimers, ""); c->valid(); c->next()) {
     if (auto t = engine::index::parse_timer_key(c->key()); t && t->id == id) armed.push_back(*t);

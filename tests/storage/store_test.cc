@@ -26,6 +26,7 @@
 #include <rocksdb/db.h>
 
 #include "storage/keys.h"
+#include "tests/support/support.h"
 
 extern char** environ;
 
@@ -35,13 +36,6 @@ namespace {
 using namespace std::string_literals;
 namespace fs = std::filesystem;
 
-// Like RocksDB's ASSERT_OK: on failure, prints the error's code and message.
-#define ASSERT_OK(expr)                                                                   \
-  do {                                                                                    \
-    const auto& ok_result_ = (expr);                                                      \
-    ASSERT_TRUE(ok_result_.has_value()) << #expr << ": " << code_name(ok_result_.error().code) \
-                                        << ": " << ok_result_.error().message;            \
-  } while (0)
 
 // The families these tests open, handed to the store as any user of it hands its own: the
 // engine's names and kinds (engine/core/spaces.h), so that what is on disk reads as it would.
