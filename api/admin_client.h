@@ -1,8 +1,8 @@
 // A small blocking HTTP/1.1 client for the command-line tools that talk to a running server
-// (`pioneer user revoke --server URL --token ADMIN_TOKEN --id USER`). Plain POSIX sockets and
-// OpenSSL for https://, no Beast and no Asio, so the tools do not pay their compile time. Over
-// TLS the server's certificate is verified (against `ca_file`, or the system's trusted roots)
-// and must name the URL's host or IP address.
+// (`pioneer user revoke --server URL --token ADMIN_TOKEN --id USER`), on Beast's HTTP client
+// (and its TLS stream for https://; Beast is compiled once, in asio_impl.cc, and its templates
+// for the client only in admin_client.cc). Over TLS the server's certificate is verified
+// (against `ca_file`, or the system's trusted roots) and must name the URL's host or IP address.
 //
 // One request per connection ("Connection: close"); every step is bounded by `timeout`.
 // Thread-safe: keeps no state between calls. The token is sent in the Authorization header

@@ -3,6 +3,9 @@
 #include <functional>
 #include <map>
 #include <sstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "api/server.h"
 #include "common/input.h"

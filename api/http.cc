@@ -48,7 +48,7 @@ Response error_response(const Error& error, int status) {
     body["details"] = Json::object();
   } else {
     body["message"] = error.message;
-    body["details"] = error.details.is_null() ? Json::object() : error.details;
+    body["details"] = error.details().is_null() ? Json::object() : error.details();
   }
   res.body = Json{{"error", std::move(body)}}.dump(-1, ' ', false, Json::error_handler_t::replace);
   if (error.code == Code::kOverloaded || error.code == Code::kUnavailable) res.headers.emplace_back("Retry-After", "1");

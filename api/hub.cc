@@ -117,7 +117,7 @@ bool StreamFilter::admits(const engine::Event& event) const {
 Result<StreamFilter> parse_client_message(std::string_view text) {
   auto parsed = parse_client_json(text);  // depth-guarded: a client's message
   if (!parsed) {
-    return fail(Code::kInvalidJson, "消息不是合法的 JSON（message is not valid JSON）", parsed.error().details);
+    return fail(Code::kInvalidJson, "消息不是合法的 JSON（message is not valid JSON）", parsed.error().details());
   }
   Json& message = *parsed;
   if (!message.is_object() || !message.contains("type") || !message["type"].is_string()) {
@@ -154,7 +154,7 @@ std::string heartbeat_frame(uint64_t head) {
 std::string error_frame(const Error& error) {
   return Json{{"type", "error"},
               {"error", {{"code", code_name(error.code)}, {"message", error.message},
-                         {"details", error.details}}}}
+                         {"details", error.details()}}}}
       .dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 

@@ -83,6 +83,7 @@ void AccessLog::run() {
   }
 }
 
+// Long but flat: one Prometheus text block per metric, in the order /metrics lists them.
 std::string Metrics::render(const engine::EngineMetrics& engine, uint64_t head,
                             size_t connections) const {
   std::ostringstream out;

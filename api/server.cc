@@ -63,7 +63,7 @@ void print_problems(const Json& details, const std::string& where) {
 
 void print_error(const std::string& what, const Error& error) {
   std::fprintf(stderr, "pioneer serve: %s: %s\n", what.c_str(), error.message.c_str());
-  print_problems(error.details, "");
+  print_problems(error.details(), "");
 }
 
 // "HOST:PORT", "[V6]:PORT" or ":PORT" (all interfaces).
@@ -206,6 +206,8 @@ void wait_until(Pred done, std::chrono::steady_clock::duration limit) {
 
 }  // namespace
 
+// Long by design: the server's start and orderly stop read best as one sequence of steps (open,
+// load, listen, run, drain, close), each of which stops the sequence when it fails.
 int serve(const ServerConfig& config) {
   std::string host;
   tcp::endpoint endpoint;

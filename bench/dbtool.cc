@@ -40,6 +40,7 @@
 #include "engine/core/codec.h"
 #include "engine/core/indexer.h"
 #include "engine/core/rules.h"
+#include "engine/core/spaces.h"
 #include "engine/engine.h"
 #include "engine/write/directory.h"
 #include "engine/write/registry.h"
@@ -49,7 +50,7 @@
 
 using namespace pioneer;
 using namespace pioneer::engine;
-using storage::Space;
+using engine::Space;
 using BClock = std::chrono::steady_clock;
 
 namespace {
@@ -240,7 +241,7 @@ int cmd_bulk(const Args& a) {
 
   // 2. Bulk-write through the public pieces.
   storage::StoreOptions so;
-  auto store_r = storage::Store::open(data, so);
+  auto store_r = storage::Store::open(data, engine::store_layout(), so);
   if (!store_r) die("bulk: store: " + store_r.error().message);
   storage::Store& store = **store_r;
   Directory directory;
@@ -288,7 +289,7 @@ int cmd_bulk(const Args& a) {
   size_t in_batch = 0;
   uint64_t events_total = 0, bytes_total = 0;
   auto flush = [&](bool sync) {
-    for (auto& [k, v] : counters) batch.add(k, v);
+    for (auto& [k, v] : counters) batch.add(Space::kCounters, k, v);
     counters.clear();
     std::string head;
     storage::put_u64(head, seq);

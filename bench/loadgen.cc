@@ -152,7 +152,7 @@ struct Ctx {
 // with the server, so its own cost per request lowers every figure it measures, the baselines'
 // HTTP ceiling included. Beast's general machinery (field containers, buffer sequence views,
 // the parser, a timer per call) with request bodies built as nlohmann objects cost 1.6 times
-// this per transition, or more (bench/README.md, "Session 10"). The server writes Content-Length
+// this per transition, or more (measured with bench/README.md's method). The server writes Content-Length
 // on every answer (api/http.cc); an answer without it, or a chunked one, is an I/O error. No
 // timeout per call: every run stops its io_context at a deadline.
 class Conn {

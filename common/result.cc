@@ -1,5 +1,7 @@
 #include "common/result.h"
 
+#include <nlohmann/json.hpp>
+
 namespace pioneer {
 
 std::string_view code_name(Code code) {
@@ -24,6 +26,32 @@ std::string_view code_name(Code code) {
     case Code::kCorruption: return "corruption";
   }
   return "internal";
+}
+
+const Json& Error::details() const {
+  static const Json empty = Json::object();
+  return details_ ? *details_ : empty;
+}
+
+Error Error::make(Code code, std::string message) {
+  Error e;
+  e.code = code;
+  e.message = std::move(message);
+  return e;
+}
+
+Error Error::make(Code code, std::string message, Json details) {
+  Error e = make(code, std::move(message));
+  e.details_ = std::make_shared<const Json>(std::move(details));
+  return e;
+}
+
+std::unexpected<Error> fail(Code code, std::string message) {
+  return std::unexpected(Error::make(code, std::move(message)));
+}
+
+std::unexpected<Error> fail(Code code, std::string message, Json details) {
+  return std::unexpected(Error::make(code, std::move(message), std::move(details)));
 }
 
 }  // namespace pioneer

@@ -7,11 +7,12 @@
 #pragma once
 
 #include <expected>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 namespace pioneer {
 
@@ -41,23 +42,28 @@ enum class Code {
 // The stable wire name of a code ("missing_fields", ...).
 std::string_view code_name(Code code);
 
+// The details are JSON, held behind a pointer so that this header needs only nlohmann's forward
+// declarations: a file that reads or writes details includes <nlohmann/json.hpp> itself.
 struct Error {
   Code code = Code::kInternal;
   std::string message;
-  Json details = Json::object();
 
-  static Error make(Code code, std::string message, Json details = Json::object()) {
-    return Error{code, std::move(message), std::move(details)};
-  }
+  // {} when none were given.
+  const Json& details() const;
+
+  static Error make(Code code, std::string message);
+  static Error make(Code code, std::string message, Json details);
+
+ private:
+  std::shared_ptr<const Json> details_;  // null: {}
 };
 
 template <class T>
 using Result = std::expected<T, Error>;
 
 // Shorthand for returning an error from a function that returns Result<T>.
-inline std::unexpected<Error> fail(Code code, std::string message, Json details = Json::object()) {
-  return std::unexpected(Error{code, std::move(message), std::move(details)});
-}
+std::unexpected<Error> fail(Code code, std::string message);
+std::unexpected<Error> fail(Code code, std::string message, Json details);
 inline std::unexpected<Error> fail(Error error) { return std::unexpected(std::move(error)); }
 
 }  // namespace pioneer

@@ -9,14 +9,22 @@
 #include "engine/core/codec.h"
 #include "engine/core/indexer.h"
 #include "engine/core/rules.h"
+#include "engine/core/spaces.h"
+#include "engine/read/reads.h"
 #include "engine/write/engine_state.h"
 #include "storage/keys.h"
 
 namespace pioneer::engine {
 
-using storage::Space;
+namespace {
+// The database's format version, stored in kMeta "schema" when the database is created and
+// checked at every open; a build refuses a schema it does not know. Within schema 1, a field
+// added to a stored record later is optional and its absence reads as its empty value
+// (Instance::fired_timers), so records written without it need no rewriting.
+constexpr std::string_view kSchema = "1";
+}  // namespace
 
-Engine::Engine(EngineOptions options) : state_(std::make_unique<State>()) { state_->options = std::move(options); }
+Engine::Engine(EngineOptions options) : state_(std::make_unique<EngineState>()) { state_->options = std::move(options); }
 
 Engine::~Engine() {
   if (state_) state_->sequencer.reset();  // finishes queued commands, then the store closes
@@ -46,7 +54,7 @@ Result<void> check_index_format(storage::Store& store) {
 
 Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   std::unique_ptr<Engine> engine(new Engine(std::move(options)));
-  State& s = *engine->state_;
+  EngineState& s = *engine->state_;
   s.clock = s.options.clock ? s.options.clock : &s.system_clock;
   if (s.options.data_dir.empty()) return fail(Code::kBadRequest, "未指定数据目录（no data directory given）");
   storage::StoreOptions store_options;
@@ -58,7 +66,7 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
     if (!record.is_object() || !record.contains("at") || !record["at"].is_number_integer()) return false;
     return record["at"].get<int64_t>() + kIdempotencyTtlMs <= clock->now_ms();
   };
-  auto store = storage::Store::open(s.options.data_dir, store_options);
+  auto store = storage::Store::open(s.options.data_dir, engine::store_layout(), store_options);
   if (!store) return fail(store.error());
   s.store = s.options.wrap_store ? s.options.wrap_store(std::move(*store)) : std::move(*store);
 
@@ -73,15 +81,15 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
     }
     storage::Batch init;
     init.put(Space::kMeta, "hash_algorithm", s.options.hash_algorithm);
-    init.put(Space::kMeta, "schema", "1");
+    init.put(Space::kMeta, "schema", std::string(kSchema));
     init.put(Space::kMeta, kIndexFormatKey, kIndexFormat);
     if (auto st = s.store->commit(init, true); !st) return fail(st.error());
   }
   auto schema = s.store->get(Space::kMeta, "schema");
   if (!schema) return fail(schema.error());
-  if (*schema && **schema != "1") {
+  if (*schema && **schema != kSchema) {
     return fail(Code::kBadRequest, "数据库格式版本 " + **schema + " 不受此版本支持（database schema " + **schema +
-                                       " is not one this build reads: 1）");
+                                       " is not one this build reads: " + std::string(kSchema) + "）");
   }
   if (auto st = check_index_format(*s.store); !st) return fail(st.error());
   auto pending = s.store->get(Space::kMeta, kReindexPendingKey);
@@ -214,7 +222,7 @@ Result<std::vector<Definition>> read_workflows_dir(const std::string& dir, const
   for (const std::string& file : files) {
     auto def = load_definition_file(file, roles);
     if (!def) {
-      problems.push_back({{"file", file}, {"message", def.error().message}, {"details", def.error().details}});
+      problems.push_back({{"file", file}, {"message", def.error().message}, {"details", def.error().details()}});
       continue;
     }
     defs.push_back(std::move(*def));
@@ -234,8 +242,7 @@ Result<std::vector<std::pair<std::string, int>>> Engine::load_workflows_dir(cons
 Result<std::vector<std::pair<std::string, int>>> Engine::register_workflows(const std::vector<Definition>& defs) {
   // A file equal to any version already stored is left alone: restarting with the shipped
   // files must not undo a newer version registered through the API (the registration compares
-  // with the newest version only, so the file came back as a version after it; session 10's
-  // audit). Going back to an older definition is a registration through the API.
+  // with the newest version only, so the file would come back as a version after it). Going back to an older definition is a registration through the API.
   auto stored_already = [&](const Definition& def) {
     DefinitionPtr latest = state_->registry.latest(def.id);
     if (!latest) return false;
@@ -262,53 +269,8 @@ Result<std::vector<std::pair<std::string, int>>> Engine::register_workflows(cons
 
 // ---- reads ----
 
-Result<std::optional<Instance>> Engine::State::read_instance(std::string_view id) const {
-  auto got = read_instances({std::string(id)});
-  if (!got) return fail(got.error());
-  if (!(*got)[0]) return std::optional<Instance>();
-  return std::optional<Instance>(*(*got)[0]);
-}
-
-Result<std::vector<InstanceCache::Ptr>> Engine::State::read_instances(const std::vector<std::string>& ids) const {
-  std::vector<InstanceCache::Ptr> out(ids.size());
-  std::vector<std::string> missing;
-  std::vector<size_t> where;
-  for (size_t i = 0; i < ids.size(); ++i) {
-    out[i] = read_cache.get(ids[i]);
-    if (!out[i]) {
-      missing.push_back(ids[i]);
-      where.push_back(i);
-    }
-  }
-  if (missing.empty()) return out;
-  const uint64_t epoch = read_cache.epoch();  // before reading the store: see InstanceCache
-  auto got = store->multi_get(Space::kInstances, missing);
-  if (!got) return fail(got.error());
-  for (size_t j = 0; j < missing.size(); ++j) {
-    if (!(*got)[j]) continue;
-    auto in = decode_instance(*(*got)[j]);
-    if (!in) return fail(in.error());
-    auto ptr = std::make_shared<const Instance>(std::move(*in));
-    read_cache.insert_if_current(ptr, epoch);
-    out[where[j]] = std::move(ptr);
-  }
-  return out;
-}
-
-Json Engine::State::view(const Instance& in, const Principal& who) const {
-  DefinitionPtr def = registry.get(in.workflow, in.workflow_version);
-  Json j = instance_json(in, def.get());
-  j["actions"] = def ? actions_json(*def, in, who) : Json::array();
-  return j;
-}
-
-std::string Engine::State::view_text(const Instance& in, const Principal& who) const {
-  DefinitionPtr def = registry.get(in.workflow, in.workflow_version);
-  return engine::instance_view_text(def.get(), in, who);
-}
-
 Result<Instance> Engine::instance(const Principal& who, std::string_view id) const {
-  auto in = state_->read_instance(id);
+  auto in = reads::read_instance(*state_, id);
   if (!in) return fail(in.error());
   if (!*in || !who.can_see((*in)->org, (*in)->assignee_org)) {
     return fail(Code::kNotFound, "找不到实例 '" + std::string(id) + "'（instance not found）");
@@ -319,69 +281,48 @@ Result<Instance> Engine::instance(const Principal& who, std::string_view id) con
 Result<Json> Engine::instance_view(const Principal& who, std::string_view id) const {
   auto in = instance(who, id);
   if (!in) return fail(in.error());
-  return state_->view(*in, who);
+  return reads::view(*state_, *in, who);
 }
 
 Result<std::string> Engine::instance_view_text(const Principal& who, std::string_view id) const {
   auto in = instance(who, id);
   if (!in) return fail(in.error());
-  return state_->view_text(*in, who);
-}
-
-Result<std::vector<uint64_t>> Engine::State::history_seqs(std::string_view id) const {
-  std::vector<uint64_t> seqs;
-  auto cursor = store->scan_prefix(Space::kInstanceEvents, index::history_prefix(id));
-  for (; cursor->valid(); cursor->next()) {
-    auto seq = storage::get_u64(cursor->value());
-    if (!seq) return fail(Code::kCorruption, "历史索引损坏（corrupt history index）");
-    seqs.push_back(*seq);
-  }
-  if (auto st = cursor->status(); !st) return fail(st.error());
-  return seqs;
-}
-
-Result<std::vector<std::string>> Engine::State::read_event_texts(const std::vector<uint64_t>& seqs) const {
-  std::vector<std::string> keys;
-  keys.reserve(seqs.size());
-  for (uint64_t seq : seqs) keys.push_back(storage::u64_key(seq));
-  auto values = store->multi_get(Space::kEvents, keys);
-  if (!values) return fail(values.error());
-  std::vector<std::string> out;
-  out.reserve(values->size());
-  for (auto& v : *values) {
-    if (!v) return fail(Code::kCorruption, "历史事件缺失（an event of the history is missing）");
-    out.push_back(std::move(*v));
-  }
-  return out;
-}
-
-Result<std::vector<Event>> Engine::State::read_events(const std::vector<uint64_t>& seqs) const {
-  auto texts = read_event_texts(seqs);
-  if (!texts) return fail(texts.error());
-  std::vector<Event> out;
-  out.reserve(texts->size());
-  for (const std::string& text : *texts) {
-    auto e = decode_event(text);
-    if (!e) return fail(e.error());
-    out.push_back(std::move(*e));
-  }
-  return out;
+  return reads::view_text(*state_, *in, who);
 }
 
 Result<std::vector<Event>> Engine::history(const Principal& who, std::string_view id) const {
   auto in = instance(who, id);
   if (!in) return fail(in.error());
-  auto seqs = state_->history_seqs(id);
+  auto seqs = reads::history_seqs(*state_, id);
   if (!seqs) return fail(seqs.error());
-  return state_->read_events(*seqs);
+  return reads::read_events(*state_, *seqs);
 }
 
 Result<std::vector<std::string>> Engine::history_text(const Principal& who, std::string_view id) const {
   auto in = instance(who, id);
   if (!in) return fail(in.error());
-  auto seqs = state_->history_seqs(id);
+  auto seqs = reads::history_seqs(*state_, id);
   if (!seqs) return fail(seqs.error());
-  return state_->read_event_texts(*seqs);
+  return reads::read_event_texts(*state_, *seqs);
+}
+
+Result<InstancePage> Engine::list_instances(const Principal& who, const InstanceFilter& filter, size_t limit,
+                                            std::string_view cursor, ViewForm form) const {
+  return reads::list_instances(*state_, who, filter, limit, cursor, form);
+}
+
+Result<InstancePage> Engine::tasks(const Principal& who, size_t limit, std::string_view cursor, ViewForm form,
+                                   const TaskFilter& filter) const {
+  return reads::tasks(*state_, who, limit, cursor, form, filter);
+}
+
+Result<EventPage> Engine::events_after(const Principal& who, uint64_t since, size_t limit,
+                                       std::optional<EventScan> scan) const {
+  return reads::events_after(*state_, who, since, limit, scan);
+}
+
+Result<Json> Engine::stats(const Principal& who, std::string_view workflow, std::string_view group_by) const {
+  return reads::stats(*state_, who, workflow, group_by);
 }
 
 bool Engine::may_see(const Principal& who, const Event& event) const {

@@ -33,9 +33,7 @@ class Store;
 
 namespace pioneer::engine {
 
-class Sequencer;
-class Directory;
-class Registry;
+struct EngineState;
 
 // Every *.json definition under dir, parsed and checked (kInvalidDefinition listing every
 // file's problems; kNotFound when the folder cannot be read). Needs no database: serve checks
@@ -155,12 +153,9 @@ class Engine {
   uint64_t idempotency_expired() const;
   storage::Store& store();
 
-  // Internal state, shared with the engine's own .cc files (engine_state.h); not an API.
-  struct State;
-
  private:
   explicit Engine(EngineOptions options);
-  std::unique_ptr<State> state_;
+  std::unique_ptr<EngineState> state_;
 };
 
 }  // namespace pioneer::engine

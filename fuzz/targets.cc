@@ -61,7 +61,7 @@ int definition(const uint8_t* data, size_t size) {
   auto def = engine::parse_definition(json, roles());
   if (!def) {
     // Every refusal lists its problems, each with a path, and the details serialise.
-    (void)def.error().details.dump();
+    (void)def.error().details().dump();
     return 0;
   }
   (void)engine::definition_graph(*def, "dot");

@@ -1,9 +1,10 @@
 // RocksStore: the Store on RocksDB, and Store::open. This is the only file that includes a
 // RocksDB header.
 //
-// Each Space is one column family named by space_name(); the families share one LRU block
-// cache and each has a 10-bit bloom filter for point lookups. Counters are int64 little-endian
-// values combined by an addition merge operator, so adding never reads before writing.
+// Each Space is one column family of the Layout given to open(); the families share one LRU
+// block cache and each has a 10-bit bloom filter for point lookups. Counters (kCounters
+// families) are int64 little-endian values combined by an addition merge operator, so adding
+// never reads before writing.
 //
 // Thread-safety: rocksdb::DB is thread-safe and the family handles do not change after open,
 // so every method may be called from many threads at once. The destructor must not race with
@@ -111,8 +112,8 @@ class DiscardLogger final : public rocksdb::Logger {
 
 // The folder's own lock, taken before RocksDB is asked to open it. RocksDB starts its info log
 // (renaming the running server's LOG to LOG.old.*) before it tries its LOCK file, so a second
-// `pioneer serve`, or `org add` on a live folder, used to rotate the server's log on its way to
-// being refused (session 10's audit). flock(2) belongs to the open file description, so this
+// `pioneer serve`, or `org add` on a live folder, would rotate the server's log on its way to
+// being refused. flock(2) belongs to the open file description, so this
 // lock also refuses a second open in the same process, and closing another descriptor of the
 // file does not drop it (as it would drop RocksDB's fcntl lock). The kernel releases it when
 // the process dies, kill -9 included.
@@ -363,11 +364,11 @@ class RocksStore final : public Store {
   // handles: every opened family (to release on close); spaces: the family of each Space, null
   // when a read-only database lacks it.
   RocksStore(FolderLock lock, std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> handles,
-             std::array<rocksdb::ColumnFamilyHandle*, kSpaceCount> spaces, bool read_only,
+             Layout layout, std::vector<rocksdb::ColumnFamilyHandle*> spaces, bool read_only,
              std::shared_ptr<BackgroundErrors> errors, std::unique_ptr<ExpiryFilter> expiry,
              std::shared_ptr<rocksdb::Env> env)
       : env_(std::move(env)), expiry_(std::move(expiry)), lock_(std::move(lock)), db_(std::move(db)), handles_(std::move(handles)),
-        spaces_(spaces), read_only_(read_only), errors_(std::move(errors)) {}
+        layout_(std::move(layout)), spaces_(std::move(spaces)), read_only_(read_only), errors_(std::move(errors)) {}
 
   // Flushing every memtable makes the write-ahead log obsolete, so the next open replays
   // nothing (milliseconds instead of seconds with a million instances). A failed flush loses
@@ -412,8 +413,8 @@ class RocksStore final : public Store {
     return std::make_unique<RocksCursor>(db_.get(), family(space), lower, upper);
   }
 
-  Result<int64_t> counter(std::string_view key) const override {
-    auto value = get(Space::kCounters, key);
+  Result<int64_t> counter(Space space, std::string_view key) const override {
+    auto value = get(space, key);
     if (!value) return fail(value.error());
     if (!value->has_value()) return 0;
     int64_t n = 0;
@@ -434,12 +435,12 @@ class RocksStore final : public Store {
         return fail(Code::kInternal, "未知的存储空间（unknown storage space " +
                                          std::to_string(static_cast<int>(op.space)) + "）");
       }
-      const bool misplaced = single_deleted(op.space)
+      const bool misplaced = layout_.single_deleted(op.space)
                                  ? op.kind == Op::Kind::kDelete
                                  : op.kind == Op::Kind::kSingleDelete || op.kind == Op::Kind::kRepairDelete;
       if (misplaced) {
         const char* what = op.kind == Op::Kind::kDelete ? "del()" : op.kind == Op::Kind::kSingleDelete ? "single_del()" : "repair_del()";
-        return fail(Code::kInternal, std::string(what) + " 不能用于存储空间 " + std::string(space_name(op.space)) +
+        return fail(Code::kInternal, std::string(what) + " 不能用于存储空间 " + std::string(layout_.name(op.space)) +
                                          "（not allowed in this storage space, see Batch::single_del）");
       }
       rocksdb::Status s;
@@ -500,7 +501,7 @@ class RocksStore final : public Store {
     // of a key that lie in different files of different levels all meet once.
     options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
     rocksdb::Status s = db_->CompactRange(options, cf, nullptr, nullptr);
-    if (!s.ok()) return fail(to_error(s, "compact " + std::string(space_name(space))));
+    if (!s.ok()) return fail(to_error(s, "compact " + std::string(layout_.name(space))));
     return {};
   }
 
@@ -522,18 +523,22 @@ class RocksStore final : public Store {
   FolderLock lock_;  // released after the database has closed
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
-  std::array<rocksdb::ColumnFamilyHandle*, kSpaceCount> spaces_;
+  Layout layout_;
+  std::vector<rocksdb::ColumnFamilyHandle*> spaces_;
   bool read_only_;
   std::shared_ptr<BackgroundErrors> errors_;
 };
 
 }  // namespace
 
-Result<std::unique_ptr<Store>> Store::open(const std::string& dir, const StoreOptions& options) {
+Result<std::unique_ptr<Store>> Store::open(const std::string& dir, const Layout& layout, const StoreOptions& options) {
+  if (layout.family(layout.marker) == nullptr) {
+    return fail(Code::kInternal, "存储布局无效（the layout names no marker family）");
+  }
   // What is in the folder decides what may happen to it. RocksDB, asked to create a database
   // where a folder holds table files but no CURRENT (a damaged copy, a half-restored backup),
   // starts an empty one and deletes those files as obsolete; so a database is created only in a
-  // folder that does not exist or is empty (found in session 10's audit).
+  // folder that does not exist or is empty.
   namespace fs = std::filesystem;
   std::error_code ec;
   const bool exists = fs::exists(dir, ec);
@@ -591,7 +596,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& dir, const StoreOp
   // under a small top level (kept pinned), so a lookup loads only the pieces it needs. Whole,
   // they are ~1.5 MiB per 64 MiB file; at 1,000,000 instances they outgrow the cache's
   // high-priority half and were read and decompressed again on almost every point read (verify
-  // spent most of its time there). Tables written before this keep their format until
+  // spent most of its time there). Tables written with whole index blocks keep them until
   // compaction rewrites them; RocksDB reads both.
   table.index_type = rocksdb::BlockBasedTableOptions::kTwoLevelIndexSearch;
   table.partition_filters = true;
@@ -606,10 +611,10 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& dir, const StoreOp
   std::vector<std::string> names;
   if (!rocksdb::DB::ListColumnFamilies(db_options, dir, &names).ok()) {
     names = {rocksdb::kDefaultColumnFamilyName};
-  } else if (std::find(names.begin(), names.end(), space_name(Space::kMeta)) == names.end()) {
+  } else if (std::find(names.begin(), names.end(), layout.name(layout.marker)) == names.end()) {
     // Another application's RocksDB: opening it would add our families to it.
     return fail(Code::kBadRequest, dir + " 不是 Pioneer 数据库（" + dir + " is not a Pioneer database: it has no '" +
-                                       std::string(space_name(Space::kMeta)) + "' family）");
+                                       std::string(layout.name(layout.marker)) + "' family）");
   }
   // A writer locks the folder before RocksDB touches it; a reader takes no lock and writes nothing.
   FolderLock lock;
@@ -617,8 +622,8 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& dir, const StoreOp
     auto taken = FolderLock::take(dir);
     if (!taken) return fail(taken.error());
     lock = std::move(*taken);
-    for (int i = 0; i < kSpaceCount; ++i) {
-      std::string name(space_name(static_cast<Space>(i)));
+    for (const Family& f : layout.families) {
+      std::string name(f.name);
       if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(std::move(name));
     }
   }
@@ -627,8 +632,11 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& dir, const StoreOp
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (const std::string& name : names) {
     rocksdb::ColumnFamilyOptions cf = family_options;
-    if (name == space_name(Space::kCounters)) cf.merge_operator = std::make_shared<AddInt64>();
-    if (expiry && options.expiring_space && name == space_name(*options.expiring_space)) cf.compaction_filter = expiry.get();
+    const bool counters = std::any_of(layout.families.begin(), layout.families.end(), [&](const Family& f) {
+      return f.name == name && f.kind == Family::Kind::kCounters;
+    });
+    if (counters) cf.merge_operator = std::make_shared<AddInt64>();
+    if (expiry && options.expiring_space && name == layout.name(*options.expiring_space)) cf.compaction_filter = expiry.get();
     descriptors.emplace_back(name, cf);
   }
 
@@ -657,14 +665,14 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& dir, const StoreOp
     return fail(to_error(s, "open " + dir));
   }
 
-  std::array<rocksdb::ColumnFamilyHandle*, kSpaceCount> spaces{};
+  std::vector<rocksdb::ColumnFamilyHandle*> spaces(layout.size(), nullptr);
   for (rocksdb::ColumnFamilyHandle* h : handles) {
-    for (int i = 0; i < kSpaceCount; ++i) {
-      if (h->GetName() == space_name(static_cast<Space>(i))) spaces[i] = h;
+    for (size_t i = 0; i < layout.size(); ++i) {
+      if (h->GetName() == layout.families[i].name) spaces[i] = h;
     }
   }
-  return std::make_unique<RocksStore>(std::move(lock), std::unique_ptr<rocksdb::DB>(raw), std::move(handles), spaces,
-                                      options.read_only, std::move(errors), std::move(expiry), std::move(env));
+  return std::make_unique<RocksStore>(std::move(lock), std::unique_ptr<rocksdb::DB>(raw), std::move(handles), layout,
+                                      std::move(spaces), options.read_only, std::move(errors), std::move(expiry), std::move(env));
 }
 
 }  // namespace pioneer::storage

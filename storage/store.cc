@@ -1,25 +1,8 @@
-// The RocksDB-independent parts of the Store interface: family names and prefix scans.
+// The RocksDB-independent parts of the Store interface: prefix scans.
 // Pure functions, thread-safe.
 #include "storage/store.h"
 
 namespace pioneer::storage {
-
-// These names are the on-disk column family names: never rename one.
-std::string_view space_name(Space space) {
-  switch (space) {
-    case Space::kDefinitions: return "definitions";
-    case Space::kInstances: return "instances";
-    case Space::kEvents: return "events";
-    case Space::kInstanceEvents: return "instance_events";
-    case Space::kIndexes: return "indexes";
-    case Space::kTimers: return "timers";
-    case Space::kPrincipals: return "principals";
-    case Space::kIdempotency: return "idempotency";
-    case Space::kMeta: return "meta";
-    case Space::kCounters: return "counters";
-  }
-  return {};
-}
 
 // Drop trailing 0xFF bytes (they cannot be incremented without carrying), then increment the
 // last remaining byte. A prefix of only 0xFF bytes (or an empty one) has no upper bound.

@@ -20,29 +20,44 @@
 
 namespace pioneer::storage {
 
-// Column families. The numbering is part of the on-disk format: append only.
-enum class Space : uint8_t {
-  kDefinitions = 0,     // workflow id, version -> definition JSON
-  kInstances = 1,       // instance id -> current record
-  kEvents = 2,          // global seq (u64 BE) -> event JSON (hash-chained)
-  kInstanceEvents = 3,  // instance id, per-instance seq (u64 BE) -> global seq
-  kIndexes = 4,         // secondary indexes (see engine/core/indexer.h) -> small tag; single_del only
-  kTimers = 5,          // due ms (u64 BE), instance id, timer name -> empty; single_del only
-  kPrincipals = 6,      // orgs, users, token hashes
-  kIdempotency = 7,     // principal, key -> stored reply
-  kMeta = 8,            // schema version, head of the log, settings
-  kCounters = 9,        // statistics counters (int64 little-endian, merged by addition)
-};
-inline constexpr int kSpaceCount = 10;
-std::string_view space_name(Space space);
+// A space is one column family. The store knows none by name: its user hands Store::open the
+// list (a Layout), and Space{i} is the i-th family of that list.
+enum class Space : uint8_t {};
 
-// The families whose keys are deleted with Batch::single_del and never with del(); commit()
-// refuses a batch that breaks this either way.
-constexpr bool single_deleted(Space space) { return space == Space::kIndexes || space == Space::kTimers; }
+struct Family {
+  enum class Kind : uint8_t {
+    kPlain,
+    kSingleDeleted,  // keys are deleted with Batch::single_del and never with del()
+    kCounters,       // int64 values combined by Batch::add (a merge: adding never reads)
+  };
+  std::string_view name;  // the on-disk column family name
+  Kind kind = Kind::kPlain;
+};
+
+struct Layout {
+  std::vector<Family> families;  // Space{i} is families[i]; append only, never rename
+  // The family a database of this layout always has: a RocksDB database without it belongs to
+  // another application and is refused rather than given these families.
+  Space marker{};
+
+  size_t size() const { return families.size(); }
+  const Family* family(Space space) const {
+    const auto i = static_cast<size_t>(space);
+    return i < families.size() ? &families[i] : nullptr;
+  }
+  std::string_view name(Space space) const {
+    const Family* f = family(space);
+    return f ? f->name : std::string_view("?");
+  }
+  bool single_deleted(Space space) const {
+    const Family* f = family(space);
+    return f && f->kind == Family::Kind::kSingleDeleted;
+  }
+};
 
 // One write of a batch.
 struct Op {
-  // kAdd: counter += delta (kCounters only). kSingleDelete: see Batch::single_del. kRepairDelete:
+  // kAdd: counter += delta (a kCounters family only). kSingleDelete: see Batch::single_del. kRepairDelete:
   // see Batch::repair_del.
   enum class Kind : uint8_t { kPut, kDelete, kAdd, kSingleDelete, kRepairDelete };
   Kind kind;
@@ -61,7 +76,7 @@ class Batch {
   void del(Space space, std::string key) {
     ops_.push_back(Op{Op::Kind::kDelete, space, std::move(key), {}, 0});
   }
-  // RocksDB's SingleDelete, in the single_deleted() families only. Contract: the key was put at
+  // RocksDB's SingleDelete, in the kSingleDeleted families only. Contract: the key was put at
   // most once since its previous single_del (deleting an absent key is harmless), and it is never
   // deleted with del(). Where the deletion meets its put — at the next flush when the put is
   // still in the memtable, otherwise in whichever compaction brings them together — both vanish;
@@ -72,15 +87,15 @@ class Batch {
   void single_del(Space space, std::string key) {
     ops_.push_back(Op{Op::Kind::kSingleDelete, space, std::move(key), {}, 0});
   }
-  // A plain Delete in a single_deleted() family, for repair only (engine::reindex_store, with no
+  // A plain Delete in a kSingleDeleted family, for repair only (a rebuild of derived data, with no
   // writer running, followed by compact_space of the family, which leaves each key that is still
   // there with exactly one put and removes the rest). A writer must never use it: a single_del
   // whose next older write is a Delete fails the compaction.
   void repair_del(Space space, std::string key) {
     ops_.push_back(Op{Op::Kind::kRepairDelete, space, std::move(key), {}, 0});
   }
-  void add(std::string key, int64_t delta) {
-    ops_.push_back(Op{Op::Kind::kAdd, Space::kCounters, std::move(key), {}, delta});
+  void add(Space space, std::string key, int64_t delta) {
+    ops_.push_back(Op{Op::Kind::kAdd, space, std::move(key), {}, delta});
   }
   void append(const Batch& other) { ops_.insert(ops_.end(), other.ops_.begin(), other.ops_.end()); }
   // Orders the writes by (space, key), keeping the order of writes to the same key, so the
@@ -133,9 +148,12 @@ class Store {
  public:
   virtual ~Store() = default;
 
-  // Opens (or creates) the database in `dir`. Fails with kInternal when the folder is locked by
-  // another process or unreadable, kCorruption when RocksDB reports corruption.
-  static Result<std::unique_ptr<Store>> open(const std::string& dir, const StoreOptions& options = {});
+  // Opens (or creates) the database in `dir` with the families of `layout` (created when
+  // missing; families the database has beyond them are opened and left alone). Fails with
+  // kInternal when the folder is locked by another process or unreadable, kCorruption when
+  // RocksDB reports corruption.
+  static Result<std::unique_ptr<Store>> open(const std::string& dir, const Layout& layout,
+                                             const StoreOptions& options = {});
 
   // The value at key, std::nullopt when absent.
   virtual Result<std::optional<std::string>> get(Space space, std::string_view key) const = 0;
@@ -151,8 +169,8 @@ class Store {
   // The cursor over every key that starts with prefix.
   std::unique_ptr<Cursor> scan_prefix(Space space, std::string_view prefix) const;
 
-  // The counter at key (kCounters), 0 when absent.
-  virtual Result<int64_t> counter(std::string_view key) const = 0;
+  // The counter at key in a kCounters family, 0 when absent.
+  virtual Result<int64_t> counter(Space space, std::string_view key) const = 0;
 
   // Applies the whole batch atomically. With sync, returns only after it is durable.
   virtual Result<void> commit(const Batch& batch, bool sync = true) = 0;

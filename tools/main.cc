@@ -25,6 +25,7 @@
 #include "engine/audit/verify.h"
 #include "engine/core/codec.h"
 #include "engine/core/definition.h"
+#include "engine/core/spaces.h"
 #include "engine/engine.h"
 #include "storage/store.h"
 
@@ -40,7 +41,7 @@ Result<RoleCatalog> load_roles(const std::string& path) {
 
 int report(const Error& e) {
   std::cerr << "pioneer: " << e.message;
-  if (!e.details.empty()) std::cerr << "\n" << e.details.dump(2);
+  if (!e.details().empty()) std::cerr << "\n" << e.details().dump(2);
   std::cerr << "\n";
   return 1;
 }
@@ -90,7 +91,7 @@ int cmd_validate(const std::vector<std::string>& files, const std::string& roles
     }
     ++bad;
     std::cout << file << ": " << def.error().message << "\n";
-    for (const Json& p : def.error().details.value("problems", Json::array())) {
+    for (const Json& p : def.error().details().value("problems", Json::array())) {
       std::cout << "  " << p.value("path", "") << ": " << p.value("message", "") << "\n";
     }
   }
@@ -103,7 +104,7 @@ int cmd_verify(const std::string& data, const std::string& roles_file) {
   storage::StoreOptions options;
   options.read_only = true;
   options.create_if_missing = false;
-  auto store = storage::Store::open(data, options);
+  auto store = storage::Store::open(data, engine::store_layout(), options);
   if (!store) return report(store.error());
   auto result = verify_store(**store, *roles);
   if (!result) return report(result.error());
@@ -126,7 +127,7 @@ int cmd_reindex(const std::string& data, const std::string& roles_file) {
   if (!roles) return report(roles.error());
   storage::StoreOptions options;
   options.create_if_missing = false;
-  auto store = storage::Store::open(data, options);
+  auto store = storage::Store::open(data, engine::store_layout(), options);
   if (!store) return report(store.error());
   ReindexOptions reindex_options;
   reindex_options.progress = [](const std::string& line) { std::cerr << line << "\n"; };
@@ -167,7 +168,7 @@ int cmd_export(const std::string& data, const std::string& instance_id, const st
                const std::string& roles_file) {
   auto roles = load_roles(roles_file);
   if (!roles) return report(roles.error());
-  auto store = storage::Store::open(data, read_only_options());
+  auto store = storage::Store::open(data, engine::store_layout(), read_only_options());
   if (!store) return report(store.error());
   auto dossier = export_dossier(**store, *roles, instance_id);
   if (!dossier) return report(dossier.error());
@@ -216,7 +217,7 @@ int cmd_verify_dossier(const std::string& file, const std::string& data, const s
   } else {
     auto roles = load_roles(roles_file);
     if (!roles) return report(roles.error());
-    auto store = storage::Store::open(data, read_only_options());
+    auto store = storage::Store::open(data, engine::store_layout(), read_only_options());
     if (!store) return report(store.error());
     auto checked = verify_dossier_against_store(dossier, **store, *roles);
     if (!checked) return report(checked.error());
@@ -285,103 +286,253 @@ void raise_open_file_limit() {
   }
 }
 
+namespace {
+
+// Every option of every subcommand, as CLI11 parses them, and the subcommands themselves.
+struct Cli {
+  std::string roles_file;
+  api::ServerConfig server;
+  std::string config_file;
+  std::vector<std::string> files;
+  std::string data = "data";
+  std::string dossier_file, instance_id, out_file, backup_dest;
+  int backup_attempts = 5;
+  std::string org_id, org_name, org_kind;
+  std::string user_id, user_name, user_home;
+  std::vector<std::string> grants;
+  int64_t ttl_days = 0;
+  std::string server_url, admin_token, ca_file;
+
+  CLI::App *serve = nullptr, *validate = nullptr, *verify = nullptr, *exp = nullptr, *backup = nullptr,
+           *reindex = nullptr, *org_add = nullptr, *org_list = nullptr, *user_add = nullptr, *user_token = nullptr,
+           *user_revoke = nullptr, *user_passwd = nullptr, *user_list = nullptr;
+  CLI::Option *verify_data = nullptr, *verify_dossier = nullptr;
+};
+
+void add_serve(CLI::App& app, Cli& c) {
+  c.serve = app.add_subcommand("serve", "运行服务 (run the HTTP + WebSocket server)");
+  c.serve->add_option("--config", c.config_file, "JSON config file (keys as the flags; flags win)");
+  c.serve->add_option("--data", c.server.data_dir, "RocksDB data folder (created if missing)");
+  c.serve->add_option("--listen", c.server.listen, "HOST:PORT (port 0 picks a free one)");
+  c.serve->add_flag("--demo", c.server.demo, "seed the demo org and users into an empty folder");
+  c.serve->add_option("--workflows", c.server.workflows_dir, "folder of workflow definitions");
+  c.serve->add_option("--roles", c.server.roles_file, "roles and org kinds (JSON); default: built in");
+  c.serve->add_option("--tls-cert", c.server.tls_cert, "PEM certificate chain: serve HTTPS and WSS");
+  c.serve->add_option("--tls-key", c.server.tls_key, "PEM private key");
+  c.serve->add_option("--threads", c.server.threads, "I/O threads");
+  c.serve->add_option("--hash", c.server.hash_algorithm, "event hash for a new database: sha256 or sm3");
+  c.serve->add_option("--ws-send-buffer", c.server.ws_send_buffer,
+                      "kernel send buffer per WebSocket, bytes (0: the kernel's default)");
+}
+
+// validate, verify, export, backup, reindex.
+void add_database_tools(CLI::App& app, Cli& c) {
+  c.validate = app.add_subcommand("validate", "检查工作流定义 (check workflow definition files)");
+  c.validate->add_option("files", c.files, "definition files")->required();
+  c.validate->add_option("--roles", c.roles_file, "roles configuration (JSON)");
+
+  c.verify = app.add_subcommand("verify", "校验数据库或档案 (prove a database, or a dossier, intact)");
+  c.verify_data = c.verify->add_option("--data", c.data, "data folder (with --dossier: also compare with it)");
+  c.verify_dossier = c.verify->add_option("--dossier", c.dossier_file, "a dossier written by pioneer export");
+  c.verify->add_option("--roles", c.roles_file, "roles configuration (JSON)");
+
+  c.exp = app.add_subcommand("export", "导出实例档案 (one instance's dossier as JSON; read-only, runs while serving)");
+  c.exp->add_option("--data", c.data, "data folder")->required();
+  c.exp->add_option("--instance", c.instance_id, "instance id")->required();
+  c.exp->add_option("--out", c.out_file, "file to write (default: standard output)");
+  c.exp->add_option("--roles", c.roles_file, "roles configuration (JSON)");
+
+  c.backup = app.add_subcommand("backup", "在线备份 (verified copy of a database while the server runs)");
+  c.backup->add_option("--data", c.data, "data folder")->required();
+  c.backup->add_option("--to", c.backup_dest, "new folder for the copy (must not exist)")->required();
+  c.backup->add_option("--attempts", c.backup_attempts, "checkpoints to try before giving up (default 5)");
+  c.backup->add_option("--roles", c.roles_file, "roles configuration (JSON)");
+
+  c.reindex = app.add_subcommand("reindex", "重建索引 (rebuild index entries, timers and counters from the records; server stopped)");
+  c.reindex->add_option("--data", c.data, "data folder")->required();
+  c.reindex->add_option("--roles", c.roles_file, "roles configuration (JSON)");
+}
+
+void add_org(CLI::App& app, Cli& c) {
+  auto* org = app.add_subcommand("org", "管理组织 (manage org units; server stopped)");
+  org->require_subcommand(1);
+  c.org_add = org->add_subcommand("add", "add or rename an org unit");
+  c.org_add->add_option("--data", c.data, "data folder")->required();
+  c.org_add->add_option("--id", c.org_id, "path, e.g. city/finance/b3")->required();
+  c.org_add->add_option("--name", c.org_name, "name, e.g. 市财政局第三党支部")->required();
+  c.org_add->add_option("--kind", c.org_kind, "department, branch, ...")->required();
+  c.org_list = org->add_subcommand("list", "list the org tree");
+  c.org_list->add_option("--data", c.data, "data folder")->required();
+}
+
+void add_user(CLI::App& app, Cli& c) {
+  auto* user = app.add_subcommand("user", "管理用户 (manage users and tokens; server stopped)");
+  user->require_subcommand(1);
+  c.user_add = user->add_subcommand("add", "add or update a user and print a new token once");
+  c.user_add->add_option("--data", c.data, "data folder")->required();
+  c.user_add->add_option("--id", c.user_id, "user id, e.g. qian.feng")->required();
+  c.user_add->add_option("--name", c.user_name, "name, e.g. 钱峰")->required();
+  c.user_add->add_option("--home", c.user_home, "home org")->required();
+  c.user_add->add_option("--role", c.grants, "ROLE@ORG, repeatable");
+  c.user_add->add_option("--ttl-days", c.ttl_days, "token lifetime in days (0: no expiry)");
+  c.user_token = user->add_subcommand("token", "issue another token for a user (printed once)");
+  c.user_token->add_option("--data", c.data, "data folder")->required();
+  c.user_token->add_option("--id", c.user_id, "user id")->required();
+  c.user_token->add_option("--ttl-days", c.ttl_days, "token lifetime in days (0: no expiry)");
+  c.user_revoke = user->add_subcommand(
+      "revoke", "revoke every token of a user: --data with the server stopped, or --server while it runs");
+  auto* revoke_data = c.user_revoke->add_option("--data", c.data, "data folder (server stopped)");
+  auto* revoke_server = c.user_revoke->add_option("--server", c.server_url, "running server, http(s)://HOST:PORT");
+  c.user_revoke->add_option("--ca", c.ca_file, "with an https:// server: PEM file of the CA (or the certificate) to trust")
+      ->needs(revoke_server);
+  c.user_revoke->add_option("--token", c.admin_token, "an administrator's token (with --server)");
+  revoke_data->excludes(revoke_server);
+  c.user_revoke->add_option("--id", c.user_id, "user id")->required();
+  c.user_passwd = user->add_subcommand("passwd", "set a user's password, read from standard input (server stopped)");
+  c.user_passwd->add_option("--data", c.data, "data folder")->required();
+  c.user_passwd->add_option("--id", c.user_id, "user id")->required();
+  c.user_list = user->add_subcommand("list", "list users and their roles");
+  c.user_list->add_option("--data", c.data, "data folder")->required();
+}
+
+// Flags given on the command line win over the config file: apply the file to a copy of the
+// defaults, then re-apply the flags that were given.
+int run_serve(Cli& c) {
+  if (!c.config_file.empty()) {
+    api::ServerConfig merged;
+    if (std::string err = api::apply_config_file(c.config_file, merged); !err.empty()) {
+      std::cerr << "pioneer: " << err << "\n";
+      return 1;
+    }
+    const api::ServerConfig& flags = c.server;
+    auto given = [&](const char* flag) { return c.serve->count(flag) > 0; };
+    if (given("--data")) merged.data_dir = flags.data_dir;
+    if (given("--listen")) merged.listen = flags.listen;
+    if (given("--demo")) merged.demo = flags.demo;
+    if (given("--workflows")) merged.workflows_dir = flags.workflows_dir;
+    if (given("--roles")) merged.roles_file = flags.roles_file;
+    if (given("--tls-cert")) merged.tls_cert = flags.tls_cert;
+    if (given("--tls-key")) merged.tls_key = flags.tls_key;
+    if (given("--threads")) merged.threads = flags.threads;
+    if (given("--hash")) merged.hash_algorithm = flags.hash_algorithm;
+    if (given("--ws-send-buffer")) merged.ws_send_buffer = flags.ws_send_buffer;
+    c.server = merged;
+  }
+  return api::serve(c.server);
+}
+
+// The server holds the database: ask it, so open streams of that user close at once.
+int run_revoke_online(const Cli& c) {
+  auto reply = api::revoke_user_tokens(c.server_url, c.admin_token, c.user_id, std::chrono::seconds(10), c.ca_file);
+  if (!reply.error.empty()) {
+    std::cerr << "pioneer: " << reply.error << "\n";
+    return 1;
+  }
+  std::cout << reply.body << "\n";
+  return reply.status == 200 ? 0 : 1;
+}
+
+int run_verify(const Cli& c) {
+  if (c.verify_dossier->count()) return cmd_verify_dossier(c.dossier_file, c.verify_data->count() ? c.data : "", c.roles_file);
+  if (!c.verify_data->count()) {
+    std::cerr << "pioneer: verify 需要 --data DIR 或 --dossier FILE（verify needs --data DIR or --dossier FILE）\n";
+    return 1;
+  }
+  return cmd_verify(c.data, c.roles_file);
+}
+
+int cmd_org_add(Engine& e, const Cli& c) {
+  std::optional<Org> before;
+  for (Org& o : e.orgs()) {
+    if (o.id == c.org_id) before = std::move(o);
+  }
+  auto r = e.execute(Command{PutOrg{Org{c.org_id, c.org_name, c.org_kind, ""}}, Principal::system_principal(), {}, {}});
+  if (!r) return report(r.error());
+  std::cout << r->body.dump() << "\n";
+  if (before) {
+    std::cerr << "org add: 组织 " << c.org_id << " 已存在，已更新（existing org updated）: " << before->kind << " "
+              << before->name << " -> " << c.org_kind << " " << c.org_name << "\n";
+  }
+  return 0;
+}
+
+std::string grants_text(const std::vector<RoleGrant>& gs) {
+  std::string out;
+  for (const RoleGrant& g : gs) out += (out.empty() ? "" : ", ") + g.role + "@" + g.org;
+  return out.empty() ? std::string("-") : out;
+}
+
+int cmd_user_add(Engine& e, const Cli& c) {
+  std::vector<RoleGrant> roles;
+  for (const std::string& g : c.grants) {
+    auto grant = parse_grant(g);
+    if (!grant) {
+      std::cerr << "pioneer: --role 应为 ROLE@ORG（--role must be ROLE@ORG）: " << g << "\n";
+      return 1;
+    }
+    roles.push_back(*grant);
+  }
+  auto before = e.user(c.user_id);
+  auto r = e.execute(Command{PutUser{c.user_id, c.user_name, c.user_home, roles}, Principal::system_principal(), {}, {}});
+  if (!r) return report(r.error());
+  if (before) {
+    // Adding a user that exists replaces its name, home and roles: say so, with what it had.
+    auto after = e.user(c.user_id);
+    std::cerr << "user add: 用户 " << c.user_id << " 已存在，已替换其姓名、所在组织和角色，原有令牌仍然有效（existing user "
+              << "updated; earlier tokens stay valid）: " << before->name << " " << before->home_org << " ["
+              << grants_text(before->roles) << "] -> "
+              << (after ? after->name + " " + after->home_org + " [" + grants_text(after->roles) + "]" : std::string("?"))
+              << "\n";
+  }
+  return issue_token(e, c.user_id, c.ttl_days);
+}
+
+// org and user subcommands on the database (server stopped).
+int run_directory(const Cli& c) {
+  if ((*c.user_add || *c.user_token) && (c.ttl_days < 0 || c.ttl_days > 36500)) {
+    std::cerr << "pioneer: --ttl-days 须为 0（不过期）到 36500 之间的整数（--ttl-days must be 0, no expiry, to 36500）\n";
+    return 1;
+  }
+  // Only adding creates a database (in a folder that does not exist or is empty); listing,
+  // issuing a token or revoking needs one.
+  auto engine = open_engine(c.data, c.roles_file, /*may_create=*/*c.org_add || *c.user_add);
+  if (!engine) return report(engine.error());
+  Engine& e = **engine;
+  if (*c.org_add) return cmd_org_add(e, c);
+  if (*c.org_list) {
+    for (const Org& o : e.orgs()) std::cout << o.id << "\t" << o.kind << "\t" << o.name << "\n";
+    return 0;
+  }
+  if (*c.user_add) return cmd_user_add(e, c);
+  if (*c.user_token) return issue_token(e, c.user_id, c.ttl_days);
+  if (*c.user_passwd) return set_password(e, c.user_id);
+  if (*c.user_revoke) {
+    auto r = e.execute(Command{RevokeTokens{c.user_id}, Principal::system_principal(), {}, {}});
+    if (!r) return report(r.error());
+    std::cout << r->body.dump() << "\n";
+    return 0;
+  }
+  if (*c.user_list) {
+    for (const Principal& p : e.users()) {
+      std::cout << p.id << "\t" << p.name << "\t" << p.home_org;
+      for (const RoleGrant& g : p.roles) std::cout << "\t" << g.role << "@" << g.org;
+      std::cout << "\n";
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   raise_open_file_limit();
   CLI::App app{"Pioneer — 机关党建工作流引擎 (workflow engine for party-building mechanisms)"};
   app.require_subcommand(1);
-  std::string roles_file;
-
-  api::ServerConfig server;
-  std::string config_file;
-  auto* serve = app.add_subcommand("serve", "运行服务 (run the HTTP + WebSocket server)");
-  serve->add_option("--config", config_file, "JSON config file (keys as the flags; flags win)");
-  serve->add_option("--data", server.data_dir, "RocksDB data folder (created if missing)");
-  serve->add_option("--listen", server.listen, "HOST:PORT (port 0 picks a free one)");
-  serve->add_flag("--demo", server.demo, "seed the demo org and users into an empty folder");
-  serve->add_option("--workflows", server.workflows_dir, "folder of workflow definitions");
-  serve->add_option("--roles", server.roles_file, "roles and org kinds (JSON); default: built in");
-  serve->add_option("--tls-cert", server.tls_cert, "PEM certificate chain: serve HTTPS and WSS");
-  serve->add_option("--tls-key", server.tls_key, "PEM private key");
-  serve->add_option("--threads", server.threads, "I/O threads");
-  serve->add_option("--hash", server.hash_algorithm, "event hash for a new database: sha256 or sm3");
-  serve->add_option("--ws-send-buffer", server.ws_send_buffer,
-                    "kernel send buffer per WebSocket, bytes (0: the kernel's default)");
-
-  std::vector<std::string> files;
-  auto* validate = app.add_subcommand("validate", "检查工作流定义 (check workflow definition files)");
-  validate->add_option("files", files, "definition files")->required();
-  validate->add_option("--roles", roles_file, "roles configuration (JSON)");
-
-  std::string data = "data";
-  std::string dossier_file;
-  auto* verify = app.add_subcommand("verify", "校验数据库或档案 (prove a database, or a dossier, intact)");
-  auto* verify_data = verify->add_option("--data", data, "data folder (with --dossier: also compare with it)");
-  auto* verify_dossier_opt = verify->add_option("--dossier", dossier_file, "a dossier written by pioneer export");
-  verify->add_option("--roles", roles_file, "roles configuration (JSON)");
-
-  std::string instance_id, out_file;
-  auto* exp = app.add_subcommand("export", "导出实例档案 (one instance's dossier as JSON; read-only, runs while serving)");
-  exp->add_option("--data", data, "data folder")->required();
-  exp->add_option("--instance", instance_id, "instance id")->required();
-  exp->add_option("--out", out_file, "file to write (default: standard output)");
-  exp->add_option("--roles", roles_file, "roles configuration (JSON)");
-
-  std::string backup_dest;
-  int backup_attempts = 5;
-  auto* backup = app.add_subcommand("backup", "在线备份 (verified copy of a database while the server runs)");
-  backup->add_option("--data", data, "data folder")->required();
-  backup->add_option("--to", backup_dest, "new folder for the copy (must not exist)")->required();
-  backup->add_option("--attempts", backup_attempts, "checkpoints to try before giving up (default 5)");
-  backup->add_option("--roles", roles_file, "roles configuration (JSON)");
-
-  auto* reindex = app.add_subcommand("reindex", "重建索引 (rebuild index entries, timers and counters from the records; server stopped)");
-  reindex->add_option("--data", data, "data folder")->required();
-  reindex->add_option("--roles", roles_file, "roles configuration (JSON)");
-
-  auto* org = app.add_subcommand("org", "管理组织 (manage org units; server stopped)");
-  org->require_subcommand(1);
-  std::string org_id, org_name, org_kind;
-  auto* org_add = org->add_subcommand("add", "add or rename an org unit");
-  org_add->add_option("--data", data, "data folder")->required();
-  org_add->add_option("--id", org_id, "path, e.g. city/finance/b3")->required();
-  org_add->add_option("--name", org_name, "name, e.g. 市财政局第三党支部")->required();
-  org_add->add_option("--kind", org_kind, "department, branch, ...")->required();
-  auto* org_list = org->add_subcommand("list", "list the org tree");
-  org_list->add_option("--data", data, "data folder")->required();
-
-  auto* user = app.add_subcommand("user", "管理用户 (manage users and tokens; server stopped)");
-  user->require_subcommand(1);
-  std::string user_id, user_name, user_home;
-  std::vector<std::string> grants;
-  int64_t ttl_days = 0;
-  auto* user_add = user->add_subcommand("add", "add or update a user and print a new token once");
-  user_add->add_option("--data", data, "data folder")->required();
-  user_add->add_option("--id", user_id, "user id, e.g. qian.feng")->required();
-  user_add->add_option("--name", user_name, "name, e.g. 钱峰")->required();
-  user_add->add_option("--home", user_home, "home org")->required();
-  user_add->add_option("--role", grants, "ROLE@ORG, repeatable");
-  user_add->add_option("--ttl-days", ttl_days, "token lifetime in days (0: no expiry)");
-  auto* user_token = user->add_subcommand("token", "issue another token for a user (printed once)");
-  user_token->add_option("--data", data, "data folder")->required();
-  user_token->add_option("--id", user_id, "user id")->required();
-  user_token->add_option("--ttl-days", ttl_days, "token lifetime in days (0: no expiry)");
-  auto* user_revoke = user->add_subcommand(
-      "revoke", "revoke every token of a user: --data with the server stopped, or --server while it runs");
-  std::string server_url, admin_token;
-  auto* revoke_data = user_revoke->add_option("--data", data, "data folder (server stopped)");
-  auto* revoke_server = user_revoke->add_option("--server", server_url, "running server, http(s)://HOST:PORT");
-  std::string ca_file;
-  user_revoke->add_option("--ca", ca_file, "with an https:// server: PEM file of the CA (or the certificate) to trust")
-      ->needs(revoke_server);
-  user_revoke->add_option("--token", admin_token, "an administrator's token (with --server)");
-  revoke_data->excludes(revoke_server);
-  user_revoke->add_option("--id", user_id, "user id")->required();
-  auto* user_passwd = user->add_subcommand("passwd", "set a user's password, read from standard input (server stopped)");
-  user_passwd->add_option("--data", data, "data folder")->required();
-  user_passwd->add_option("--id", user_id, "user id")->required();
-  auto* user_list = user->add_subcommand("list", "list users and their roles");
-  user_list->add_option("--data", data, "data folder")->required();
-
+  Cli c;
+  add_serve(app, c);
+  add_database_tools(app, c);
+  add_org(app, c);
+  add_user(app, c);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -395,126 +546,12 @@ int main(int argc, char** argv) {
     std::cerr << "pioneer: 命令行参数有误，见 pioneer --help（bad command line arguments）\n";
     return app.exit(e);
   }
-
-  if (*serve) {
-    // Flags given on the command line win over the config file: apply the file to a copy of
-    // the defaults, then re-apply the flags that were given.
-    if (!config_file.empty()) {
-      api::ServerConfig from_file;
-      if (std::string err = api::apply_config_file(config_file, from_file); !err.empty()) {
-        std::cerr << "pioneer: " << err << "\n";
-        return 1;
-      }
-      api::ServerConfig merged = from_file;
-      if (serve->count("--data")) merged.data_dir = server.data_dir;
-      if (serve->count("--listen")) merged.listen = server.listen;
-      if (serve->count("--demo")) merged.demo = server.demo;
-      if (serve->count("--workflows")) merged.workflows_dir = server.workflows_dir;
-      if (serve->count("--roles")) merged.roles_file = server.roles_file;
-      if (serve->count("--tls-cert")) merged.tls_cert = server.tls_cert;
-      if (serve->count("--tls-key")) merged.tls_key = server.tls_key;
-      if (serve->count("--threads")) merged.threads = server.threads;
-      if (serve->count("--hash")) merged.hash_algorithm = server.hash_algorithm;
-      if (serve->count("--ws-send-buffer")) merged.ws_send_buffer = server.ws_send_buffer;
-      server = merged;
-    }
-    return api::serve(server);
-  }
-  if (*validate) return cmd_validate(files, roles_file);
-  if (*user_revoke && !server_url.empty()) {
-    // The server holds the database: ask it, so open streams of that user close at once.
-    auto reply = api::revoke_user_tokens(server_url, admin_token, user_id, std::chrono::seconds(10), ca_file);
-    if (!reply.error.empty()) {
-      std::cerr << "pioneer: " << reply.error << "\n";
-      return 1;
-    }
-    std::cout << reply.body << "\n";
-    return reply.status == 200 ? 0 : 1;
-  }
-  if (*verify) {
-    if (verify_dossier_opt->count()) return cmd_verify_dossier(dossier_file, verify_data->count() ? data : "", roles_file);
-    if (!verify_data->count()) {
-      std::cerr << "pioneer: verify 需要 --data DIR 或 --dossier FILE（verify needs --data DIR or --dossier FILE）\n";
-      return 1;
-    }
-    return cmd_verify(data, roles_file);
-  }
-  if (*exp) return cmd_export(data, instance_id, out_file, roles_file);
-  if (*backup) return cmd_backup(data, backup_dest, backup_attempts, roles_file);
-  if (*reindex) return cmd_reindex(data, roles_file);
-
-  if ((*user_add || *user_token) && (ttl_days < 0 || ttl_days > 36500)) {
-    std::cerr << "pioneer: --ttl-days 须为 0（不过期）到 36500 之间的整数（--ttl-days must be 0, no expiry, to 36500）\n";
-    return 1;
-  }
-  // Only adding creates a database (in a folder that does not exist or is empty); listing,
-  // issuing a token or revoking needs one.
-  auto engine = open_engine(data, roles_file, /*may_create=*/*org_add || *user_add);
-  if (!engine) return report(engine.error());
-  Engine& e = **engine;
-  const Principal system = Principal::system_principal();
-  if (*org_add) {
-    std::optional<Org> before;
-    for (Org& o : e.orgs()) {
-      if (o.id == org_id) before = std::move(o);
-    }
-    auto r = e.execute(Command{PutOrg{Org{org_id, org_name, org_kind, ""}}, system, {}, {}});
-    if (!r) return report(r.error());
-    std::cout << r->body.dump() << "\n";
-    if (before) {
-      std::cerr << "org add: 组织 " << org_id << " 已存在，已更新（existing org updated）: " << before->kind << " "
-                << before->name << " -> " << org_kind << " " << org_name << "\n";
-    }
-    return 0;
-  }
-  if (*org_list) {
-    for (const Org& o : e.orgs()) std::cout << o.id << "\t" << o.kind << "\t" << o.name << "\n";
-    return 0;
-  }
-  if (*user_add) {
-    std::vector<RoleGrant> roles;
-    for (const std::string& g : grants) {
-      auto grant = parse_grant(g);
-      if (!grant) {
-        std::cerr << "pioneer: --role 应为 ROLE@ORG（--role must be ROLE@ORG）: " << g << "\n";
-        return 1;
-      }
-      roles.push_back(*grant);
-    }
-    auto before = e.user(user_id);
-    auto r = e.execute(Command{PutUser{user_id, user_name, user_home, roles}, system, {}, {}});
-    if (!r) return report(r.error());
-    if (before) {
-      // Adding a user that exists replaces its name, home and roles: say so, with what it had.
-      const auto grants_text = [](const std::vector<RoleGrant>& gs) {
-        std::string out;
-        for (const RoleGrant& g : gs) out += (out.empty() ? "" : ", ") + g.role + "@" + g.org;
-        return out.empty() ? std::string("-") : out;
-      };
-      auto after = e.user(user_id);
-      std::cerr << "user add: 用户 " << user_id << " 已存在，已替换其姓名、所在组织和角色，原有令牌仍然有效（existing user "
-                << "updated; earlier tokens stay valid）: " << before->name << " " << before->home_org << " ["
-                << grants_text(before->roles) << "] -> " << (after ? after->name + " " + after->home_org + " [" +
-                                                                 grants_text(after->roles) + "]" : std::string("?"))
-                << "\n";
-    }
-    return issue_token(e, user_id, ttl_days);
-  }
-  if (*user_token) return issue_token(e, user_id, ttl_days);
-  if (*user_passwd) return set_password(e, user_id);
-  if (*user_revoke) {
-    auto r = e.execute(Command{RevokeTokens{user_id}, system, {}, {}});
-    if (!r) return report(r.error());
-    std::cout << r->body.dump() << "\n";
-    return 0;
-  }
-  if (*user_list) {
-    for (const Principal& p : e.users()) {
-      std::cout << p.id << "\t" << p.name << "\t" << p.home_org;
-      for (const RoleGrant& g : p.roles) std::cout << "\t" << g.role << "@" << g.org;
-      std::cout << "\n";
-    }
-    return 0;
-  }
-  return 0;
+  if (*c.serve) return run_serve(c);
+  if (*c.validate) return cmd_validate(c.files, c.roles_file);
+  if (*c.user_revoke && !c.server_url.empty()) return run_revoke_online(c);
+  if (*c.verify) return run_verify(c);
+  if (*c.exp) return cmd_export(c.data, c.instance_id, c.out_file, c.roles_file);
+  if (*c.backup) return cmd_backup(c.data, c.backup_dest, c.backup_attempts, c.roles_file);
+  if (*c.reindex) return cmd_reindex(c.data, c.roles_file);
+  return run_directory(c);
 }

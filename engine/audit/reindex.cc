@@ -11,12 +11,11 @@
 
 #include "engine/core/codec.h"
 #include "engine/core/indexer.h"
+#include "engine/core/spaces.h"
 #include "engine/write/registry.h"
 #include "storage/store.h"
 
 namespace pioneer::engine {
-
-using storage::Space;
 
 Json ReindexReport::to_json() const {
   return Json{{"instances", instances},
@@ -134,7 +133,7 @@ class Fingerprint {
 // names none) does not imply, counting them in `removed`. A key whose fingerprint is among
 // `implied` (sorted) is taken as implied without reading its record (reindex.h).
 template <class IdOf, class Implies>
-Result<void> delete_strays(storage::Store& store, const Registry& registry, storage::Batch& batch, Space space,
+Result<void> delete_strays(storage::Store& store, const Registry& registry, storage::Batch& batch, storage::Space space,
                            const std::vector<uint64_t>& implied, Fingerprint& fingerprint, IdOf id_of, Implies implies,
                            uint64_t& removed, Progress& progress, const char* what_zh, const char* what_en) {
   uint64_t checked = 0;
@@ -194,7 +193,7 @@ Result<Implied> implied_fingerprints(const storage::Store& store, const Registry
   return out;
 }
 
-Result<uint64_t> count(const storage::Store& store, Space space) {
+Result<uint64_t> count(const storage::Store& store, storage::Space space) {
   uint64_t n = 0;
   auto c = store.scan_prefix(space, "");
   for (; c->valid(); c->next()) ++n;
@@ -202,20 +201,38 @@ Result<uint64_t> count(const storage::Store& store, Space space) {
   return n;
 }
 
-}  // namespace
+using Counters = std::map<std::string, int64_t>;  // one per (workflow, org, assignee, state, overdue): small
 
-Result<ReindexReport> reindex_store(storage::Store& store, const RoleCatalog& roles, const ReindexOptions& options) {
-  ReindexReport r;
-  Progress progress(options);
-  Registry registry;
-  if (auto st = registry.load(store, roles); !st) return fail(st.error());
-  storage::Batch batch;
-  batch.put(Space::kMeta, kReindexPendingKey, "1");
-  if (auto st = flush(store, batch, true); !st) return fail(st.error());
+// Step 1 for one readable record: its index entries and timers, put where missing or different.
+Result<void> put_implied_by(const storage::Store& store, const Definition& def, const Instance& in,
+                            storage::Batch& batch, ReindexReport& r) {
+  std::vector<index::Entry> entries = index::entries(def, in);
+  std::vector<std::string> keys;
+  keys.reserve(entries.size());
+  for (const index::Entry& e : entries) keys.push_back(e.key);
+  auto have = store.multi_get(Space::kIndexes, keys);
+  if (!have) return fail(have.error());
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if ((*have)[i] && *(*have)[i] == entries[i].value) continue;
+    batch.put(Space::kIndexes, std::move(entries[i].key), std::move(entries[i].value));
+    r.index_entries_written++;
+  }
+  r.index_entries += entries.size();
+  keys = timer_keys(in);
+  auto armed = store.multi_get(Space::kTimers, keys);
+  if (!armed) return fail(armed.error());
+  r.timers += keys.size();
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if ((*armed)[i]) continue;
+    batch.put(Space::kTimers, std::move(keys[i]), "");
+    r.timers_written++;
+  }
+  return {};
+}
 
-  // 1. What each record implies: put where missing or different.
-  progress.step("reindex: 1/4 补写每个实例应有的索引项与定时器（putting what each record implies）");
-  std::map<std::string, int64_t> want_counters;  // one per (workflow, org, assignee, state, overdue): small
+// 1. What each record implies: put where missing or different; the counters they imply.
+Result<void> put_implied(storage::Store& store, const Registry& registry, storage::Batch& batch, ReindexReport& r,
+                         Counters& want_counters, Progress& progress) {
   auto instances = store.scan_prefix(Space::kInstances, "");
   for (; instances->valid(); instances->next()) {
     r.instances++;
@@ -228,40 +245,22 @@ Result<ReindexReport> reindex_store(storage::Store& store, const RoleCatalog& ro
       r.unreadable_instances++;
       continue;
     }
-    const Instance* in = &readable_record->instance;
-    std::vector<index::Entry> entries = index::entries(*readable_record->def, *in);
-    std::vector<std::string> keys;
-    keys.reserve(entries.size());
-    for (const index::Entry& e : entries) keys.push_back(e.key);
-    auto have = store.multi_get(Space::kIndexes, keys);
-    if (!have) return fail(have.error());
-    for (size_t i = 0; i < entries.size(); ++i) {
-      if ((*have)[i] && *(*have)[i] == entries[i].value) continue;
-      batch.put(Space::kIndexes, std::move(entries[i].key), std::move(entries[i].value));
-      r.index_entries_written++;
-    }
-    r.index_entries += entries.size();
-    keys = timer_keys(*in);
-    auto armed = store.multi_get(Space::kTimers, keys);
-    if (!armed) return fail(armed.error());
-    r.timers += keys.size();
-    for (size_t i = 0; i < keys.size(); ++i) {
-      if ((*armed)[i]) continue;
-      batch.put(Space::kTimers, std::move(keys[i]), "");
-      r.timers_written++;
-    }
-    want_counters[index::counter_key(*in)] += 1;
+    const Instance& in = readable_record->instance;
+    if (auto st = put_implied_by(store, *readable_record->def, in, batch, r); !st) return fail(st.error());
+    want_counters[index::counter_key(in)] += 1;
     if (auto st = flush(store, batch); !st) return fail(st.error());
   }
   if (auto st = instances->status(); !st) return fail(st.error());
   instances.reset();
-  if (auto st = flush(store, batch, true); !st) return fail(st.error());
+  return flush(store, batch, true);
+}
 
-  // 2. Keys no record implies. Every implied key is there now, so a family that holds exactly as
-  // many keys as were implied holds nothing else (unless unreadable records keep some: then the
-  // walk runs); otherwise each key not among the implied keys' fingerprints is checked against
-  // its record.
-  progress.step("reindex: 2/4 查找并删除多余的索引项与定时器（deleting strays）");
+// 2. Keys no record implies. Every implied key is there now, so a family that holds exactly as
+// many keys as were implied holds nothing else (unless unreadable records keep some: then the
+// walk runs); otherwise each key not among the implied keys' fingerprints is checked against
+// its record.
+Result<void> delete_all_strays(storage::Store& store, const Registry& registry, storage::Batch& batch,
+                               ReindexReport& r, Progress& progress) {
   auto index_keys = count(store, Space::kIndexes);
   if (!index_keys) return fail(index_keys.error());
   auto timer_count = count(store, Space::kTimers);
@@ -289,44 +288,63 @@ Result<ReindexReport> reindex_store(storage::Store& store, const RoleCatalog& ro
     if (!st) return fail(st.error());
     implied.index_entries = {};  // its memory back before the next walk
   }
-  if (timer_walk) {
-    auto st = delete_strays(
-        store, registry, batch, Space::kTimers, implied.timers, fingerprint,
-        [](std::string_view key) {
-          auto timer = index::parse_timer_key(key);
-          return timer ? timer->id : std::string();
-        },
-        [](std::string_view key, const Definition&, const Instance& in) {
-          const std::vector<std::string> keys = timer_keys(in);
-          return std::binary_search(keys.begin(), keys.end(), key);
-        },
-        r.stray_timers, progress, "定时器", "timers");
-    if (!st) return fail(st.error());
-  }
+  if (!timer_walk) return {};
+  return delete_strays(
+      store, registry, batch, Space::kTimers, implied.timers, fingerprint,
+      [](std::string_view key) {
+        auto timer = index::parse_timer_key(key);
+        return timer ? timer->id : std::string();
+      },
+      [](std::string_view key, const Definition&, const Instance& in) {
+        const std::vector<std::string> keys = timer_keys(in);
+        return std::binary_search(keys.begin(), keys.end(), key);
+      },
+      r.stray_timers, progress, "定时器", "timers");
+}
 
-  // 3. Counters: each wrong one replaced by what the records imply (a malformed value too).
-  progress.step("reindex: 3/4 更正统计计数（correcting counters）");
+// 3. Counters: each wrong one replaced by what the records imply (a malformed value too).
+Result<void> correct_counters(storage::Store& store, storage::Batch& batch, ReindexReport& r, Counters want_counters) {
   for (auto c = store.scan_prefix(Space::kCounters, ""); c->valid(); c->next()) {
     const std::string key(c->key());
     auto it = want_counters.find(key);
     const int64_t want = it == want_counters.end() ? 0 : it->second;
     if (it != want_counters.end()) want_counters.erase(it);
-    auto have = store.counter(key);
+    auto have = store.counter(Space::kCounters, key);
     if (!have && have.error().code != Code::kCorruption) return fail(have.error());
     if (have && *have == want) continue;
     batch.del(Space::kCounters, key);
-    if (want != 0) batch.add(key, want);
+    if (want != 0) batch.add(Space::kCounters, key, want);
     r.counters_corrected++;
   }
   for (auto& [key, n] : want_counters) {
-    batch.add(key, n);
+    batch.add(Space::kCounters, key, n);
     r.counters_corrected++;
   }
+  return flush(store, batch, true);
+}
+
+}  // namespace
+
+Result<ReindexReport> reindex_store(storage::Store& store, const RoleCatalog& roles, const ReindexOptions& options) {
+  ReindexReport r;
+  Progress progress(options);
+  Registry registry;
+  if (auto st = registry.load(store, roles); !st) return fail(st.error());
+  storage::Batch batch;
+  batch.put(Space::kMeta, kReindexPendingKey, "1");
   if (auto st = flush(store, batch, true); !st) return fail(st.error());
+
+  progress.step("reindex: 1/4 补写每个实例应有的索引项与定时器（putting what each record implies）");
+  Counters want_counters;
+  if (auto st = put_implied(store, registry, batch, r, want_counters, progress); !st) return fail(st.error());
+  progress.step("reindex: 2/4 查找并删除多余的索引项与定时器（deleting strays）");
+  if (auto st = delete_all_strays(store, registry, batch, r, progress); !st) return fail(st.error());
+  progress.step("reindex: 3/4 更正统计计数（correcting counters）");
+  if (auto st = correct_counters(store, batch, r, std::move(want_counters)); !st) return fail(st.error());
 
   // 4. One version per key, no deletion left; then the database may take writes again.
   progress.step("reindex: 4/4 压实索引与定时器（compacting the two families）");
-  for (Space space : {Space::kIndexes, Space::kTimers}) {
+  for (storage::Space space : {Space::kIndexes, Space::kTimers}) {
     if (auto st = store.compact_space(space); !st) return fail(st.error());
   }
   batch.del(Space::kMeta, kReindexPendingKey);

@@ -838,7 +838,7 @@ std::optional<TimerSpec> Parser::parse_timer(const StateSpec& state, const Json&
               "no transition " + q(*transition) + " from state " + q(state.name));
     } else {
       // The system gives no comment and no fields: a transition that needs either would be
-      // done without them, against its own rule (session 10's audit). Fields required at
+      // done without them, against its own rule. Fields required at
       // creation always have a value; anything else needs a transition of its own for people.
       if (fired->comment == CommentRule::kRequired) {
         problem(at(path, "transition"),
@@ -905,7 +905,7 @@ void Parser::check_graph() {
     }
   }
   // Nor go round for ever: from every state some path leads to a terminal one (a pair of states
-  // that only lead to each other passes the check above; session 10's audit).
+  // that only lead to each other passes the check above).
   std::set<std::string> closes;
   for (const auto& [name, state] : def_.states) {
     if (state.terminal) closes.insert(name);
@@ -930,7 +930,7 @@ void Parser::check_graph() {
 // Timers that may be due the moment their state is entered — `after` of zero, or any
 // `at_field` timer (the date may be past) — must not fire transitions round a cycle: the
 // instance would move for ever at once, each firing an event, and the writer would never be
-// free for anything else (found in session 10's audit). A cycle with one timer that waits is
+// free for anything else. A cycle with one timer that waits is
 // fine: it moves once per wait.
 void Parser::check_instant_timer_cycles() {
   struct Edge {

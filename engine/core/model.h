@@ -13,6 +13,8 @@
 #include <variant>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "common/result.h"
 #include "engine/core/text_memo.h"
 
@@ -101,8 +103,9 @@ struct Instance {
   // Timers armed for the current state.
   std::vector<ArmedTimer> timers;
   // Timers of the current state that have fired since it was entered (and were not armed again
-  // since): a migration to another version must not arm them again. Empty in records written
-  // before session 11.
+  // since): a migration to another version must not arm them again. Stored only when not
+  // empty, so a record without the field has none; database schema 1 (engine.cc, kSchema) also
+  // holds records whose writer did not keep the field, and they read the same way.
   std::vector<std::string> fired_timers;
 
   // The part of the API view that does not depend on who asks (codec.h

@@ -209,7 +209,7 @@ void add_audience(std::vector<AudienceEntry>& out, const std::vector<ActorSpec>&
   for (const ActorSpec& a : specs) {
     AudienceEntry entry;
     if (a.creator) {
-      // Addressed by name (session 11: `{"creator": true}` in notify and remind was dropped).
+      // Addressed by name: `{"creator": true}` in notify and remind names one user, no role.
       if (in.created_by.empty()) continue;
       entry.user = in.created_by;
     } else {
@@ -612,16 +612,19 @@ std::optional<Error> check_migration_allowed(const Definition& from, const Insta
   return std::nullopt;
 }
 
-Result<Decision> decide_migration(const DecideEnv& env, const Definition& from, const Instance& current,
-                                  const MigrateInstance& cmd, const Principal& who) {
-  const Definition& to = env.def;
-  if (auto refused = check_migration_allowed(from, current, cmd, who)) return fail(std::move(*refused));
+namespace {
+
+Result<std::string> states_error(const std::string& rule, const std::string& state, const std::string& zh,
+                                 const std::string& en) {
+  return fail(Code::kInvalidField, zh + "（" + en + "）", Json{{"field", "states"}, {"rule", rule}, {"state", state}});
+}
+
+// The state the instance lands in under `to`. The whole mapping is checked, not only the entry
+// used: one mapping is meant for many instances, and a misspelt state must not pass because
+// this instance is elsewhere.
+Result<std::string> migration_state(const Definition& from, const Definition& to, const Instance& current,
+                                    const MigrateInstance& cmd) {
   const std::string v = std::to_string(to.version);
-  auto states_error = [&](const std::string& rule, const std::string& state, const std::string& zh, const std::string& en) {
-    return fail(Code::kInvalidField, zh + "（" + en + "）", Json{{"field", "states"}, {"rule", rule}, {"state", state}});
-  };
-  // The whole mapping is checked, not only the entry used: one mapping is meant for many
-  // instances, and a misspelt state must not pass because this instance is elsewhere.
   for (const auto& [old_name, new_name] : cmd.states) {
     if (from.state(old_name) == nullptr) {
       return states_error("unknown_state", old_name, "原版本没有状态 '" + old_name + "'",
@@ -645,24 +648,30 @@ Result<Decision> decide_migration(const DecideEnv& env, const Definition& from, 
                         "新版本没有可对应当前状态 '" + current.state + "' 的同名非终止状态，请在 states 中给出",
                         "version " + v + " has no non-terminal state '" + current.state + "': map it in states");
   }
+  return new_state;
+}
+
+// The instance as it is must be a valid instance of `to`: its org's kind, every value it holds
+// (nothing is dropped), what `to` requires at creation, and the same assignee org.
+std::optional<Error> check_instance_fits(const DecideEnv& env, const Definition& to, const Instance& current) {
+  const std::string v = std::to_string(to.version);
   if (!to.create.org_kind.empty()) {
     auto org = env.orgs.find_org(current.org);
     if (!org || org->kind != to.create.org_kind) {
-      return fail(Code::kInvalidField,
-                  "新版本的事项只能属于 " + to.create.org_kind + " 类组织（version " + v + "'s instances belong to an org of kind " +
-                      to.create.org_kind + "）",
-                  Json{{"field", "org"}, {"rule", "org_kind"}, {"org_kind", to.create.org_kind}});
+      return Error::make(Code::kInvalidField,
+                         "新版本的事项只能属于 " + to.create.org_kind + " 类组织（version " + v +
+                             "'s instances belong to an org of kind " + to.create.org_kind + "）",
+                         Json{{"field", "org"}, {"rule", "org_kind"}, {"org_kind", to.create.org_kind}});
     }
   }
-  // Every value the instance holds must mean the same under the new version: nothing is dropped.
   for (auto it = current.fields.begin(); it != current.fields.end(); ++it) {
     const FieldSpec* spec = to.field(it.key());
     if (spec == nullptr) {
-      return fail(invalid_field(it.key(), "unknown", "在新版本中不存在，迁移不会丢弃数据",
-                                "does not exist in version " + v + " (migrating drops no data)"));
+      return invalid_field(it.key(), "unknown", "在新版本中不存在，迁移不会丢弃数据",
+                           "does not exist in version " + v + " (migrating drops no data)");
     }
     if (is_blank(it.value())) continue;
-    if (auto err = check_value(*spec, it.value(), current.org, env.orgs, env.utc_offset_minutes)) return fail(std::move(*err));
+    if (auto err = check_value(*spec, it.value(), current.org, env.orgs, env.utc_offset_minutes)) return err;
   }
   // What the new version requires at creation, every instance of it holds (a timer's transition
   // may rely on it: definition.cc).
@@ -671,10 +680,10 @@ Result<Decision> decide_migration(const DecideEnv& env, const Definition& from, 
     if (!has_value(current.fields, name)) missing.push_back(name);
   }
   if (!missing.empty()) {
-    return fail(Code::kMissingFields,
-                "新版本创建时必填的字段缺少：" + join(missing) + "（fields version " + v + " requires at creation are missing: " +
-                    join(missing) + "）",
-                Json{{"missing", missing}});
+    return Error::make(Code::kMissingFields,
+                       "新版本创建时必填的字段缺少：" + join(missing) + "（fields version " + v +
+                           " requires at creation are missing: " + join(missing) + "）",
+                       Json{{"missing", missing}});
   }
   // The assignee stays: a migration changes the rules, not who leads the work. (A new assignee
   // field the instance has not filled would leave it without one: nobody "of the assignee"
@@ -687,33 +696,23 @@ Result<Decision> decide_migration(const DecideEnv& env, const Definition& from, 
   if (assignee != current.assignee_org) {
     const std::string was = current.assignee_org.empty() ? "（无）" : current.assignee_org;
     const std::string would = assignee.empty() ? "（无）" : assignee;
-    return fail(Code::kInvalidField,
-                "按新版本，承办组织将从 " + was + " 变为 " + would + "；迁移不改变承办（under version " + v +
-                    " the assignee org would change from " + was + " to " + would + "; a migration keeps the assignee）",
-                Json{{"field", "assignee_org"}, {"rule", "assignee"}});
+    return Error::make(Code::kInvalidField,
+                       "按新版本，承办组织将从 " + was + " 变为 " + would + "；迁移不改变承办（under version " + v +
+                           " the assignee org would change from " + was + " to " + would + "; a migration keeps the assignee）",
+                       Json{{"field", "assignee_org"}, {"rule", "assignee"}});
   }
-  auto comment = check_comment(CommentRule::kOptional, cmd.comment);
-  if (!comment) return fail(comment.error());
+  return std::nullopt;
+}
 
-  Decision d;
-  d.instance = current;
+// Timers: a migration is not a new entry into the state. One armed before under the same name
+// keeps its due time (an `at_field` one follows the field as the new version reads it); one
+// that has fired since the state was entered (fired_timers, kept across migrations) stays
+// fired; any other is armed now — a new obligation, or one never armed (its date unset).
+// Timers are matched by name: a renamed timer is a new one.
+void carry_timers(Decision& d, const DecideEnv& env, const StateSpec& target, const std::vector<ArmedTimer>& was_armed) {
   Instance& in = d.instance;
-  in.workflow_version = to.version;
-  in.updated_at_ms = env.now_ms;
-  in.due_at_ms = !to.due_field.empty() && has_value(in.fields, to.due_field)
-                     ? field_moment_ms(*to.field(to.due_field), in.fields[to.due_field], env.utc_offset_minutes)
-                     : std::nullopt;
-  in.approvals.clear();
-  in.approvals_for.clear();
-  in.state = new_state;
-  // Timers: a migration is not a new entry into the state. One armed before under the same name
-  // keeps its due time (an `at_field` one follows the field as the new version reads it); one
-  // that has fired since the state was entered (fired_timers, kept across migrations) stays
-  // fired; any other is armed now — a new obligation, or one never armed (its date unset).
-  // Timers are matched by name: a renamed timer is a new one.
-  const std::vector<ArmedTimer> was_armed = current.timers;
   in.timers.clear();
-  for (const TimerSpec& t : target->timers) {
+  for (const TimerSpec& t : target.timers) {
     const auto before = std::find_if(was_armed.begin(), was_armed.end(), [&](const ArmedTimer& a) { return a.name == t.name; });
     if (before != was_armed.end()) {
       const std::optional<int64_t> due = t.after_ms ? std::optional<int64_t>(before->due_ms) : timer_due(env, t, in);
@@ -736,9 +735,35 @@ Result<Decision> decide_migration(const DecideEnv& env, const Definition& from, 
     const bool moved = std::find(d.disarmed.begin(), d.disarmed.end(), a) != d.disarmed.end();
     if (!kept && !moved) d.disarmed.push_back(a);  // the new state has no timer of its name
   }
+}
+
+}  // namespace
+
+Result<Decision> decide_migration(const DecideEnv& env, const Definition& from, const Instance& current,
+                                  const MigrateInstance& cmd, const Principal& who) {
+  const Definition& to = env.def;
+  if (auto refused = check_migration_allowed(from, current, cmd, who)) return fail(std::move(*refused));
+  auto new_state = migration_state(from, to, current, cmd);
+  if (!new_state) return fail(new_state.error());
+  if (auto unfit = check_instance_fits(env, to, current)) return fail(std::move(*unfit));
+  auto comment = check_comment(CommentRule::kOptional, cmd.comment);
+  if (!comment) return fail(comment.error());
+
+  Decision d;
+  d.instance = current;
+  Instance& in = d.instance;
+  in.workflow_version = to.version;
+  in.updated_at_ms = env.now_ms;
+  in.due_at_ms = !to.due_field.empty() && has_value(in.fields, to.due_field)
+                     ? field_moment_ms(*to.field(to.due_field), in.fields[to.due_field], env.utc_offset_minutes)
+                     : std::nullopt;
+  in.approvals.clear();
+  in.approvals_for.clear();
+  in.state = *new_state;
+  carry_timers(d, env, *to.state(*new_state), current.timers);
   Event e = base_event(in, who, env.now_ms, "migrated");
   e.from = current.state;
-  e.to = new_state;
+  e.to = *new_state;
   e.changes = Json{{"workflow_version", to.version}, {"previous_version", from.version}};
   e.comment = *comment;
   add_next_actors(e.audience, to, in);

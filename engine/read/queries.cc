@@ -13,12 +13,11 @@
 #include "engine/core/codec.h"
 #include "engine/core/indexer.h"
 #include "engine/core/rules.h"
-#include "engine/write/engine_state.h"
+#include "engine/core/spaces.h"
+#include "engine/read/reads.h"
 #include "storage/keys.h"
 
-namespace pioneer::engine {
-
-using storage::Space;
+namespace pioneer::engine::reads {
 
 namespace {
 
@@ -99,7 +98,7 @@ bool contains_ci(std::string_view hay, std::string_view needle) {
 // short and its next_cursor goes on from the last one). Reads records in chunks with one
 // multi-get each.
 template <class Accept>
-Result<InstancePage> walk(const Engine::State& s, const std::vector<std::string>& prefixes, const Position& start,
+Result<InstancePage> walk(const EngineState& s, const std::vector<std::string>& prefixes, const Position& start,
                           size_t limit, const Principal& who, ViewForm form, Accept accept) {
   InstancePage page;
   const size_t chunk = std::clamp<size_t>(s.options.page_scan_limit, 1, 64);
@@ -124,16 +123,16 @@ Result<InstancePage> walk(const Engine::State& s, const std::vector<std::string>
         tags.emplace_back(cursor->value());
         ids.emplace_back(index::id_of(cursor->key()));
       }
-      auto got = s.read_instances(ids);
+      auto got = read_instances(s, ids);
       if (!got) return fail(got.error());
       for (size_t i = 0; i < keys.size(); ++i) {
         const InstanceCache::Ptr& in = (*got)[i];
         if (!in) continue;
         if (!who.can_see(in->org, in->assignee_org) || !accept(*in, r, tags[i])) continue;
         if (form == ViewForm::kText) {
-          page.texts.push_back(s.view_text(*in, who));
+          page.texts.push_back(view_text(s, *in, who));
         } else {
-          page.items.push_back(s.view(*in, who));
+          page.items.push_back(view(s, *in, who));
         }
         if (page.size() == limit) {
           // Only promise another page when there may be one.
@@ -155,8 +154,8 @@ Result<InstancePage> walk(const Engine::State& s, const std::vector<std::string>
 
 }  // namespace
 
-Result<InstancePage> Engine::list_instances(const Principal& who, const InstanceFilter& f, size_t limit,
-                                            std::string_view cursor_text, ViewForm form) const {
+Result<InstancePage> list_instances(const EngineState& state, const Principal& who, const InstanceFilter& f,
+                                    size_t limit, std::string_view cursor_text, ViewForm form) {
   auto start = decode_cursor(cursor_text);
   if (!start) return fail(start.error());
   std::vector<std::string> roots = narrow(narrow(roots_of(who), f.org), f.assignee_org);
@@ -170,7 +169,7 @@ Result<InstancePage> Engine::list_instances(const Principal& who, const Instance
     }
     if (!f.assignee_org.empty() && (in.assignee_org.empty() || !org_covers(f.assignee_org, in.assignee_org))) return false;
     if (f.overdue_only) {
-      DefinitionPtr def = state_->registry.get(in.workflow, in.workflow_version);
+      DefinitionPtr def = state.registry.get(in.workflow, in.workflow_version);
       const StateSpec* st = def ? def->state(in.state) : nullptr;
       if (!in.overdue || (st && st->terminal)) return false;
     }
@@ -181,7 +180,7 @@ Result<InstancePage> Engine::list_instances(const Principal& who, const Instance
   // A one-character query has no bigram to look up: it filters the ordinary walk instead.
   auto title_matches = [&](const Instance& in) {
     if (f.text.empty()) return true;
-    DefinitionPtr def = state_->registry.get(in.workflow, in.workflow_version);
+    DefinitionPtr def = state.registry.get(in.workflow, in.workflow_version);
     if (!def || def->title_field.empty()) return false;
     auto it = in.fields.find(def->title_field);
     return it != in.fields.end() && it->is_string() && contains_ci(it->get_ref<const std::string&>(), f.text);
@@ -189,7 +188,7 @@ Result<InstancePage> Engine::list_instances(const Principal& who, const Instance
   auto grams = index::grams(f.text);
   if (!grams.empty() && is_bigram(grams.front())) {
     std::vector<std::string> prefixes = {index::title_gram(grams.front())};
-    return walk(*state_, prefixes, *start, limit, who, form, [&](const Instance& in, size_t, const std::string&) {
+    return walk(state, prefixes, *start, limit, who, form, [&](const Instance& in, size_t, const std::string&) {
       if (roots.empty() || !matches(in) || !title_matches(in)) return false;
       return std::any_of(roots.begin(), roots.end(), [&](const std::string& r) {
         return org_covers(r, in.org) || (!in.assignee_org.empty() && org_covers(r, in.assignee_org));
@@ -204,9 +203,9 @@ Result<InstancePage> Engine::list_instances(const Principal& who, const Instance
     if (!f.workflow.empty()) {
       state_workflows.push_back(f.workflow);
     } else {
-      for (const DefinitionPtr& latest : state_->registry.latest_all()) {
+      for (const DefinitionPtr& latest : state.registry.latest_all()) {
         for (int v = 1; v <= latest->version; ++v) {
-          DefinitionPtr def = state_->registry.get(latest->id, v);
+          DefinitionPtr def = state.registry.get(latest->id, v);
           if (def && def->state(f.state)) {
             state_workflows.push_back(latest->id);
             break;
@@ -232,7 +231,7 @@ Result<InstancePage> Engine::list_instances(const Principal& who, const Instance
     else prefixes.push_back(index::by_org(root));
     root_of.push_back(i);
   }
-  return walk(*state_, prefixes, *start, limit, who, form, [&](const Instance& in, size_t p, const std::string& tag) {
+  return walk(state, prefixes, *start, limit, who, form, [&](const Instance& in, size_t p, const std::string& tag) {
     // An instance indexed under both its org and its assignee org is listed once: through
     // the org entry when the root covers the org, else through the assignee entry.
     const size_t r = root_of[p];
@@ -244,8 +243,8 @@ Result<InstancePage> Engine::list_instances(const Principal& who, const Instance
   });
 }
 
-Result<InstancePage> Engine::tasks(const Principal& who, size_t limit, std::string_view cursor_text,
-                                   ViewForm form, const TaskFilter& filter) const {
+Result<InstancePage> tasks(const EngineState& state, const Principal& who, size_t limit, std::string_view cursor_text,
+                           ViewForm form, const TaskFilter& filter) {
   auto start = decode_cursor(cursor_text);
   if (!start) return fail(start.error());
   // One slot per (role, root org) the principal holds, then the creator slot.
@@ -263,10 +262,10 @@ Result<InstancePage> Engine::tasks(const Principal& who, size_t limit, std::stri
   }
   slots.emplace_back("@creator", who.id);
   prefixes.push_back(index::todo_creator(who.id));
-  return walk(*state_, prefixes, *start, limit, who, form, [&](const Instance& in, size_t r, const std::string&) {
+  return walk(state, prefixes, *start, limit, who, form, [&](const Instance& in, size_t r, const std::string&) {
     if (!filter.workflow.empty() && in.workflow != filter.workflow) return false;
     if (filter.overdue_only && !in.overdue) return false;  // a to-do is never in a terminal state
-    DefinitionPtr def = state_->registry.get(in.workflow, in.workflow_version);
+    DefinitionPtr def = state.registry.get(in.workflow, in.workflow_version);
     if (!def) return false;
     const auto actions = available_actions(*def, in, who);
     if (std::none_of(actions.begin(), actions.end(), [](const Action& a) { return a.transition->is_todo(); })) return false;
@@ -292,11 +291,11 @@ Result<InstancePage> Engine::tasks(const Principal& who, size_t limit, std::stri
 //    A short tail (at most scan.merge_after events, a stream reconnecting) is walked: cheaper;
 //  - anyone else walks the log and checks each instance once; the walk stops after
 //    scan.max_examined events, and next_since says where the next page goes on.
-Result<EventPage> Engine::events_after(const Principal& who, uint64_t since, size_t limit,
-                                       std::optional<EventScan> bounds) const {
-  const EventScan scan = bounds.value_or(state_->options.event_scan);
+Result<EventPage> events_after(const EngineState& state, const Principal& who, uint64_t since, size_t limit,
+                               std::optional<EventScan> bounds) {
+  const EventScan scan = bounds.value_or(state.options.event_scan);
   EventPage page;
-  page.head = head_seq();
+  page.head = state.sequencer->head_seq();
   page.next_since = page.head;
   if (since >= page.head || limit == 0) {
     page.next_since = since;
@@ -310,7 +309,7 @@ Result<EventPage> Engine::events_after(const Principal& who, uint64_t since, siz
   if (!who.system && !is_admin(who) && page.head - since > scan.merge_after) {
     few.emplace();
     for (const std::string& root : roots_of(who)) {
-      auto c = state_->store->scan_prefix(Space::kIndexes, index::by_org(root));
+      auto c = state.store->scan_prefix(Space::kIndexes, index::by_org(root));
       for (; c->valid() && few; c->next()) {
         few->emplace(index::id_of(c->key()));
         if (few->size() > scan.max_merged_instances) few.reset();
@@ -322,7 +321,7 @@ Result<EventPage> Engine::events_after(const Principal& who, uint64_t since, siz
   if (few) {
     std::vector<uint64_t> seqs;
     for (const std::string& id : *few) {
-      auto history = state_->history_seqs(id);
+      auto history = history_seqs(state, id);
       if (!history) return fail(history.error());
       for (uint64_t seq : *history) {
         if (seq > since && seq <= page.head) seqs.push_back(seq);
@@ -333,7 +332,7 @@ Result<EventPage> Engine::events_after(const Principal& who, uint64_t since, siz
       seqs.resize(limit);
       page.next_since = seqs.back();
     }
-    auto events = state_->read_events(seqs);
+    auto events = read_events(state, seqs);
     if (!events) return fail(events.error());
     page.items = std::move(*events);
     return page;
@@ -342,7 +341,7 @@ Result<EventPage> Engine::events_after(const Principal& who, uint64_t since, siz
   std::map<std::string, bool, std::less<>> visible;  // instance id -> may the caller see it
   size_t examined = 0;
   uint64_t last_seen = since;
-  auto cursor = state_->store->scan(Space::kEvents, storage::u64_key(since + 1), storage::u64_key(page.head + 1));
+  auto cursor = state.store->scan(Space::kEvents, storage::u64_key(since + 1), storage::u64_key(page.head + 1));
   for (; cursor->valid(); cursor->next()) {
     if (page.items.size() == limit || examined == max_examined) {
       page.next_since = page.items.size() == limit ? page.items.back().seq : last_seen;
@@ -358,7 +357,7 @@ Result<EventPage> Engine::events_after(const Principal& who, uint64_t since, siz
     }
     auto it = visible.find(e->instance_id);
     if (it == visible.end()) {
-      auto in = state_->read_instance(e->instance_id);
+      auto in = read_instance(state, e->instance_id);
       if (!in) return fail(in.error());
       it = visible.emplace(e->instance_id, *in && who.can_see((*in)->org, (*in)->assignee_org)).first;
     }
@@ -368,19 +367,19 @@ Result<EventPage> Engine::events_after(const Principal& who, uint64_t since, siz
   return page;
 }
 
-Result<Json> Engine::stats(const Principal& who, std::string_view workflow, std::string_view group_by) const {
+Result<Json> stats(const EngineState& state, const Principal& who, std::string_view workflow, std::string_view group_by) {
   if (group_by.empty()) group_by = "state";
   if (group_by != "state" && group_by != "org" && group_by != "assignee_org") {
     return fail(Code::kBadRequest, "group_by 只能是 state、org 或 assignee_org（group_by must be state, org or assignee_org）",
                 Json{{"parameter", "group_by"}});
   }
-  if (!workflow.empty() && !state_->registry.latest(workflow)) {
+  if (!workflow.empty() && !state.registry.latest(workflow)) {
     return fail(Code::kNotFound, "工作流 '" + std::string(workflow) + "' 不存在（no such workflow）");
   }
   // The department an org belongs to: its nearest ancestor (or itself) of kind department.
   auto department_of = [&](const std::string& org) {
     for (std::string o = org; !o.empty();) {
-      auto found = state_->directory.find_org(o);
+      auto found = state.directory.find_org(o);
       if (found && found->kind == "department") return o;
       size_t slash = o.rfind('/');
       if (slash == std::string::npos) break;
@@ -390,22 +389,22 @@ Result<Json> Engine::stats(const Principal& who, std::string_view workflow, std:
   };
   std::map<std::string, Json> groups;
   const std::string prefix = workflow.empty() ? storage::KeyBuilder().text("n").prefix() : index::counter_prefix(workflow);
-  auto cursor = state_->store->scan_prefix(Space::kCounters, prefix);
+  auto cursor = state.store->scan_prefix(Space::kCounters, prefix);
   for (; cursor->valid(); cursor->next()) {
     index::CounterParts parts;
     if (!index::parse_counter_key(cursor->key(), parts)) continue;
     if (!who.can_see(parts.org, parts.assignee_org)) continue;
-    auto count = state_->store->counter(cursor->key());
+    auto count = state.store->counter(Space::kCounters, cursor->key());
     if (!count) return fail(count.error());
     if (*count <= 0) continue;
     // The counters do not carry the definition version, so a state is read in the newest
     // version that has it: a state a newer version renamed or dropped still counts as what it
-    // was for the instances that are in it (session 10's audit: closed_late went to 0 and
-    // overdue up when a new version renamed `done`).
+    // was for the instances that are in it (otherwise closed_late would go to 0 and overdue up
+    // when a new version renames `done`).
     const StateSpec* st = nullptr;
-    if (DefinitionPtr latest = state_->registry.latest(parts.workflow)) {
+    if (DefinitionPtr latest = state.registry.latest(parts.workflow)) {
       for (int v = latest->version; v >= 1 && st == nullptr; --v) {
-        if (DefinitionPtr def = state_->registry.get(parts.workflow, v)) st = def->state(parts.state);
+        if (DefinitionPtr def = state.registry.get(parts.workflow, v)) st = def->state(parts.state);
       }
     }
     const bool terminal = st && st->terminal;
@@ -419,7 +418,7 @@ Result<Json> Engine::stats(const Principal& who, std::string_view workflow, std:
                {"closed_on_time", 0}, {"closed_late", 0}, {"by_state", Json::object()}};
       if (group_by == "state" && st) g["label"] = label_json(st->label);
       if (group_by != "state" && !key.empty()) {
-        if (auto org = state_->directory.find_org(key)) g["name"] = org->name;
+        if (auto org = state.directory.find_org(key)) g["name"] = org->name;
       }
     }
     g["count"] = g["count"].get<int64_t>() + *count;
@@ -438,4 +437,4 @@ Result<Json> Engine::stats(const Principal& who, std::string_view workflow, std:
               {"groups", out}};
 }
 
-}  // namespace pioneer::engine
+}  // namespace pioneer::engine::reads

@@ -4,14 +4,13 @@
 
 #include "common/crypto.h"
 #include "engine/core/codec.h"
+#include "engine/core/spaces.h"
 #include "storage/keys.h"
 #include "storage/store.h"
 
 namespace pioneer::engine {
 
 using storage::KeyBuilder;
-using storage::Space;
-
 std::string Directory::org_key(std::string_view id) { return KeyBuilder().text("org").text(id).build(); }
 std::string Directory::user_key(std::string_view id) { return KeyBuilder().text("user").text(id).build(); }
 std::string Directory::token_key(std::string_view hash) { return KeyBuilder().text("token").text(hash).build(); }

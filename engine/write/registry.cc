@@ -2,6 +2,7 @@
 
 #include <mutex>
 
+#include "engine/core/spaces.h"
 #include "storage/keys.h"
 #include "storage/store.h"
 
@@ -13,7 +14,7 @@ std::string Registry::key(std::string_view id, int version) {
 
 Result<void> Registry::load(const storage::Store& store, const RoleCatalog& roles) {
   std::map<std::string, std::map<int, DefinitionPtr>, std::less<>> loaded;
-  auto cursor = store.scan_prefix(storage::Space::kDefinitions, "");
+  auto cursor = store.scan_prefix(Space::kDefinitions, "");
   for (; cursor->valid(); cursor->next()) {
     Json json = Json::parse(cursor->value(), nullptr, false);
     if (json.is_discarded()) return fail(Code::kCorruption, "工作流定义记录损坏（corrupt stored definition）");
@@ -24,7 +25,7 @@ Result<void> Registry::load(const storage::Store& store, const RoleCatalog& role
       return fail(Code::kInvalidDefinition,
                   "已存储的工作流定义 " + json.value("id", std::string("?")) + " 不再有效（a stored definition no longer validates: " +
                       def.error().message + "）",
-                  def.error().details);
+                  def.error().details());
     }
     auto ptr = std::make_shared<const Definition>(std::move(*def));
     loaded[ptr->id][ptr->version] = ptr;

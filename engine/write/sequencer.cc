@@ -13,13 +13,12 @@
 #include "engine/core/codec.h"
 #include "engine/core/indexer.h"
 #include "engine/core/rules.h"
+#include "engine/core/spaces.h"
 #include "storage/keys.h"
 
 namespace pioneer::engine {
 
 using storage::KeyBuilder;
-using storage::Space;
-
 namespace {
 
 constexpr auto kMaxIdleWait = std::chrono::milliseconds(250);
@@ -358,7 +357,7 @@ void Sequencer::decide(std::unique_ptr<Flight>& open, std::vector<Pending> comma
 void Sequencer::seal(Flight& f) {
   BatchState& bs = f.bs;
   for (const auto& [key, delta] : bs.counter_deltas) {
-    if (delta != 0) bs.batch.add(key, delta);
+    if (delta != 0) bs.batch.add(Space::kCounters, key, delta);
   }
   bs.batch.sort_by_key();  // here on the writer, so the committer inserts faster (store.h)
   for (const std::string& id : bs.changed) remember(id, bs.instances[id]);

@@ -1,4 +1,4 @@
-// HTTP abuse against the real binary (issue 5), one test each: the server refuses cleanly,
+// HTTP abuse against the real binary, one test each: the server refuses cleanly,
 // never crashes, and keeps serving others afterwards. Already covered elsewhere: oversized
 // body and header (e2e_test MalformedAndOversizedRequests), a request line that stalls
 // (LimitsTest.TimeoutsAndConnectionLimit), a WebSocket client that never reads
@@ -30,11 +30,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using namespace std::string_literals;
-
-std::string error_code(const HttpResult& r) {
-  Json j = r.json();
-  return j.is_object() && j.contains("error") ? j["error"].value("code", "") : "";
-}
 
 size_t count_of(const std::string& text, const std::string& what) {
   size_t n = 0;

@@ -1,4 +1,4 @@
-// The authorization matrix (issue 5), generated from the router's route table and the demo
+// The authorization matrix, generated from the router's route table and the demo
 // users: every route × every demo user × an instance of the user's own branch / another
 // branch of the same department / another department → the expected status, computed from
 // the rule table below (API.md "Visibility", the order of checks on a transition, admin-only

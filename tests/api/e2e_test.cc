@@ -21,11 +21,6 @@ namespace {
 constexpr const char* kYizhi = "yizhi-yixiang";
 constexpr const char* kInspection = "inspection-rectification";
 
-std::string error_code(const HttpResult& r) {
-  Json j = r.json();
-  return j.is_object() && j.contains("error") ? j["error"].value("code", "") : "";
-}
-
 bool has_action(const Json& instance, const std::string& transition) {
   for (const auto& a : instance.value("actions", Json::array())) {
     if (a.value("transition", "") == transition) return true;
@@ -120,8 +115,8 @@ TEST_F(ApiTest, PublicEndpointsNeedNoToken) {
   EXPECT_NE(metrics.body.find("pioneer_stream_sessions"), std::string::npos);
 }
 
-// The demo tokens are live credentials (the admin's among them): owner-only, as the comment
-// beside the code that writes them always said and the mode did not (session 10's audit).
+// The demo tokens are live credentials (the admin's among them): the file is owner-only, as the
+// comment beside the code that writes it says.
 TEST_F(ApiTest, DemoTokensFileIsReadableByItsOwnerOnly) {
   namespace fs = std::filesystem;
   const fs::perms p = fs::status(server_->data_dir() + "/demo-tokens.json").permissions();
@@ -720,7 +715,7 @@ TEST_F(LimitsTest, FloodGetsOverloadedNeverACrash) {
   char tmpl[] = "/tmp/pioneer-cfg-XXXXXX";
   ASSERT_NE(mkdtemp(tmpl), nullptr);
   std::string config = std::string(tmpl) + "/config.json";
-  std::ofstream(config) << R"({"queue_limit": 1, "threads": 2})";
+  std::ofstream(config) << R"({"queue_limit": 1, "threads": 8})";
   ServerProcess server({"--config", config});
   ASSERT_TRUE(server.started()) << server.log();
   Api api(server);
@@ -731,8 +726,10 @@ TEST_F(LimitsTest, FloodGetsOverloadedNeverACrash) {
   std::atomic<int> accepted{0}, overloaded{0}, other{0};
   std::vector<std::thread> clients;
   for (int c = 0; c < 8; ++c) {
+    // 25 comments each, and on until someone was refused (at most 400 each): eight senders
+    // against a queue of one overflow it long before that.
     clients.emplace_back([&] {
-      for (int i = 0; i < 25; ++i) {
+      for (int i = 0; i < 400 && (i < 25 || overloaded.load() == 0); ++i) {
         auto r = api.post("li.na", target, {{"comment", "刷屏"}});
         if (r.status == 201) {
           ++accepted;
@@ -748,7 +745,7 @@ TEST_F(LimitsTest, FloodGetsOverloadedNeverACrash) {
   for (auto& t : clients) t.join();
   EXPECT_EQ(other.load(), 0);
   EXPECT_GT(accepted.load(), 0);
-  std::printf("flood: %d accepted, %d overloaded\n", accepted.load(), overloaded.load());
+  EXPECT_GT(overloaded.load(), 0);
   // Every accepted comment is in the history; the refused ones changed nothing.
   auto events = api.get("li.na", "/api/v1/instances/" + created.json()["id"].get<std::string>() + "/events");
   EXPECT_EQ(events.json()["items"].size(), static_cast<size_t>(accepted.load()) + 1);

@@ -1,4 +1,4 @@
-// Security end-to-end tests against the real binary (issue 5): TLS (HTTPS and WSS), token
+// Security end-to-end tests against the real binary: TLS (HTTPS and WSS), token
 // revocation effective at once (also for open streams), and the admin client the CLI uses.
 #include <gtest/gtest.h>
 
@@ -14,6 +14,7 @@
 #include "common/crypto.h"
 #include "engine/engine.h"
 #include "tests/api/test_client.h"
+#include "tests/support/support.h"
 
 namespace pioneer::test {
 namespace {
@@ -22,22 +23,7 @@ using Clock = std::chrono::steady_clock;
 
 bool is_event(const Json& m) { return m.is_object() && m.value("type", "") == "event"; }
 
-std::string error_code(const HttpResult& r) {
-  Json j = r.json();
-  return j.is_object() && j.contains("error") ? j["error"].value("code", "") : "";
-}
-
-// A temp folder, removed at the end.
-struct TempDir {
-  TempDir() {
-    char tmpl[] = "/tmp/pioneer-sec-XXXXXX";
-    path = mkdtemp(tmpl) ? tmpl : "";
-  }
-  ~TempDir() {
-    if (!path.empty()) std::filesystem::remove_all(path);
-  }
-  std::string path;
-};
+using pioneer::testing::TempDir;
 
 // A self-signed certificate for 127.0.0.1 made with the openssl command-line tool.
 bool make_self_signed(const std::string& dir, std::string& cert, std::string& key) {
@@ -65,8 +51,8 @@ bool make_ca_issued(const std::string& dir) {
 class TlsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(make_self_signed(dir_.path, cert_, key_)) << "openssl req failed; see " << dir_.path;
-    config_ = dir_.path + "/config.json";
+    ASSERT_TRUE(make_self_signed(dir_.path(), cert_, key_)) << "openssl req failed; see " << dir_.path();
+    config_ = dir_.path() + "/config.json";
     std::ofstream(config_) << R"({"request_timeout_s": 2})";
   }
   TempDir dir_;
@@ -120,8 +106,6 @@ TEST_F(TlsTest, ServesHttpsAndWssAndRefusesPlainHttpCleanly) {
   EXPECT_EQ(server.stop(), 0) << server.log();
 }
 
-// Revoking online works against a TLS server too (session 11: the command line spoke http://
-// only). The certificate is verified: against --ca, and it must name the host in the URL.
 // Over TLS the session cookie is Secure: a browser never sends it over plain HTTP.
 TEST_F(TlsTest, TheSessionCookieIsSecureUnderTls) {
   ServerProcess server({"--tls-cert", cert_, "--tls-key", key_, "--config", config_});
@@ -136,6 +120,7 @@ TEST_F(TlsTest, TheSessionCookieIsSecureUnderTls) {
   EXPECT_EQ(server.stop(), 0) << server.log();
 }
 
+// Revoking online works against a TLS server too, not only over http://. The certificate is verified: against --ca, and it must name the host in the URL.
 TEST_F(TlsTest, TheCommandLineRevokesOverHttpsAndChecksTheCertificate) {
   ServerProcess server({"--tls-cert", cert_, "--tls-key", key_, "--config", config_});
   ASSERT_TRUE(server.started()) << server.log();
@@ -176,11 +161,11 @@ TEST_F(TlsTest, TheCommandLineRevokesOverHttpsAndChecksTheCertificate) {
 
 // --ca may name the CA, or the server's own certificate when a CA issued it.
 TEST_F(TlsTest, TheCommandLineTrustsACaOrTheServersOwnCertificate) {
-  ASSERT_TRUE(make_ca_issued(dir_.path)) << "openssl failed; see " << dir_.path << "/openssl.log";
-  ServerProcess server({"--tls-cert", dir_.path + "/leaf.pem", "--tls-key", dir_.path + "/leaf.key", "--config", config_});
+  ASSERT_TRUE(make_ca_issued(dir_.path())) << "openssl failed; see " << dir_.path() << "/openssl.log";
+  ServerProcess server({"--tls-cert", dir_.path() + "/leaf.pem", "--tls-key", dir_.path() + "/leaf.key", "--config", config_});
   ASSERT_TRUE(server.started()) << server.log();
   const std::string url = "https://127.0.0.1:" + std::to_string(server.port());
-  for (const std::string& anchor : {dir_.path + "/ca.pem", dir_.path + "/leaf.pem"}) {
+  for (const std::string& anchor : {dir_.path() + "/ca.pem", dir_.path() + "/leaf.pem"}) {
     auto me = api::http_call(url, "GET", "/api/v1/me", server.token("li.na"), "", std::chrono::seconds(10), anchor);
     EXPECT_EQ(me.status, 200) << anchor << ": " << me.error;
   }
@@ -201,7 +186,7 @@ TEST_F(TlsTest, OnlyWhenConfiguredAndBothFilesAreNeeded) {
   // A certificate without its key, or a key that does not exist: the server refuses to start.
   ServerProcess half({"--tls-cert", cert_});
   EXPECT_FALSE(half.started());
-  ServerProcess missing({"--tls-cert", cert_, "--tls-key", dir_.path + "/nope.pem"});
+  ServerProcess missing({"--tls-cert", cert_, "--tls-key", dir_.path() + "/nope.pem"});
   EXPECT_FALSE(missing.started());
   EXPECT_NE(missing.log().find("tls-key"), std::string::npos) << missing.log();
 }

@@ -30,6 +30,12 @@ struct HttpResult {
   std::string header(const std::string& lower_name) const;
 };
 
+// The code of an error answer ({"error": {"code": ...}}); "" for any other body.
+inline std::string error_code(const HttpResult& r) {
+  Json j = r.json();
+  return j.is_object() && j.contains("error") ? j["error"].value("code", "") : "";
+}
+
 // `pioneer serve --data <fresh dir> --listen 127.0.0.1:0 --demo --workflows <src>/workflows`
 // plus `extra` arguments, stderr captured to <dir>/server.log.
 class ServerProcess {

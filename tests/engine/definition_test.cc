@@ -9,12 +9,12 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/support.h"
+
 namespace pioneer::engine {
 namespace {
 
-std::string source_path(const std::string& relative) {
-  return std::string(PIONEER_SOURCE_DIR) + "/" + relative;
-}
+using pioneer::testing::source_path;
 
 Json read_json(const std::string& relative) {
   std::ifstream in(source_path(relative));
@@ -52,7 +52,7 @@ std::vector<Problem> problems_of(const Json& def) {
   std::vector<Problem> out;
   auto parsed = parse_definition(def, catalog());
   if (parsed) return out;
-  for (const Json& p : parsed.error().details.value("problems", Json::array())) {
+  for (const Json& p : parsed.error().details().value("problems", Json::array())) {
     out.push_back({p.value("path", ""), p.value("message", "")});
   }
   return out;
@@ -65,20 +65,20 @@ std::string describe(const std::vector<Problem>& problems) {
 }
 
 // Is there a problem at exactly `path` whose message names `culprit`?
-testing::AssertionResult HasProblem(const Json& def, const std::string& path, const std::string& culprit) {
+::testing::AssertionResult HasProblem(const Json& def, const std::string& path, const std::string& culprit) {
   const std::vector<Problem> problems = problems_of(def);
   for (const Problem& p : problems) {
-    if (p.path == path && p.message.find(culprit) != std::string::npos) return testing::AssertionSuccess();
+    if (p.path == path && p.message.find(culprit) != std::string::npos) return ::testing::AssertionSuccess();
   }
-  return testing::AssertionFailure() << "no problem at '" << path << "' naming '" << culprit
+  return ::testing::AssertionFailure() << "no problem at '" << path << "' naming '" << culprit
                                      << "'; problems:" << describe(problems);
 }
 
 // As HasProblem, and it is the only problem: the check fires exactly where it should.
-testing::AssertionResult OnlyProblem(const Json& def, const std::string& path, const std::string& culprit) {
+::testing::AssertionResult OnlyProblem(const Json& def, const std::string& path, const std::string& culprit) {
   const std::vector<Problem> problems = problems_of(def);
   if (problems.size() != 1) {
-    return testing::AssertionFailure() << "expected exactly one problem, got " << problems.size() << ":"
+    return ::testing::AssertionFailure() << "expected exactly one problem, got " << problems.size() << ":"
                                        << describe(problems);
   }
   return HasProblem(def, path, culprit);
@@ -132,7 +132,7 @@ TEST(RoleCatalogTest, RefusesBadConfig) {
   ASSERT_FALSE(parsed);
   EXPECT_EQ(parsed.error().code, Code::kInvalidDefinition);
   std::vector<std::string> paths;
-  for (const Json& p : parsed.error().details["problems"]) paths.push_back(p["path"]);
+  for (const Json& p : parsed.error().details()["problems"]) paths.push_back(p["path"]);
   EXPECT_EQ(paths, (std::vector<std::string>{"/rolez", "/roles/0/id", "/roles/1/label/zh", "/roles/2/extra",
                                              "/roles/2/id"}));
   EXPECT_FALSE(RoleCatalog::from_json(Json::array()));
@@ -152,7 +152,7 @@ TEST(RoleCatalogTest, LoadFileErrors) {
 
 Definition load_shipped(const std::string& id) {
   auto def = load_definition_file(source_path("workflows/" + id + ".json"), catalog());
-  EXPECT_TRUE(def) << id << ": " << (def ? "" : def.error().message + def.error().details.dump(2));
+  EXPECT_TRUE(def) << id << ": " << (def ? "" : def.error().message + def.error().details().dump(2));
   return def ? *def : Definition{};
 }
 
@@ -348,7 +348,7 @@ TEST(ParseDefinitionTest, ErrorShape) {
   ASSERT_FALSE(parsed);
   EXPECT_EQ(parsed.error().code, Code::kInvalidDefinition);
   EXPECT_EQ(parsed.error().message, "工作流定义有 1 处问题（workflow definition has 1 problems）");
-  const Json& p = parsed.error().details["problems"][0];
+  const Json& p = parsed.error().details()["problems"][0];
   EXPECT_EQ(p["path"], "/create/to");
   EXPECT_EQ(p["message"], "未知状态 'nowhere'（unknown state 'nowhere'）");
 }
@@ -359,7 +359,7 @@ TEST(ParseDefinitionTest, CreateOrgKindIsAKnownKind) {
   EXPECT_EQ(department->create.org_kind, "department");
   auto unknown = parse_definition(with(minimal(), "/create/org_kind", "party_group"), catalog());
   ASSERT_FALSE(unknown);
-  const Json& p = unknown.error().details["problems"][0];
+  const Json& p = unknown.error().details()["problems"][0];
   EXPECT_EQ(p["path"], "/create/org_kind");
   EXPECT_EQ(p["message"], "未知组织类型 'party_group'（unknown org_kind 'party_group'）");
   EXPECT_FALSE(parse_definition(with(minimal(), "/create/org_kind", 5), catalog()));
@@ -700,8 +700,8 @@ TEST(CheckTimersTest, BadDurations) {
   auto parsed = parse_definition(with(minimal(), "/states/open/timers/0/offset", "-PT12H"), catalog());
   ASSERT_TRUE(parsed);
   EXPECT_EQ(parsed->state("open")->timers[0].offset_ms, -12 * 3'600'000LL);
-  // At most 100 years: "now + after" once wrapped to a negative due time, a timer due at once
-  // for ever that the writer waited on, stopping every write (found in session 10's audit).
+  // At most 100 years: "now + after" must not wrap to a negative due time, a timer due at once
+  // for ever that the writer would wait on, stopping every write.
   EXPECT_TRUE(OnlyProblem(with(minimal(), "/states/review/timers/0/after", "P106751980000D"),
                           "/states/review/timers/0/after", "36500"));
   EXPECT_TRUE(OnlyProblem(with(minimal(), "/states/review/timers/0/after", "P36501D"), "/states/review/timers/0/after", "36500"));
@@ -730,7 +730,7 @@ TEST(CheckFieldsTest, ReservedFieldNames) {
 }
 
 // Timers that may be due on entry (after zero, or any at_field) must not fire round a cycle:
-// one instance would move for ever at once and hold the writer (session 10's audit).
+// one instance would move for ever at once and hold the writer.
 TEST(CheckTimersTest, InstantTimersMustNotFireRoundACycle) {
   Json def = minimal();
   def["transitions"].push_back({{"name", "up"}, {"label", {{"zh", "上"}}}, {"from", {"open"}}, {"to", "review"}, {"actors", Json::array()}});
@@ -871,7 +871,7 @@ TEST(ParseDefinitionTest, ReportsEveryProblemOfAFile) {
   EXPECT_EQ(parsed.error().code, Code::kInvalidDefinition);
   EXPECT_EQ(parsed.error().message, "工作流定义有 5 处问题（workflow definition has 5 problems）");
   std::vector<std::string> paths;
-  for (const Json& p : parsed.error().details["problems"]) {
+  for (const Json& p : parsed.error().details()["problems"]) {
     paths.push_back(p["path"]);
     const std::string message = p["message"];
     // Chinese first, English in full-width parentheses at the end.
@@ -896,8 +896,8 @@ TEST(LoadDefinitionFileTest, NotJsonGivesLineAndColumn) {
   ASSERT_FALSE(parsed);
   EXPECT_EQ(parsed.error().code, Code::kInvalidJson);
   // Line 4 is `  "fields": {}` after a line missing its comma; the error is at the end of "fields".
-  EXPECT_EQ(parsed.error().details["line"], 4);
-  EXPECT_EQ(parsed.error().details["column"], 10);
+  EXPECT_EQ(parsed.error().details()["line"], 4);
+  EXPECT_EQ(parsed.error().details()["column"], 10);
   EXPECT_NE(parsed.error().message.find("第 4 行第 10 列"), std::string::npos) << parsed.error().message;
   EXPECT_NE(parsed.error().message.find("line 4, column 10"), std::string::npos) << parsed.error().message;
 }

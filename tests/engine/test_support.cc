@@ -10,28 +10,17 @@
 #include <thread>
 #include <utility>
 
+#include "engine/core/spaces.h"
 #include "storage/keys.h"
 #include "storage/store.h"
 #include "tools/demo.h"
 
 namespace pioneer::testing {
 
-TempDir::TempDir() {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "pioneer-test-XXXXXX").string();
-  char* made = mkdtemp(tmpl.data());
-  if (made == nullptr) std::abort();
-  path_ = made;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
 namespace {
 
 using storage::Op;
-using storage::Space;
+using engine::Space;
 
 // Checks every batch the engine commits against the contract of Batch::single_del in the two
 // families written with it (index entries and armed timers): a key is never put while present,
@@ -43,19 +32,19 @@ using storage::Space;
 class SingleDeleteContractStore final : public ForwardingStore {
  public:
   explicit SingleDeleteContractStore(std::unique_ptr<storage::Store> inner) : ForwardingStore(std::move(inner)) {
-    for (Space space : {Space::kIndexes, Space::kTimers}) {
+    for (storage::Space space : {Space::kIndexes, Space::kTimers}) {
       for (auto c = inner_->scan_prefix(space, ""); c->valid(); c->next()) present_.emplace(space, c->key());
     }
   }
 
   Result<void> commit(const storage::Batch& batch, bool sync) override {
     std::lock_guard lock(mu_);
-    std::set<std::pair<Space, std::string>> after = present_, gone = gone_;
+    std::set<std::pair<storage::Space, std::string>> after = present_, gone = gone_;
     for (const Op& op : batch.ops()) {
-      if (!storage::single_deleted(op.space)) continue;
+      if (!engine::store_layout().single_deleted(op.space)) continue;
       const auto key = std::make_pair(op.space, op.key);
       const bool there = after.count(key) > 0;
-      const std::string where = std::string(storage::space_name(op.space)) + " key " + printable(op.key);
+      const std::string where = std::string(engine::store_layout().name(op.space)) + " key " + printable(op.key);
       switch (op.kind) {
         case Op::Kind::kPut:
           if (there) ADD_FAILURE() << "put twice: " << where;
@@ -95,13 +84,11 @@ class SingleDeleteContractStore final : public ForwardingStore {
   }
 
   std::mutex mu_;
-  std::set<std::pair<Space, std::string>> present_;
-  std::set<std::pair<Space, std::string>> gone_;  // single-deleted since open and not put again
+  std::set<std::pair<storage::Space, std::string>> present_;
+  std::set<std::pair<storage::Space, std::string>> gone_;  // single-deleted since open and not put again
 };
 
 }  // namespace
-
-std::string source_path(const std::string& relative) { return std::string(PIONEER_SOURCE_DIR) + "/" + relative; }
 
 EngineHarness::EngineHarness(const std::string& dir) {
   if (dir.empty()) {
@@ -137,7 +124,7 @@ void EngineHarness::open() {
   engine_ = std::move(*opened);
   auto loaded = engine_->load_workflows_dir(source_path("workflows"));
   if (!loaded) {
-    ADD_FAILURE() << "workflows: " << loaded.error().message << loaded.error().details.dump();
+    ADD_FAILURE() << "workflows: " << loaded.error().message << loaded.error().details().dump();
     std::abort();
   }
   auto seeded = engine::seed_demo(*engine_, dir_ + "-tokens.json");
@@ -188,13 +175,29 @@ void EngineHarness::advance(int64_t ms) {
 
 std::map<std::string, std::string> EngineHarness::snapshot() {
   std::map<std::string, std::string> out;
-  for (int s = 0; s < storage::kSpaceCount; ++s) {
-    auto space = static_cast<storage::Space>(s);
+  const storage::Layout& layout = engine::store_layout();
+  for (size_t s = 0; s < layout.size(); ++s) {
+    const auto space = static_cast<storage::Space>(s);
     for (auto c = engine_->store().scan_prefix(space, ""); c->valid(); c->next()) {
-      out[std::string(storage::space_name(space)) + "/" + std::string(c->key())] = std::string(c->value());
+      out[std::string(layout.name(space)) + "/" + std::string(c->key())] = std::string(c->value());
     }
   }
   return out;
+}
+
+std::string new_project(EngineHarness& h, const std::string& title, const std::string& dept, const std::string& who) {
+  auto r = h.create(who, "yizhi-yixiang", dept, {{"title", title}, {"goal", "g"}, {"area", "service"}});
+  EXPECT_TRUE(r.has_value()) << r.error().message;
+  return r ? r->body["id"].get<std::string>() : "";
+}
+
+std::string assigned_project(EngineHarness& h, const std::string& title, const std::string& due_date) {
+  const std::string id = new_project(h, title);
+  auto issued = h.fire("wang.wei", id, "issue");
+  EXPECT_TRUE(issued.has_value()) << issued.error().message;
+  auto assigned = h.fire("li.na", id, "assign", {{"branch", "city/finance/b1"}, {"due_date", due_date}});
+  EXPECT_TRUE(assigned.has_value()) << assigned.error().message;
+  return id;
 }
 
 }  // namespace pioneer::testing

@@ -12,24 +12,9 @@
 #include "common/clock.h"
 #include "engine/engine.h"
 #include "storage/store.h"
+#include "tests/support/support.h"
 
 namespace pioneer::testing {
-
-// Prints the error's code and message when a Result is not ok.
-#define ASSERT_OK(expr)                                                                                     \
-  do {                                                                                                      \
-    const auto& _r = (expr);                                                                                \
-    ASSERT_TRUE(_r.has_value()) << #expr << ": " << ::pioneer::code_name(_r.error().code) << ": "          \
-                                << _r.error().message << " " << _r.error().details.dump();                 \
-  } while (0)
-
-// Asserts that a Result failed with this code.
-#define ASSERT_CODE(expr, expected_code)                                                                    \
-  do {                                                                                                      \
-    const auto& _r = (expr);                                                                                \
-    ASSERT_FALSE(_r.has_value()) << #expr << " succeeded; expected " << ::pioneer::code_name(expected_code); \
-    ASSERT_EQ(::pioneer::code_name(_r.error().code), ::pioneer::code_name(expected_code)) << _r.error().message; \
-  } while (0)
 
 // A Store that passes every call on to another; test stores derive from it and override what
 // they watch or change (commit, mostly).
@@ -45,7 +30,7 @@ class ForwardingStore : public storage::Store {
   std::unique_ptr<storage::Cursor> scan(storage::Space s, std::string_view lo, std::string_view hi) const override {
     return inner_->scan(s, lo, hi);
   }
-  Result<int64_t> counter(std::string_view k) const override { return inner_->counter(k); }
+  Result<int64_t> counter(storage::Space s, std::string_view k) const override { return inner_->counter(s, k); }
   Result<void> commit(const storage::Batch& batch, bool sync) override { return inner_->commit(batch, sync); }
   Result<void> checkpoint(const std::string& dest) override { return inner_->checkpoint(dest); }
   Result<void> compact() override { return inner_->compact(); }
@@ -58,18 +43,6 @@ class ForwardingStore : public storage::Store {
  protected:
   std::unique_ptr<storage::Store> inner_;
 };
-
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-std::string source_path(const std::string& relative);
 
 // 2026-11-27T00:00:00Z, a Friday.
 inline constexpr int64_t kStartMs = 1795737600000LL;
@@ -112,5 +85,12 @@ class EngineHarness {
   std::function<void(engine::EngineOptions&)> configure_;
   std::unique_ptr<engine::Engine> engine_;
 };
+
+// A 一支一项 project created by `who` in `dept`; its id ("" and a test failure when refused).
+std::string new_project(EngineHarness& h, const std::string& title, const std::string& dept = "city/finance",
+                        const std::string& who = "wang.wei");
+// The same, issued and assigned to branch b1, due `due_date`: it has index entries of several
+// kinds and two armed timers.
+std::string assigned_project(EngineHarness& h, const std::string& title, const std::string& due_date = "2027-03-31");
 
 }  // namespace pioneer::testing

@@ -7,6 +7,7 @@
 
 #include "engine/audit/verify.h"
 #include "engine/core/indexer.h"
+#include "engine/core/spaces.h"
 #include "storage/store.h"
 #include "tests/engine/test_support.h"
 
@@ -54,17 +55,7 @@ std::vector<Event> history(EngineHarness& h, const std::string& who, const std::
   return events ? *events : std::vector<Event>{};
 }
 
-// Drives a 一支一项 project from draft to assigned, due `due_days` after the start.
-std::string assigned_project(EngineHarness& h, const std::string& due_date = "2027-03-31") {
-  auto created = h.create("wang.wei", "yizhi-yixiang", "city/finance",
-                          {{"title", "优化营商环境服务企业"}, {"goal", "企业办事一次办成"}, {"area", "service"}});
-  EXPECT_TRUE(created.has_value()) << created.error().message;
-  const std::string id = id_of(created);
-  EXPECT_TRUE(h.fire("wang.wei", id, "issue").has_value());
-  auto assigned = h.fire("li.na", id, "assign", {{"branch", "city/finance/b1"}, {"due_date", due_date}});
-  EXPECT_TRUE(assigned.has_value()) << assigned.error().message;
-  return id;
-}
+constexpr const char* kProject = "优化营商环境服务企业";
 
 TEST(YizhiYixiang, FullLifecycleByTheDemoUsers) {
   EngineHarness h;
@@ -78,7 +69,7 @@ TEST(YizhiYixiang, FullLifecycleByTheDemoUsers) {
   // issue needs goal and area: refused until given, naming both.
   auto missing = h.fire("wang.wei", id, "issue");
   ASSERT_CODE(missing, Code::kMissingFields);
-  EXPECT_EQ(missing.error().details["missing"], Json({"goal", "area"}));
+  EXPECT_EQ(missing.error().details()["missing"], Json({"goal", "area"}));
   ASSERT_OK(h.fire("wang.wei", id, "issue", {{"goal", "预算执行率提升"}, {"area", "development"}}));
 
   ASSERT_OK(h.fire("li.na", id, "return_for_revision", {}, "目标请量化"));
@@ -138,7 +129,7 @@ TEST(YizhiYixiang, WithdrawNeedsAComment) {
   ASSERT_OK(created);
   auto refused = h.fire("wang.wei", id_of(created), "withdraw");
   ASSERT_CODE(refused, Code::kMissingFields);
-  EXPECT_EQ(refused.error().details["missing"], Json({"comment"}));
+  EXPECT_EQ(refused.error().details()["missing"], Json({"comment"}));
   auto done = h.fire("wang.wei", id_of(created), "withdraw", {}, "与年度重点重复");
   ASSERT_OK(done);
   EXPECT_EQ(done->body["state"], "withdrawn");
@@ -146,7 +137,7 @@ TEST(YizhiYixiang, WithdrawNeedsAComment) {
 
 TEST(YizhiYixiang, TimersRemindOnceMarkOverdueAndSurviveRestart) {
   EngineHarness h;
-  const std::string id = assigned_project(h, "2026-12-31");  // due 2026-12-31T16:00Z
+  const std::string id = assigned_project(h, kProject, "2026-12-31");  // due 2026-12-31T16:00Z
   // Not claimed within 7 days: one reminder to the branch, telling the committee too.
   h.advance(7 * kDayMs + 1000);
   auto events = history(h, "li.na", id);
@@ -204,7 +195,7 @@ TEST(YizhiYixiang, ADueDateBefore1970IsOverdueAtOnce) {
   EngineHarness h;
   for (const char* date : {"1969-12-31", "0001-01-01"}) {
     SCOPED_TRACE(date);
-    const std::string id = assigned_project(h, date);
+    const std::string id = assigned_project(h, kProject, date);
     h.advance(0);
     auto events = history(h, "li.na", id);
     EXPECT_TRUE(std::any_of(events.begin(), events.end(), [](const engine::Event& e) { return e.type == "overdue"; }));
@@ -221,8 +212,8 @@ TEST(YizhiYixiang, ADueDateBefore1970IsOverdueAtOnce) {
 // a steady stream of commands must not keep a due timer from firing.
 TEST(YizhiYixiang, ATimerFiresWhileCommandsKeepArriving) {
   EngineHarness h;
-  const std::string id = assigned_project(h);
-  const std::string busy = assigned_project(h);
+  const std::string id = assigned_project(h, kProject);
+  const std::string busy = assigned_project(h, kProject);
   std::atomic<bool> stop{false};
   std::atomic<int> answered{0};
   std::thread load([&] {
@@ -256,9 +247,9 @@ TEST(YizhiYixiang, ATimerFiresWhileCommandsKeepArriving) {
 
 TEST(YizhiYixiang, LeavingAStateDisarmsItsTimers) {
   EngineHarness h;
-  const std::string id = assigned_project(h, "2026-12-31");
+  const std::string id = assigned_project(h, kProject, "2026-12-31");
   std::vector<engine::index::TimerKey> armed;
-  for (auto c = h.engine().store().scan_prefix(storage::Space::kTimers, ""); c->valid(); c->next()) {
+  for (auto c = h.engine().store().scan_prefix(engine::Space::kTimers, ""); c->valid(); c->next()) {
     if (auto t = engine::index::parse_timer_key(c->key()); t && t->id == id) armed.push_back(*t);
   }
   ASSERT_FALSE(armed.empty());
@@ -293,8 +284,8 @@ TEST(Workflows, AnInstanceBelongsToAnOrgOfTheKindItsWorkflowNames) {
   const uint64_t head = h.engine().head_seq();
   auto at_branch = h.create("wang.wei", "yizhi-yixiang", "city/finance/b1", {{"title", "支部不能出题"}});
   ASSERT_CODE(at_branch, Code::kInvalidField);
-  EXPECT_EQ(at_branch.error().details["rule"], "org_kind");
-  EXPECT_EQ(at_branch.error().details["field"], "org");
+  EXPECT_EQ(at_branch.error().details()["rule"], "org_kind");
+  EXPECT_EQ(at_branch.error().details()["field"], "org");
   const Json finding = {{"title", "问题"}, {"category", "organizational"}, {"description", "d"}, {"severity", "serious"},
                         {"due_date", "2027-03-31"}};
   for (const char* org : {"city", "city/inspection", "city/finance/b2"}) {

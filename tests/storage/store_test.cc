@@ -27,6 +27,7 @@
 #include <rocksdb/db.h>
 
 #include "storage/keys.h"
+#include "tests/support/support.h"
 
 extern char** environ;
 
@@ -36,13 +37,32 @@ namespace {
 using namespace std::string_literals;
 namespace fs = std::filesystem;
 
-// Like RocksDB's ASSERT_OK: on failure, prints the error's code and message.
-#define ASSERT_OK(expr)                                                                   \
-  do {                                                                                    \
-    const auto& ok_result_ = (expr);                                                      \
-    ASSERT_TRUE(ok_result_.has_value()) << #expr << ": " << code_name(ok_result_.error().code) \
-                                        << ": " << ok_result_.error().message;            \
-  } while (0)
+
+// The families these tests open, handed to the store as any user of it hands its own: the
+// engine's names and kinds (engine/core/spaces.h), so that what is on disk reads as it would.
+struct S {
+  static constexpr Space kDefinitions{0};
+  static constexpr Space kInstances{1};
+  static constexpr Space kEvents{2};
+  static constexpr Space kInstanceEvents{3};
+  static constexpr Space kIndexes{4};  // single_del only
+  static constexpr Space kTimers{5};   // single_del only
+  static constexpr Space kPrincipals{6};
+  static constexpr Space kIdempotency{7};
+  static constexpr Space kMeta{8};
+  static constexpr Space kCounters{9};
+};
+const Layout kLayout{{{"definitions"},
+                      {"instances"},
+                      {"events"},
+                      {"instance_events"},
+                      {"indexes", Family::Kind::kSingleDeleted},
+                      {"timers", Family::Kind::kSingleDeleted},
+                      {"principals"},
+                      {"idempotency"},
+                      {"meta"},
+                      {"counters", Family::Kind::kCounters}},
+                     S::kMeta};
 
 class StoreTest : public ::testing::Test {
  protected:
@@ -60,7 +80,7 @@ class StoreTest : public ::testing::Test {
 
   // Opens dir_ (or another folder) into store_, failing the test on error.
   void Open(StoreOptions options = {}) {
-    auto store = Store::open(dir_, options);
+    auto store = Store::open(dir_, kLayout, options);
     ASSERT_OK(store);
     store_ = std::move(*store);
   }
@@ -96,43 +116,43 @@ class StoreTest : public ::testing::Test {
 
 TEST_F(StoreTest, PutGetDelete) {
   Open();
-  EXPECT_EQ(Get(Space::kInstances, "i1"), std::nullopt);
-  Put(Space::kInstances, "i1", "record");
-  EXPECT_EQ(Get(Space::kInstances, "i1"), "record");
+  EXPECT_EQ(Get(S::kInstances, "i1"), std::nullopt);
+  Put(S::kInstances, "i1", "record");
+  EXPECT_EQ(Get(S::kInstances, "i1"), "record");
   // Spaces are separate: the same key elsewhere is absent.
-  EXPECT_EQ(Get(Space::kEvents, "i1"), std::nullopt);
-  Put(Space::kInstances, "i1", "record v2");
-  EXPECT_EQ(Get(Space::kInstances, "i1"), "record v2");
+  EXPECT_EQ(Get(S::kEvents, "i1"), std::nullopt);
+  Put(S::kInstances, "i1", "record v2");
+  EXPECT_EQ(Get(S::kInstances, "i1"), "record v2");
 
   Batch b;
-  b.del(Space::kInstances, "i1");
+  b.del(S::kInstances, "i1");
   ASSERT_OK(store_->commit(b));
-  EXPECT_EQ(Get(Space::kInstances, "i1"), std::nullopt);
+  EXPECT_EQ(Get(S::kInstances, "i1"), std::nullopt);
 }
 
 TEST_F(StoreTest, BinaryKeysAndValues) {
   Open();
   const std::string key = "a\0\xff\x01"s;
   const std::string value = "\0\0v\xfe"s;
-  Put(Space::kMeta, key, value);
-  EXPECT_EQ(Get(Space::kMeta, key), value);
-  EXPECT_EQ(Get(Space::kMeta, "a"), std::nullopt);
+  Put(S::kMeta, key, value);
+  EXPECT_EQ(Get(S::kMeta, key), value);
+  EXPECT_EQ(Get(S::kMeta, "a"), std::nullopt);
 }
 
 TEST_F(StoreTest, MultiGetKeepsKeyOrder) {
   Open();
   Batch b;
-  b.put(Space::kInstances, "b", "2");
-  b.put(Space::kInstances, "a", "1");
-  b.put(Space::kInstances, "c", "3");
+  b.put(S::kInstances, "b", "2");
+  b.put(S::kInstances, "a", "1");
+  b.put(S::kInstances, "c", "3");
   ASSERT_OK(store_->commit(b));
 
-  auto r = store_->multi_get(Space::kInstances, {"c", "missing", "a", "b", "a"});
+  auto r = store_->multi_get(S::kInstances, {"c", "missing", "a", "b", "a"});
   ASSERT_OK(r);
   const std::vector<std::optional<std::string>> want = {"3", std::nullopt, "1", "2", "1"};
   EXPECT_EQ(*r, want);
 
-  auto empty = store_->multi_get(Space::kInstances, {});
+  auto empty = store_->multi_get(S::kInstances, {});
   ASSERT_OK(empty);
   EXPECT_TRUE(empty->empty());
 }
@@ -140,16 +160,16 @@ TEST_F(StoreTest, MultiGetKeepsKeyOrder) {
 TEST_F(StoreTest, LaterOpInBatchWins) {
   Open();
   Batch b;
-  b.put(Space::kInstances, "k", "first");
-  b.put(Space::kInstances, "k", "second");
-  b.put(Space::kInstances, "gone", "x");
-  b.del(Space::kInstances, "gone");
-  b.del(Space::kInstances, "back");
-  b.put(Space::kInstances, "back", "again");
+  b.put(S::kInstances, "k", "first");
+  b.put(S::kInstances, "k", "second");
+  b.put(S::kInstances, "gone", "x");
+  b.del(S::kInstances, "gone");
+  b.del(S::kInstances, "back");
+  b.put(S::kInstances, "back", "again");
   ASSERT_OK(store_->commit(b));
-  EXPECT_EQ(Get(Space::kInstances, "k"), "second");
-  EXPECT_EQ(Get(Space::kInstances, "gone"), std::nullopt);
-  EXPECT_EQ(Get(Space::kInstances, "back"), "again");
+  EXPECT_EQ(Get(S::kInstances, "k"), "second");
+  EXPECT_EQ(Get(S::kInstances, "gone"), std::nullopt);
+  EXPECT_EQ(Get(S::kInstances, "back"), "again");
 }
 
 // The engine sorts each batch by (space, key) before committing (faster memtable inserts):
@@ -157,25 +177,25 @@ TEST_F(StoreTest, LaterOpInBatchWins) {
 TEST_F(StoreTest, SortedBatchKeepsTheOrderOfWritesToOneKey) {
   Open();
   Batch b;
-  b.put(Space::kInstances, "z", "first");
-  b.put(Space::kIndexes, "a", "index");
-  b.del(Space::kInstances, "b");
-  b.put(Space::kInstances, "z", "second");
-  b.put(Space::kInstances, "b", "again");
-  b.add("n", 2);
-  b.put(Space::kInstances, "gone", "x");
-  b.add("n", -5);
-  b.del(Space::kInstances, "gone");
+  b.put(S::kInstances, "z", "first");
+  b.put(S::kIndexes, "a", "index");
+  b.del(S::kInstances, "b");
+  b.put(S::kInstances, "z", "second");
+  b.put(S::kInstances, "b", "again");
+  b.add(S::kCounters, "n", 2);
+  b.put(S::kInstances, "gone", "x");
+  b.add(S::kCounters, "n", -5);
+  b.del(S::kInstances, "gone");
   b.sort_by_key();
   std::vector<std::string> order;
   for (const Op& op : b.ops()) order.push_back(std::to_string(static_cast<int>(op.space)) + ":" + op.key);
   EXPECT_EQ(order, (std::vector<std::string>{"1:b", "1:b", "1:gone", "1:gone", "1:z", "1:z", "4:a", "9:n", "9:n"}));
   ASSERT_OK(store_->commit(b));
-  EXPECT_EQ(Get(Space::kInstances, "z"), "second");
-  EXPECT_EQ(Get(Space::kInstances, "b"), "again");
-  EXPECT_EQ(Get(Space::kInstances, "gone"), std::nullopt);
-  EXPECT_EQ(Get(Space::kIndexes, "a"), "index");
-  auto n = store_->counter("n");
+  EXPECT_EQ(Get(S::kInstances, "z"), "second");
+  EXPECT_EQ(Get(S::kInstances, "b"), "again");
+  EXPECT_EQ(Get(S::kInstances, "gone"), std::nullopt);
+  EXPECT_EQ(Get(S::kIndexes, "a"), "index");
+  auto n = store_->counter(S::kCounters, "n");
   ASSERT_OK(n);
   EXPECT_EQ(*n, -3);
 }
@@ -183,14 +203,14 @@ TEST_F(StoreTest, SortedBatchKeepsTheOrderOfWritesToOneKey) {
 TEST_F(StoreTest, RefusedBatchWritesNothing) {
   Open();
   Batch b;
-  b.put(Space::kInstances, "i1", "x");
-  b.add("n", 1);
+  b.put(S::kInstances, "i1", "x");
+  b.add(S::kCounters, "n", 1);
   b.put(static_cast<Space>(200), "k", "v");  // a space that does not exist
   auto r = store_->commit(b);
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, Code::kInternal);
-  EXPECT_EQ(Get(Space::kInstances, "i1"), std::nullopt);
-  auto n = store_->counter("n");
+  EXPECT_EQ(Get(S::kInstances, "i1"), std::nullopt);
+  auto n = store_->counter(S::kCounters, "n");
   ASSERT_OK(n);
   EXPECT_EQ(*n, 0);
 }
@@ -202,7 +222,7 @@ TEST_F(StoreTest, ReadersSeeWholeBatchesOnly) {
   constexpr int kKeys = 20;
   auto write_generation = [&](int gen) {
     Batch b;
-    for (int k = 0; k < kKeys; ++k) b.put(Space::kIndexes, "k" + std::to_string(100 + k), std::to_string(gen));
+    for (int k = 0; k < kKeys; ++k) b.put(S::kIndexes, "k" + std::to_string(100 + k), std::to_string(gen));
     return store_->commit(b, /*sync=*/false);
   };
   ASSERT_OK(write_generation(0));
@@ -213,7 +233,7 @@ TEST_F(StoreTest, ReadersSeeWholeBatchesOnly) {
   std::thread reader([&] {
     while (!stop.load()) {
       std::vector<std::string> values;
-      for (auto c = store_->scan_prefix(Space::kIndexes, "k"); c->valid(); c->next()) values.emplace_back(c->value());
+      for (auto c = store_->scan_prefix(S::kIndexes, "k"); c->valid(); c->next()) values.emplace_back(c->value());
       if (values.size() != kKeys || std::adjacent_find(values.begin(), values.end(), std::not_equal_to<>()) != values.end()) {
         torn.fetch_add(1);
       }
@@ -230,18 +250,18 @@ TEST_F(StoreTest, ReadersSeeWholeBatchesOnly) {
 TEST_F(StoreTest, ScanBounds) {
   Open();
   Batch b;
-  for (const char* k : {"a", "b", "ba", "c", "d"}) b.put(Space::kTimers, k, std::string("v") + k);
+  for (const char* k : {"a", "b", "ba", "c", "d"}) b.put(S::kTimers, k, std::string("v") + k);
   ASSERT_OK(store_->commit(b));
 
   using V = std::vector<std::string>;
-  EXPECT_EQ(Keys(store_->scan(Space::kTimers, "b", "d")), (V{"b", "ba", "c"}));
-  EXPECT_EQ(Keys(store_->scan(Space::kTimers, "b", "")), (V{"b", "ba", "c", "d"}));
-  EXPECT_EQ(Keys(store_->scan(Space::kTimers, "", "")), (V{"a", "b", "ba", "c", "d"}));
-  EXPECT_EQ(Keys(store_->scan(Space::kTimers, "bb", "c")), V{});
-  EXPECT_EQ(Keys(store_->scan(Space::kTimers, "d", "a")), V{});
-  EXPECT_EQ(Keys(store_->scan(Space::kEvents, "", "")), V{});
+  EXPECT_EQ(Keys(store_->scan(S::kTimers, "b", "d")), (V{"b", "ba", "c"}));
+  EXPECT_EQ(Keys(store_->scan(S::kTimers, "b", "")), (V{"b", "ba", "c", "d"}));
+  EXPECT_EQ(Keys(store_->scan(S::kTimers, "", "")), (V{"a", "b", "ba", "c", "d"}));
+  EXPECT_EQ(Keys(store_->scan(S::kTimers, "bb", "c")), V{});
+  EXPECT_EQ(Keys(store_->scan(S::kTimers, "d", "a")), V{});
+  EXPECT_EQ(Keys(store_->scan(S::kEvents, "", "")), V{});
 
-  auto c = store_->scan(Space::kTimers, "c", "");
+  auto c = store_->scan(S::kTimers, "c", "");
   ASSERT_TRUE(c->valid());
   EXPECT_EQ(c->key(), "c");
   EXPECT_EQ(c->value(), "vc");
@@ -250,10 +270,10 @@ TEST_F(StoreTest, ScanBounds) {
 TEST_F(StoreTest, ScanInU64OrderIsNumericOrder) {
   Open();
   Batch b;
-  for (uint64_t seq : {300ull, 2ull, 1ull << 40, 256ull, 0ull}) b.put(Space::kEvents, u64_key(seq), "e");
+  for (uint64_t seq : {300ull, 2ull, 1ull << 40, 256ull, 0ull}) b.put(S::kEvents, u64_key(seq), "e");
   ASSERT_OK(store_->commit(b));
   std::vector<uint64_t> seen;
-  for (auto c = store_->scan(Space::kEvents, u64_key(2), u64_key(1ull << 40)); c->valid(); c->next()) {
+  for (auto c = store_->scan(S::kEvents, u64_key(2), u64_key(1ull << 40)); c->valid(); c->next()) {
     seen.push_back(*get_u64(c->key()));
   }
   EXPECT_EQ(seen, (std::vector<uint64_t>{2, 256, 300}));
@@ -273,29 +293,29 @@ TEST_F(StoreTest, ScanPrefixWithFfBytes) {
   Open();
   Batch b;
   for (const std::string& k : {"a"s, "a\xff"s, "a\xff\x00"s, "a\xff\xff\xff"s, "b"s, "\xff"s, "\xff\xff"s, "\xff\xff\x01"s}) {
-    b.put(Space::kMeta, k, "");
+    b.put(S::kMeta, k, "");
   }
   ASSERT_OK(store_->commit(b));
   using V = std::vector<std::string>;
-  EXPECT_EQ(Keys(store_->scan_prefix(Space::kMeta, "a\xff"s)), (V{"a\xff"s, "a\xff\x00"s, "a\xff\xff\xff"s}));
+  EXPECT_EQ(Keys(store_->scan_prefix(S::kMeta, "a\xff"s)), (V{"a\xff"s, "a\xff\x00"s, "a\xff\xff\xff"s}));
   // No upper bound exists for an all-0xFF prefix: the scan runs to the end.
-  EXPECT_EQ(Keys(store_->scan_prefix(Space::kMeta, "\xff\xff"s)), (V{"\xff\xff"s, "\xff\xff\x01"s}));
-  EXPECT_EQ(Keys(store_->scan_prefix(Space::kMeta, "")).size(), 8u);
-  EXPECT_EQ(Keys(store_->scan_prefix(Space::kMeta, "c")), V{});
+  EXPECT_EQ(Keys(store_->scan_prefix(S::kMeta, "\xff\xff"s)), (V{"\xff\xff"s, "\xff\xff\x01"s}));
+  EXPECT_EQ(Keys(store_->scan_prefix(S::kMeta, "")).size(), 8u);
+  EXPECT_EQ(Keys(store_->scan_prefix(S::kMeta, "c")), V{});
 }
 
 TEST_F(StoreTest, ScanPrefixByOrgPath) {
   Open();
   auto key = [](std::string_view org, std::string_view id) { return KeyBuilder().text("org").org(org).text(id).build(); };
   Batch b;
-  b.put(Space::kIndexes, key("city/finance", "i1"), "");
-  b.put(Space::kIndexes, key("city/finance/b1", "i2"), "");
-  b.put(Space::kIndexes, key("city/finance2", "i3"), "");
-  b.put(Space::kIndexes, key("city", "i4"), "");
+  b.put(S::kIndexes, key("city/finance", "i1"), "");
+  b.put(S::kIndexes, key("city/finance/b1", "i2"), "");
+  b.put(S::kIndexes, key("city/finance2", "i3"), "");
+  b.put(S::kIndexes, key("city", "i4"), "");
   ASSERT_OK(store_->commit(b));
 
   std::vector<std::string> ids;
-  for (auto c = store_->scan_prefix(Space::kIndexes, KeyBuilder().text("org").org("city/finance").build()); c->valid(); c->next()) {
+  for (auto c = store_->scan_prefix(S::kIndexes, KeyBuilder().text("org").org("city/finance").build()); c->valid(); c->next()) {
     ids.emplace_back(split_key(c->key()).back());
   }
   EXPECT_EQ(ids, (std::vector<std::string>{"i1", "i2"}));
@@ -303,31 +323,31 @@ TEST_F(StoreTest, ScanPrefixByOrgPath) {
 
 TEST_F(StoreTest, Counters) {
   Open();
-  auto absent = store_->counter("none");
+  auto absent = store_->counter(S::kCounters, "none");
   ASSERT_OK(absent);
   EXPECT_EQ(*absent, 0);
 
   Batch b;
-  b.add("done", 5);
-  b.add("done", 3);
-  b.add("open", -4);
+  b.add(S::kCounters, "done", 5);
+  b.add(S::kCounters, "done", 3);
+  b.add(S::kCounters, "open", -4);
   ASSERT_OK(store_->commit(b));
   Batch down;
-  down.add("done", -10);
+  down.add(S::kCounters, "done", -10);
   ASSERT_OK(store_->commit(down));
 
-  auto done = store_->counter("done");
+  auto done = store_->counter(S::kCounters, "done");
   ASSERT_OK(done);
   EXPECT_EQ(*done, -2);
-  auto open = store_->counter("open");
+  auto open = store_->counter(S::kCounters, "open");
   ASSERT_OK(open);
   EXPECT_EQ(*open, -4);
 
   Batch big;
-  big.add("big", std::numeric_limits<int64_t>::max());
-  big.add("big", -1);
+  big.add(S::kCounters, "big", std::numeric_limits<int64_t>::max());
+  big.add(S::kCounters, "big", -1);
   ASSERT_OK(store_->commit(big));
-  auto v = store_->counter("big");
+  auto v = store_->counter(S::kCounters, "big");
   ASSERT_OK(v);
   EXPECT_EQ(*v, std::numeric_limits<int64_t>::max() - 1);
 }
@@ -336,23 +356,23 @@ TEST_F(StoreTest, CountersSurviveReopen) {
   Open();
   for (int i = 0; i < 100; ++i) {
     Batch b;
-    b.add("n", i % 2 == 0 ? 3 : -1);
+    b.add(S::kCounters, "n", i % 2 == 0 ? 3 : -1);
     ASSERT_OK(store_->commit(b, /*sync=*/false));
   }
   Reopen();  // the close flushes, so merged values are read back from table files
   Batch b;
-  b.add("n", 1);
+  b.add(S::kCounters, "n", 1);
   ASSERT_OK(store_->commit(b));
   Reopen();
-  auto n = store_->counter("n");
+  auto n = store_->counter(S::kCounters, "n");
   ASSERT_OK(n);
   EXPECT_EQ(*n, 50 * 3 - 50 + 1);
 }
 
 TEST_F(StoreTest, CounterWithMalformedValueIsCorruption) {
   Open();
-  Put(Space::kCounters, "bad", "xyz");
-  auto r = store_->counter("bad");
+  Put(S::kCounters, "bad", "xyz");
+  auto r = store_->counter(S::kCounters, "bad");
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, Code::kCorruption);
 }
@@ -361,20 +381,20 @@ TEST_F(StoreTest, DataPersistsAcrossReopen) {
   Open();
   for (int i = 0; i < 1000; ++i) {
     Batch b;
-    b.put(Space::kInstances, "i" + std::to_string(i), "r" + std::to_string(i));
-    b.put(Space::kIndexes, KeyBuilder().text("state").text("open").text("i" + std::to_string(i)).build(), "");
+    b.put(S::kInstances, "i" + std::to_string(i), "r" + std::to_string(i));
+    b.put(S::kIndexes, KeyBuilder().text("state").text("open").text("i" + std::to_string(i)).build(), "");
     ASSERT_OK(store_->commit(b, /*sync=*/i % 100 == 0));
   }
   Reopen();
-  EXPECT_EQ(Get(Space::kInstances, "i0"), "r0");
-  EXPECT_EQ(Get(Space::kInstances, "i999"), "r999");
-  EXPECT_EQ(Keys(store_->scan_prefix(Space::kIndexes, KeyBuilder().text("state").text("open").prefix())).size(), 1000u);
+  EXPECT_EQ(Get(S::kInstances, "i0"), "r0");
+  EXPECT_EQ(Get(S::kInstances, "i999"), "r999");
+  EXPECT_EQ(Keys(store_->scan_prefix(S::kIndexes, KeyBuilder().text("state").text("open").prefix())).size(), 1000u);
 }
 
 // A clean close flushes every family, so the next open has no log records to replay.
 TEST_F(StoreTest, CleanCloseLeavesNoLogToReplay) {
   Open();
-  for (int i = 0; i < 100; ++i) Put(static_cast<Space>(i % kSpaceCount), "k" + std::to_string(i), "v");
+  for (int i = 0; i < 100; ++i) Put(static_cast<Space>(i % kLayout.size()), "k" + std::to_string(i), "v");
   store_.reset();
   uintmax_t log_bytes = 0;
   for (const auto& entry : fs::directory_iterator(dir_)) {
@@ -382,7 +402,7 @@ TEST_F(StoreTest, CleanCloseLeavesNoLogToReplay) {
   }
   EXPECT_EQ(log_bytes, 0u);
   Open();
-  EXPECT_EQ(Get(Space::kInstances, "k1"), "v");
+  EXPECT_EQ(Get(S::kInstances, "k1"), "v");
 }
 
 // Descriptors held by the test until released: every one this process may still open, so
@@ -476,17 +496,17 @@ TEST_F(StoreTest, SingleDeleteLeavesNoTombstone) {
   auto key = [](int i) { return KeyBuilder().text("s").text("open").text("i" + std::to_string(1000 + i)).build(); };
   for (int i = 0; i < 100; ++i) {
     Batch b;
-    b.put(Space::kIndexes, key(i), "");
-    b.put(Space::kInstanceEvents, key(i), "");
+    b.put(S::kIndexes, key(i), "");
+    b.put(S::kInstanceEvents, key(i), "");
     ASSERT_OK(store_->commit(b));
   }
   Batch b;
   for (int i = 0; i < 60; ++i) {
-    b.single_del(Space::kIndexes, key(i));
-    b.del(Space::kInstanceEvents, key(i));
+    b.single_del(S::kIndexes, key(i));
+    b.del(S::kInstanceEvents, key(i));
   }
   ASSERT_OK(store_->commit(b));
-  EXPECT_EQ(Keys(store_->scan_prefix(Space::kIndexes, "")), Keys(store_->scan_prefix(Space::kInstanceEvents, "")));
+  EXPECT_EQ(Keys(store_->scan_prefix(S::kIndexes, "")), Keys(store_->scan_prefix(S::kInstanceEvents, "")));
   Reopen();  // closing flushes every family
   auto table_count = [&](Space space, const std::string& name) {
     auto all = store_->property(space, "rocksdb.aggregated-table-properties");
@@ -496,13 +516,13 @@ TEST_F(StoreTest, SingleDeleteLeavesNoTombstone) {
     return at == std::string::npos ? -1 : std::stoll(all->substr(at + field.size()));
   };
   // RocksDB's "entries" counts deletions too.
-  EXPECT_EQ(table_count(Space::kIndexes, "entries"), 40);
-  EXPECT_EQ(table_count(Space::kIndexes, "deletions"), 0);
-  EXPECT_EQ(table_count(Space::kInstanceEvents, "entries"), 100);
-  EXPECT_EQ(table_count(Space::kInstanceEvents, "deletions"), 60);
-  EXPECT_EQ(Keys(store_->scan_prefix(Space::kIndexes, "")).size(), 40u);
-  EXPECT_EQ(Get(Space::kIndexes, key(0)), std::nullopt);
-  EXPECT_EQ(Get(Space::kIndexes, key(60)), "");
+  EXPECT_EQ(table_count(S::kIndexes, "entries"), 40);
+  EXPECT_EQ(table_count(S::kIndexes, "deletions"), 0);
+  EXPECT_EQ(table_count(S::kInstanceEvents, "entries"), 100);
+  EXPECT_EQ(table_count(S::kInstanceEvents, "deletions"), 60);
+  EXPECT_EQ(Keys(store_->scan_prefix(S::kIndexes, "")).size(), 40u);
+  EXPECT_EQ(Get(S::kIndexes, key(0)), std::nullopt);
+  EXPECT_EQ(Get(S::kIndexes, key(60)), "");
 }
 
 // The sequences the writer produces besides put-then-delete, each taken through a flush and a
@@ -518,53 +538,53 @@ TEST_F(StoreTest, SingleDeleteSequencesSurviveCompaction) {
   };
   auto put = [](Space sp, std::string k) { return [=](Batch& b) { b.put(sp, k, "v"); }; };
   auto sdel = [](Space sp, std::string k) { return [=](Batch& b) { b.single_del(sp, k); }; };
-  commit(put(Space::kIndexes, "back"));
-  commit(sdel(Space::kIndexes, "back"), put(Space::kIndexes, "back"));  // left a state and re-entered it
-  commit(put(Space::kTimers, "twice"));
-  commit(sdel(Space::kTimers, "twice"));
-  commit(sdel(Space::kTimers, "twice"));  // a stale timer dropped again
+  commit(put(S::kIndexes, "back"));
+  commit(sdel(S::kIndexes, "back"), put(S::kIndexes, "back"));  // left a state and re-entered it
+  commit(put(S::kTimers, "twice"));
+  commit(sdel(S::kTimers, "twice"));
+  commit(sdel(S::kTimers, "twice"));  // a stale timer dropped again
   Reopen();
   ASSERT_OK(store_->compact());
-  EXPECT_EQ(Get(Space::kIndexes, "back"), "v");
-  EXPECT_EQ(Get(Space::kTimers, "twice"), std::nullopt);
-  commit(sdel(Space::kIndexes, "back"));
+  EXPECT_EQ(Get(S::kIndexes, "back"), "v");
+  EXPECT_EQ(Get(S::kTimers, "twice"), std::nullopt);
+  commit(sdel(S::kIndexes, "back"));
   Reopen();
   ASSERT_OK(store_->compact());
-  EXPECT_EQ(Get(Space::kIndexes, "back"), std::nullopt);
-  EXPECT_TRUE(Keys(store_->scan_prefix(Space::kIndexes, "")).empty());
-  EXPECT_TRUE(Keys(store_->scan_prefix(Space::kTimers, "")).empty());
+  EXPECT_EQ(Get(S::kIndexes, "back"), std::nullopt);
+  EXPECT_TRUE(Keys(store_->scan_prefix(S::kIndexes, "")).empty());
+  EXPECT_TRUE(Keys(store_->scan_prefix(S::kTimers, "")).empty());
   // The family stays writable after those compactions.
-  commit(put(Space::kIndexes, "after"));
-  EXPECT_EQ(Get(Space::kIndexes, "after"), "v");
+  commit(put(S::kIndexes, "after"));
+  EXPECT_EQ(Get(S::kIndexes, "after"), "v");
 }
 
 // Only the families kept for single_del take it, and they never take del(): a batch breaking
 // either rule is refused whole.
 TEST_F(StoreTest, CommitRefusesTheWrongDeletionForAFamily) {
   Open();
-  Put(Space::kIndexes, "k", "v");
-  Put(Space::kInstances, "i", "r");
+  Put(S::kIndexes, "k", "v");
+  Put(S::kInstances, "i", "r");
   for (auto wrong : std::vector<std::function<void(Batch&)>>{
-           [](Batch& b) { b.del(Space::kIndexes, "k"); },
-           [](Batch& b) { b.del(Space::kTimers, "t"); },
-           [](Batch& b) { b.single_del(Space::kInstances, "i"); },
+           [](Batch& b) { b.del(S::kIndexes, "k"); },
+           [](Batch& b) { b.del(S::kTimers, "t"); },
+           [](Batch& b) { b.single_del(S::kInstances, "i"); },
        }) {
     Batch b;
-    b.put(Space::kEvents, "e", "x");
+    b.put(S::kEvents, "e", "x");
     wrong(b);
     auto r = store_->commit(b);
     ASSERT_FALSE(r.has_value());
     EXPECT_EQ(r.error().code, Code::kInternal);
-    EXPECT_EQ(Get(Space::kEvents, "e"), std::nullopt);
+    EXPECT_EQ(Get(S::kEvents, "e"), std::nullopt);
   }
-  EXPECT_EQ(Get(Space::kIndexes, "k"), "v");
-  EXPECT_EQ(Get(Space::kInstances, "i"), "r");
+  EXPECT_EQ(Get(S::kIndexes, "k"), "v");
+  EXPECT_EQ(Get(S::kInstances, "i"), "r");
 }
 
 TEST_F(StoreTest, OpenWithoutCreateFailsOnMissingFolder) {
   StoreOptions options;
   options.create_if_missing = false;
-  auto r = Store::open(dir_, options);
+  auto r = Store::open(dir_, kLayout, options);
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, Code::kNotFound);
   EXPECT_FALSE(r.error().message.empty());
@@ -573,18 +593,18 @@ TEST_F(StoreTest, OpenWithoutCreateFailsOnMissingFolder) {
 
 // RocksDB asked to create a database where a folder holds table files but no CURRENT starts an
 // empty one and deletes those files. A database is created only where the folder is missing
-// or empty (session 10's audit: `pioneer user list` on a damaged copy wiped it).
+// or empty (`pioneer user list` on a damaged copy must not wipe it).
 TEST_F(StoreTest, NeverCreatesADatabaseOverAFolderThatHoldsFiles) {
   Open();
   Batch b;
-  b.put(Space::kInstances, "i", "r");
+  b.put(S::kInstances, "i", "r");
   ASSERT_TRUE(store_->commit(b, true).has_value());
   store_.reset();
   std::filesystem::remove(std::filesystem::path(dir_) / "CURRENT");
   std::vector<std::string> before;
   for (const auto& e : std::filesystem::directory_iterator(dir_)) before.push_back(e.path().filename().string());
   std::sort(before.begin(), before.end());
-  auto r = Store::open(dir_);
+  auto r = Store::open(dir_, kLayout);
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, Code::kBadRequest);
   EXPECT_NE(r.error().message.find("refusing to create"), std::string::npos) << r.error().message;
@@ -607,7 +627,7 @@ TEST_F(StoreTest, RefusesAnotherApplicationsRocksDb) {
   for (bool read_only : {false, true}) {
     StoreOptions options;
     options.read_only = read_only;
-    auto r = Store::open(dir_, options);
+    auto r = Store::open(dir_, kLayout, options);
     ASSERT_FALSE(r.has_value());
     EXPECT_NE(r.error().message.find("not a Pioneer database"), std::string::npos) << r.error().message;
   }
@@ -621,8 +641,8 @@ TEST_F(StoreTest, CheckpointWhileWriting) {
   constexpr int kBefore = 500;
   for (int i = 0; i < kBefore; ++i) {
     Batch b;
-    b.put(Space::kEvents, u64_key(i), "e");
-    b.add("events", 1);
+    b.put(S::kEvents, u64_key(i), "e");
+    b.add(S::kCounters, "events", 1);
     ASSERT_OK(store_->commit(b, /*sync=*/false));
   }
 
@@ -631,34 +651,44 @@ TEST_F(StoreTest, CheckpointWhileWriting) {
   std::thread writer([&] {
     for (int i = kBefore; !stop.load(); ++i) {
       Batch b;
-      b.put(Space::kEvents, u64_key(i), "e");
-      b.add("events", 1);
+      b.put(S::kEvents, u64_key(i), "e");
+      b.add(S::kCounters, "events", 1);
       if (!store_->commit(b, /*sync=*/false)) return;
       written = i + 1;
     }
   });
+  // The writes overlap the checkpoint: the writer has had writes acknowledged before it starts
+  // and goes on until it has had more acknowledged after it ended.
+  while (written.load() == kBefore) std::this_thread::yield();
+  const int at_start = written.load();
   const std::string copy = (root_ / "copy").string();
   auto r = store_->checkpoint(copy);
+  const int at_end = written.load();
+  while (written.load() == at_end) std::this_thread::yield();
   stop = true;
   writer.join();
   ASSERT_OK(r);
+  EXPECT_GT(at_start, kBefore);
+  EXPECT_GT(written.load(), at_end);
 
-  // The copy is a consistent point in time: it has everything committed before the call, and
-  // its counter agrees with its events because each batch carried both.
-  auto snapshot = Store::open(copy);
+  // The copy is a consistent point in time: it has everything committed before the call, none
+  // of what was committed after it returned, and its counter agrees with its events because
+  // each batch carried both.
+  auto snapshot = Store::open(copy, kLayout);
   ASSERT_OK(snapshot);
-  const size_t events = Keys((*snapshot)->scan(Space::kEvents, "", "")).size();
-  EXPECT_GE(events, static_cast<size_t>(kBefore));
-  auto counted = (*snapshot)->counter("events");
+  const size_t events = Keys((*snapshot)->scan(S::kEvents, "", "")).size();
+  EXPECT_GE(events, static_cast<size_t>(at_start));
+  EXPECT_LE(events, static_cast<size_t>(at_end) + 1);  // + the one whose ack was in flight
+  auto counted = (*snapshot)->counter(S::kCounters, "events");
   ASSERT_OK(counted);
   EXPECT_EQ(static_cast<size_t>(*counted), events);
 
   // The source kept going and is unaffected by the copy.
-  auto source_count = store_->counter("events");
+  auto source_count = store_->counter(S::kCounters, "events");
   ASSERT_OK(source_count);
   EXPECT_EQ(*source_count, written.load());
-  Put(Space::kMeta, "after", "1");
-  EXPECT_EQ(Get(**snapshot, Space::kMeta, "after"), std::nullopt);
+  Put(S::kMeta, "after", "1");
+  EXPECT_EQ(Get(**snapshot, S::kMeta, "after"), std::nullopt);
 }
 
 TEST_F(StoreTest, CheckpointRefusesExistingDestination) {
@@ -684,17 +714,17 @@ std::map<std::string, uint64_t> info_logs(const std::string& dir) {
 
 TEST_F(StoreTest, SecondOpenOfLockedFolderFails) {
   Open();
-  Put(Space::kMeta, "k", "v");
+  Put(S::kMeta, "k", "v");
   const auto logs = info_logs(dir_);
   ASSERT_EQ(logs.count("LOG"), 1u);
-  auto second = Store::open(dir_);
+  auto second = Store::open(dir_, kLayout);
   ASSERT_FALSE(second.has_value());
   EXPECT_EQ(second.error().code, Code::kInternal);
   EXPECT_NE(second.error().message.find("database is locked by another process"), std::string::npos)
       << second.error().message;
   // The first store is untouched by the refused open, its info log included (RocksDB would
   // rotate it before finding its own lock taken).
-  EXPECT_EQ(Get(Space::kMeta, "k"), "v");
+  EXPECT_EQ(Get(S::kMeta, "k"), "v");
   EXPECT_EQ(info_logs(dir_), logs);
 }
 
@@ -702,7 +732,7 @@ TEST_F(StoreTest, SecondOpenOfLockedFolderFails) {
 TEST(StoreLockChild, OpenFails) {
   const char* dir = std::getenv("PIONEER_LOCK_CHILD_DIR");
   if (dir == nullptr) GTEST_SKIP() << "run by StoreTest.LockedByAnotherProcess";
-  auto r = Store::open(dir);
+  auto r = Store::open(dir, kLayout);
   std::ofstream(std::string(dir) + ".child") << (r ? std::string("opened") : r.error().message);
   ASSERT_FALSE(r.has_value());
 }
@@ -746,8 +776,8 @@ TEST_F(StoreTest, AFolderHoldingOnlyTheLockFileIsEmpty) {
   fs::create_directories(dir_);
   std::ofstream(dir_ + "/pioneer.lock").put('\0');
   Open();
-  Put(Space::kMeta, "k", "v");
-  EXPECT_EQ(Get(Space::kMeta, "k"), "v");
+  Put(S::kMeta, "k", "v");
+  EXPECT_EQ(Get(S::kMeta, "k"), "v");
 }
 
 // A reader (verify, export) beside a running server: the server's compaction deletes table
@@ -773,7 +803,7 @@ TEST_F(StoreTest, AReaderKeepsReadingWhileTheWriterCompactsItsFilesAway) {
     ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), dir_, descriptors, &handles, &raw).ok());
     rocksdb::ColumnFamilyHandle* instances = nullptr;
     for (auto* h : handles) {
-      if (h->GetName() == space_name(Space::kInstances)) instances = h;
+      if (h->GetName() == kLayout.name(S::kInstances)) instances = h;
     }
     ASSERT_NE(instances, nullptr);
     for (int f = 0; f < 100; ++f) {
@@ -789,41 +819,41 @@ TEST_F(StoreTest, AReaderKeepsReadingWhileTheWriterCompactsItsFilesAway) {
   Open();
   StoreOptions ro;
   ro.read_only = true;
-  auto reader = Store::open(dir_, ro);
+  auto reader = Store::open(dir_, kLayout, ro);
   ASSERT_OK(reader);
-  ASSERT_OK(store_->compact_space(Space::kInstances));  // the 100 files become one; they are deleted
+  ASSERT_OK(store_->compact_space(S::kInstances));  // the 100 files become one; they are deleted
   size_t tables = 0;
   for (const auto& entry : fs::directory_iterator(dir_)) tables += entry.path().extension() == ".sst";
   EXPECT_LT(tables, 10u);
   for (int i = 0; i < 5000; ++i) {
     const std::string key = "i" + std::to_string(100000 + i);
-    auto got = (*reader)->get(Space::kInstances, key);
+    auto got = (*reader)->get(S::kInstances, key);
     ASSERT_TRUE(got.has_value()) << key << ": " << got.error().message;
     ASSERT_TRUE(got->has_value()) << key;
   }
-  EXPECT_EQ(Keys((*reader)->scan_prefix(Space::kInstances, "i")).size(), 5000u);
+  EXPECT_EQ(Keys((*reader)->scan_prefix(S::kInstances, "i")).size(), 5000u);
 }
 
 TEST_F(StoreTest, ReadOnlySeesDataAndRefusesWrites) {
   Open();
-  Put(Space::kInstances, "i1", "r1");
+  Put(S::kInstances, "i1", "r1");
   Batch b;
-  b.add("n", 7);
+  b.add(S::kCounters, "n", 7);
   ASSERT_OK(store_->commit(b));
 
   // Read-only takes no lock: it opens while the writer still holds the folder.
   StoreOptions ro;
   ro.read_only = true;
-  auto reader = Store::open(dir_, ro);
+  auto reader = Store::open(dir_, kLayout, ro);
   ASSERT_OK(reader);
-  EXPECT_EQ(Get(**reader, Space::kInstances, "i1"), "r1");
-  auto n = (*reader)->counter("n");
+  EXPECT_EQ(Get(**reader, S::kInstances, "i1"), "r1");
+  auto n = (*reader)->counter(S::kCounters, "n");
   ASSERT_OK(n);
   EXPECT_EQ(*n, 7);
-  EXPECT_EQ(Keys((*reader)->scan_prefix(Space::kInstances, "i")).size(), 1u);
+  EXPECT_EQ(Keys((*reader)->scan_prefix(S::kInstances, "i")).size(), 1u);
 
   Batch w;
-  w.put(Space::kInstances, "i2", "r2");
+  w.put(S::kInstances, "i2", "r2");
   auto r = (*reader)->commit(w);
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, Code::kInternal);
@@ -832,14 +862,14 @@ TEST_F(StoreTest, ReadOnlySeesDataAndRefusesWrites) {
   // After a clean close the reader opens on its own and still refuses writes.
   store_.reset();
   Open(ro);
-  EXPECT_EQ(Get(Space::kInstances, "i1"), "r1");
+  EXPECT_EQ(Get(S::kInstances, "i1"), "r1");
   EXPECT_FALSE(store_->commit(w).has_value());
 }
 
 // Verify and export run beside a live server: they must not create, rotate or rewrite files.
 TEST_F(StoreTest, ReadOnlyLeavesFolderUntouched) {
   Open();
-  Put(Space::kInstances, "i1", "r1");
+  Put(S::kInstances, "i1", "r1");
   store_.reset();
   auto listing = [&] {
     std::vector<std::string> files;
@@ -854,7 +884,7 @@ TEST_F(StoreTest, ReadOnlyLeavesFolderUntouched) {
   StoreOptions ro;
   ro.read_only = true;
   Open(ro);
-  EXPECT_EQ(Get(Space::kInstances, "i1"), "r1");
+  EXPECT_EQ(Get(S::kInstances, "i1"), "r1");
   store_.reset();
   EXPECT_EQ(listing(), before);
 }
@@ -862,18 +892,18 @@ TEST_F(StoreTest, ReadOnlyLeavesFolderUntouched) {
 TEST_F(StoreTest, ReadOnlyOpenOfMissingFolderFails) {
   StoreOptions ro;
   ro.read_only = true;
-  auto r = Store::open(dir_, ro);
+  auto r = Store::open(dir_, kLayout, ro);
   ASSERT_FALSE(r.has_value());
   EXPECT_FALSE(fs::exists(dir_));
 }
 
 TEST_F(StoreTest, Property) {
   Open();
-  Put(Space::kInstances, "i1", "r1");
-  auto keys = store_->property(Space::kInstances, "rocksdb.estimate-num-keys");
+  Put(S::kInstances, "i1", "r1");
+  auto keys = store_->property(S::kInstances, "rocksdb.estimate-num-keys");
   ASSERT_TRUE(keys.has_value());
   EXPECT_EQ(*keys, "1");
-  EXPECT_EQ(store_->property(Space::kInstances, "rocksdb.no-such-property"), std::nullopt);
+  EXPECT_EQ(store_->property(S::kInstances, "rocksdb.no-such-property"), std::nullopt);
 }
 
 }  // namespace

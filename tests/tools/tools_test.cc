@@ -23,6 +23,7 @@
 #include "engine/audit/verify.h"
 #include "engine/core/codec.h"
 #include "engine/core/indexer.h"
+#include "engine/core/spaces.h"
 #include "storage/keys.h"
 #include "storage/store.h"
 #include "tests/engine/test_support.h"
@@ -224,7 +225,7 @@ TEST_F(DossierTest, DroppingTheNewestEventsPassesOfflineButNotAgainstTheDatabase
   storage::StoreOptions ro;
   ro.read_only = true;
   ro.create_if_missing = false;
-  auto store = storage::Store::open(tmp_.path() + "/db", ro);
+  auto store = storage::Store::open(tmp_.path() + "/db", engine::store_layout(), ro);
   ASSERT_OK(store);
   auto against = engine::verify_dossier_against_store(d, **store);
   ASSERT_OK(against);
@@ -232,7 +233,7 @@ TEST_F(DossierTest, DroppingTheNewestEventsPassesOfflineButNotAgainstTheDatabase
 }
 
 // The snapshot and the definition are outside the hash chain: against the database, an edited
-// title or definition is caught (session 10's audit: both passed).
+// title or definition is caught.
 TEST_F(DossierTest, AnEditedSnapshotOrDefinitionIsCaughtAgainstTheDatabase) {
   CliRun clean = pioneer("verify --dossier " + file_ + " --data " + tmp_.path() + "/db");
   EXPECT_EQ(clean.status, 0) << clean.out;
@@ -251,15 +252,15 @@ TEST(Verify, AStoredEventRewrittenInOtherBytesWithTheSameMeaningIsCaught) {
   const std::string dir = database_with_history(tmp);
   uint64_t seq = 3;
   {
-    auto store = storage::Store::open(dir);
+    auto store = storage::Store::open(dir, engine::store_layout());
     ASSERT_OK(store);
-    auto bytes = (*store)->get(storage::Space::kEvents, storage::u64_key(seq));
+    auto bytes = (*store)->get(engine::Space::kEvents, storage::u64_key(seq));
     ASSERT_OK(bytes);
     ASSERT_TRUE(bytes->has_value());
     Json j = Json::parse(**bytes);
     j["x_note"] = "added";  // decode ignores it, so the recomputed hash still matches
     storage::Batch b;
-    b.put(storage::Space::kEvents, storage::u64_key(seq), j.dump());
+    b.put(engine::Space::kEvents, storage::u64_key(seq), j.dump());
     ASSERT_OK((*store)->commit(b));
   }
   CliRun r = pioneer("verify --data " + dir);
@@ -274,18 +275,18 @@ TEST(Reindex, TheCommandLineRepairsWhatVerifyReports) {
   TempDir tmp;
   const std::string dir = database_with_history(tmp);
   {
-    auto store = storage::Store::open(dir);
+    auto store = storage::Store::open(dir, engine::store_layout());
     ASSERT_OK(store);
     storage::Batch b;
-    auto first = (*store)->scan_prefix(storage::Space::kIndexes, "");
+    auto first = (*store)->scan_prefix(engine::Space::kIndexes, "");
     ASSERT_TRUE(first->valid());
-    b.single_del(storage::Space::kIndexes, std::string(first->key()));
-    b.put(storage::Space::kIndexes, storage::KeyBuilder().text("o").org("city").text("01NOSUCHINSTANCE0000000000").build(), "o");
+    b.single_del(engine::Space::kIndexes, std::string(first->key()));
+    b.put(engine::Space::kIndexes, storage::KeyBuilder().text("o").org("city").text("01NOSUCHINSTANCE0000000000").build(), "o");
     ASSERT_OK((*store)->commit(b));
   }
   EXPECT_EQ(pioneer("verify --data " + dir).status, 2);
   {
-    auto held = storage::Store::open(dir);  // as a running server would
+    auto held = storage::Store::open(dir, engine::store_layout());  // as a running server would
     ASSERT_OK(held);
     CliRun refused = pioneer("reindex --data " + dir);
     EXPECT_NE(refused.status, 0) << refused.out;
@@ -298,11 +299,11 @@ TEST(Reindex, TheCommandLineRepairsWhatVerifyReports) {
   EXPECT_NE(r.out.find("reindex: 4/4 "), std::string::npos) << r.out;
   EXPECT_EQ(pioneer("verify --data " + dir).status, 0);
   {
-    auto store = storage::Store::open(dir);
+    auto store = storage::Store::open(dir, engine::store_layout());
     ASSERT_OK(store);
     storage::Batch b;
-    b.del(storage::Space::kInstanceEvents, engine::index::history_key(std::string(engine::index::id_of(
-        std::string((*store)->scan_prefix(storage::Space::kIndexes, "")->key()))), 1));
+    b.del(engine::Space::kInstanceEvents, engine::index::history_key(std::string(engine::index::id_of(
+        std::string((*store)->scan_prefix(engine::Space::kIndexes, "")->key()))), 1));
     ASSERT_OK((*store)->commit(b));
   }
   CliRun remains = pioneer("reindex --data " + dir);
@@ -318,7 +319,7 @@ TEST(Verify, NeedsDataOrDossier) {
 }
 
 // What an operator mistypes is refused with a message and an exit code: no abort, no database
-// created where none was meant, nothing half-done (session 10's audit of the command line).
+// created where none was meant, nothing half-done.
 TEST(Cli, BadPathsAndValuesAreRefusedWithoutCrashOrCreation) {
   TempDir tmp;
   namespace fs = std::filesystem;
@@ -424,7 +425,7 @@ TEST(Cli, UserPasswdSetsAPasswordFromStandardInput) {
 }
 
 // serve checks what it can before it opens, or creates, the database: bad workflow files and an
-// address in use leave no database behind (session 10's audit: they left an empty one).
+// address in use leave no database behind.
 TEST(Cli, ServeCreatesNothingWhenItCannotStart) {
   TempDir tmp;
   namespace fs = std::filesystem;
@@ -456,10 +457,10 @@ TEST(Verify, AnInterruptedReindexIsNotIntact) {
   const std::string dir = database_with_history(tmp);
   EXPECT_EQ(pioneer("verify --data " + dir).status, 0);
   {
-    auto store = storage::Store::open(dir);
+    auto store = storage::Store::open(dir, engine::store_layout());
     ASSERT_OK(store);
     storage::Batch b;
-    b.put(storage::Space::kMeta, engine::kReindexPendingKey, "1");
+    b.put(engine::Space::kMeta, engine::kReindexPendingKey, "1");
     ASSERT_OK((*store)->commit(b));
   }
   CliRun r = pioneer("verify --data " + dir);
@@ -555,7 +556,7 @@ void expect_restorable(const std::string& copy, const std::map<std::string, int6
   storage::StoreOptions ro;
   ro.read_only = true;
   ro.create_if_missing = false;
-  auto store = storage::Store::open(copy, ro);
+  auto store = storage::Store::open(copy, engine::store_layout(), ro);
   ASSERT_OK(store);
   auto report = engine::verify_store(**store, engine::RoleCatalog::defaults());
   ASSERT_OK(report);
