@@ -54,7 +54,7 @@ Response error_response(const Error& error, int status) {
   if (error.code == Code::kOverloaded || error.code == Code::kUnavailable) res.headers.emplace_back("Retry-After", "1");
   if (error.code == Code::kTooManyAttempts) {
     // details.retry_after_s: whole seconds until the window has passed.
-    res.headers.emplace_back("Retry-After", std::to_string(error.details.value("retry_after_s", int64_t{1})));
+    res.headers.emplace_back("Retry-After", std::to_string(error.details().value("retry_after_s", int64_t{1})));
   }
   return res;
 }

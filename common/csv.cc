@@ -1,5 +1,7 @@
 #include "common/csv.h"
 
+#include <nlohmann/json.hpp>
+
 #include <errno.h>
 #include <iconv.h>
 

@@ -378,7 +378,7 @@ int csv(const uint8_t* data, size_t size) {
   options.max_cell_bytes = 4096;
   auto table = csv::read(in, options);
   if (!table) {
-    (void)table.error().details.dump();
+    (void)table.error().details().dump();
     return 0;
   }
   // What was read, written and read again, is the same rows.
@@ -402,7 +402,7 @@ int calendar(const uint8_t* data, size_t size) {
   }
   auto year = engine::parse_year_calendar(in);
   if (!year) {
-    (void)year.error().details.dump();
+    (void)year.error().details().dump();
     return 0;
   }
   auto again = engine::parse_year_calendar(engine::year_calendar_json(*year).dump());

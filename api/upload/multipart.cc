@@ -1,4 +1,5 @@
 #include "api/upload/multipart.h"
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 

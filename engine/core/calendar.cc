@@ -1,4 +1,5 @@
 #include "engine/core/calendar.h"
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -412,7 +413,7 @@ Result<Calendar> load_calendar_dir(const std::string& dir) {
     auto parsed = parse_year_calendar(*text);
     if (!parsed) {
       return fail(Code::kInvalidDefinition, both("日历文件 " + where, "calendar file " + where) + "：" + parsed.error().message,
-                  parsed.error().details);
+                  parsed.error().details());
     }
     if (parsed->year != year_of_day(*year)) {
       return fail(Code::kInvalidDefinition, both("日历文件 " + where + " 的 year 与文件名不符", "calendar file " + where +

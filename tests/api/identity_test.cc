@@ -21,11 +21,6 @@ namespace {
 
 constexpr const char* kOwnOrigin = "http://127.0.0.1";  // the test client sends Host: 127.0.0.1
 
-std::string error_code(const HttpResult& r) {
-  Json j = r.json();
-  return j.is_object() && j.contains("error") ? j["error"].value("code", "") : "";
-}
-
 std::string login_body(const std::string& user, const std::string& password) {
   return Json{{"user", user}, {"password", password}}.dump();
 }

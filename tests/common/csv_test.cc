@@ -1,5 +1,6 @@
 // CSV reading (RFC 4180, UTF-8 or GB18030) and writing (BOM, quoting, formula guard).
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "common/csv.h"
 
@@ -20,7 +21,7 @@ Rows rows_of(std::string_view bytes, const ReadOptions& options = {}) {
 Json refusal(std::string_view bytes, const ReadOptions& options = {}) {
   auto table = read(bytes, options);
   if (table) return "accepted";
-  return table.error().details;
+  return table.error().details();
 }
 
 // An inspection feedback list as Excel saves it as "CSV (逗号分隔)" on a Chinese Windows: GB18030.
@@ -101,9 +102,9 @@ TEST(CsvRead, MalformedInputNamesRowAndColumn) {
     auto table = read(c.text);
     ASSERT_FALSE(table.has_value()) << c.text;
     EXPECT_EQ(table.error().code, Code::kBadRequest);
-    EXPECT_EQ(table.error().details["reason"], c.reason) << c.text;
-    EXPECT_EQ(table.error().details["row"], c.row) << c.text;
-    EXPECT_EQ(table.error().details["column"], c.column) << c.text;
+    EXPECT_EQ(table.error().details()["reason"], c.reason) << c.text;
+    EXPECT_EQ(table.error().details()["row"], c.row) << c.text;
+    EXPECT_EQ(table.error().details()["column"], c.column) << c.text;
     const std::string where = "第 " + std::to_string(c.row) + " 行第 " + std::to_string(c.column) + " 列";
     EXPECT_NE(table.error().message.find(where), std::string::npos) << table.error().message;
   }
@@ -118,7 +119,7 @@ TEST(CsvRead, LimitsAreEnforced) {
   auto rows = read("a\nb\nc\n", ReadOptions{.max_rows = 2});
   ASSERT_FALSE(rows.has_value());
   EXPECT_EQ(rows.error().code, Code::kPayloadTooLarge);
-  EXPECT_EQ(rows.error().details["row"], 3);
+  EXPECT_EQ(rows.error().details()["row"], 3);
   EXPECT_EQ(rows_of("a\nb\n", ReadOptions{.max_rows = 2}).size(), 2u);
 }
 

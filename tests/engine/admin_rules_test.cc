@@ -1,5 +1,6 @@
 // The administration rules as pure functions (engine/core/admin_rules.h): no store, no sequencer.
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <map>
 
@@ -76,7 +77,7 @@ struct AdminRulesTest : ::testing::Test {
 TEST_F(AdminRulesTest, ASecondRootOrgIsRefused) {
   auto second = decide_put_org(env, PutOrg{{"other", "另一个根", "city", ""}}, Principal::system_principal());
   ASSERT_EQ(code_of(second), Code::kInvalidField);
-  EXPECT_EQ(second.error().details["rule"], "second_root");
+  EXPECT_EQ(second.error().details()["rule"], "second_root");
   // The one root may be renamed.
   auto renamed = decide_put_org(env, PutOrg{{"city", "市委（新）", "city", ""}}, Principal::system_principal());
   ASSERT_TRUE(renamed);
@@ -107,7 +108,7 @@ TEST_F(AdminRulesTest, RevokeTokensAnswersAnUnknownUserAndOneOutOfSightAlike) {
   ASSERT_EQ(code_of(unknown), Code::kNotFound);
   ASSERT_EQ(code_of(unseen), Code::kNotFound);
   EXPECT_EQ(unknown.error().message, unseen.error().message);
-  EXPECT_EQ(unknown.error().details, unseen.error().details);
+  EXPECT_EQ(unknown.error().details(), unseen.error().details());
   // Not an administrator at all: 403 before anything is looked up.
   EXPECT_EQ(code_of(decide_revoke_tokens(env, RevokeTokens{"no.such.user"}, clerk)), Code::kForbidden);
 }

@@ -1,5 +1,6 @@
 // The working-day calendar and the working-day duration syntax: pure functions, no store.
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <fstream>
@@ -259,7 +260,7 @@ std::string refusal(const std::string& text) {
   auto parsed = parse_year_calendar(text);
   if (parsed) return "accepted";
   EXPECT_EQ(parsed.error().code, Code::kInvalidDefinition);
-  return parsed.error().details.value("problems", Json::array()).dump();
+  return parsed.error().details().value("problems", Json::array()).dump();
 }
 
 TEST(CalendarFile, CanonicalFormRoundTrips) {
@@ -309,7 +310,7 @@ TEST(CalendarFile, EveryCheckRefuses) {
   j["workdays"][0]["date"] = "2026-01-05";
   auto parsed = parse_year_calendar(j.dump());
   ASSERT_FALSE(parsed.has_value());
-  EXPECT_EQ(parsed.error().details["problems"].size(), 2u);
+  EXPECT_EQ(parsed.error().details()["problems"].size(), 2u);
   EXPECT_NE(parsed.error().message.find("2 处错误"), std::string::npos);
 }
 
@@ -341,7 +342,7 @@ TEST(CalendarFile, LoadingAFolder) {
   write("cn-2027.json", "{}");
   loaded = load_calendar_dir(dir.string());
   ASSERT_FALSE(loaded.has_value());
-  EXPECT_FALSE(loaded.error().details["problems"].empty());
+  EXPECT_FALSE(loaded.error().details()["problems"].empty());
   fs::remove_all(dir);
   loaded = load_calendar_dir(dir.string());
   ASSERT_TRUE(loaded.has_value());

@@ -7,6 +7,7 @@
 #include "engine/core/admin_rules.h"
 #include "engine/core/codec.h"
 #include "storage/keys.h"
+#include "engine/core/spaces.h"
 #include "tests/engine/test_support.h"
 
 namespace pioneer::testing {
@@ -104,7 +105,7 @@ TEST(Directory, EveryChangeIsADirectoryEventInTheChainWithoutThePassword) {
   auto verified = engine::verify_store(h.engine().store(), h.engine().roles());
   ASSERT_OK(verified);
   EXPECT_TRUE(verified->ok) << verified->to_json().dump(2);
-  auto stored = h.engine().store().get(storage::Space::kEvents, storage::u64_key(user_event.seq));
+  auto stored = h.engine().store().get(engine::Space::kEvents, storage::u64_key(user_event.seq));
   ASSERT_OK(stored);
   ASSERT_TRUE(stored->has_value());
   std::string edited = **stored;
@@ -112,7 +113,7 @@ TEST(Directory, EveryChangeIsADirectoryEventInTheChainWithoutThePassword) {
   ASSERT_NE(at, std::string::npos);
   edited.replace(at, std::string("branch_secretary").size(), "admin");
   storage::Batch b;
-  b.put(storage::Space::kEvents, storage::u64_key(user_event.seq), edited);
+  b.put(engine::Space::kEvents, storage::u64_key(user_event.seq), edited);
   ASSERT_OK(h.engine().store().commit(b));
   auto bad = engine::verify_store(h.engine().store(), h.engine().roles());
   ASSERT_OK(bad);

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "common/crypto.h"
+#include "engine/core/admin_rules.h"
 #include "engine/audit/reindex.h"
 #include "engine/audit/verify.h"
 #include "engine/core/codec.h"

@@ -195,12 +195,12 @@ TEST_F(RulesTest, OrgsOutsideTheCallersViewAllAnswerAlike) {
   for (const char* outside : {"city/other", "city/other/b1", "city/other/b9", "city", "elsewhere"}) {
     auto r = fire(in, party, "submit", {{"team", outside}});
     ASSERT_FALSE(r.has_value()) << outside;
-    EXPECT_EQ(r.error().details["rule"], "org_scope") << outside;
-    EXPECT_EQ(r.error().details.dump(), fire(in, party, "submit", {{"team", "city/other"}}).error().details.dump());
+    EXPECT_EQ(r.error().details()["rule"], "org_scope") << outside;
+    EXPECT_EQ(r.error().details().dump(), fire(in, party, "submit", {{"team", "city/other"}}).error().details().dump());
   }
   // Inside the instance's org the detail helps the caller.
-  EXPECT_EQ(fire(in, party, "submit", {{"team", "city/dept/b9"}}).error().details["rule"], "org");
-  EXPECT_EQ(fire(in, party, "submit", {{"team", "city/dept"}}).error().details["rule"], "org_kind");
+  EXPECT_EQ(fire(in, party, "submit", {{"team", "city/dept/b9"}}).error().details()["rule"], "org");
+  EXPECT_EQ(fire(in, party, "submit", {{"team", "city/dept"}}).error().details()["rule"], "org_kind");
 }
 
 // Titles and other text fields accepted NUL, direction overrides and line breaks in one-line
@@ -215,8 +215,8 @@ TEST_F(RulesTest, TextFieldsRefuseControlAndDirectionCharactersAndInvisibleTextI
     auto r = create(bad);
     ASSERT_FALSE(r.has_value()) << Json(bad).dump();
     EXPECT_EQ(r.error().code, Code::kInvalidField) << Json(bad).dump();
-    EXPECT_EQ(r.error().details["rule"], "characters") << Json(bad).dump();
-    EXPECT_EQ(r.error().details["field"], "title");
+    EXPECT_EQ(r.error().details()["rule"], "characters") << Json(bad).dump();
+    EXPECT_EQ(r.error().details()["field"], "title");
   }
   for (const std::string& blank : {"\u3000\u200b"s, "\u00a0"s, "\ufeff \u2060"s, " \t"s}) {
     auto r = create(blank);
@@ -227,11 +227,11 @@ TEST_F(RulesTest, TextFieldsRefuseControlAndDirectionCharactersAndInvisibleTextI
   Instance in = created();
   // A `text` field and a comment keep their line breaks, but not direction overrides.
   EXPECT_TRUE(fire(in, party, "submit", {{"note", "第一行\n第二行\r\n\t缩进"}}).has_value());
-  EXPECT_EQ(fire(in, party, "submit", {{"note", "a\u202Eb"}}).error().details["rule"], "characters");
-  EXPECT_EQ(fire(in, party, "submit", {{"note", "a\0b"s}}).error().details["rule"], "characters");
+  EXPECT_EQ(fire(in, party, "submit", {{"note", "a\u202Eb"}}).error().details()["rule"], "characters");
+  EXPECT_EQ(fire(in, party, "submit", {{"note", "a\0b"s}}).error().details()["rule"], "characters");
   Instance review = fire(in, party, "submit").value().instance;
   EXPECT_TRUE(fire(review, committee, "reject", {}, "请补充：\n1. 佐证").has_value());
-  EXPECT_EQ(fire(review, committee, "reject", {}, "退回\u202E").error().details["field"], "comment");
+  EXPECT_EQ(fire(review, committee, "reject", {}, "退回\u202E").error().details()["field"], "comment");
   EXPECT_EQ(fire(review, committee, "reject", {}, "\u3000\u200b").error().code, Code::kMissingFields);
 }
 

@@ -148,6 +148,24 @@ TEST(Writer, AFailedCommitFailsWhatWasDecidedOnTopOfItAndNothingElse) {
   t.store->wait_until_held();
   auto comment = t.submit(Command{engine::AddComment{id, "在已分派的基础上"}, h.user("li.na"), {}, {}});
   t.wait_taken();
+
+  t.store->release(/*fail=*/true);
+  ASSERT_CODE(assign.get(), Code::kInternal);
+  ASSERT_CODE(comment.get(), Code::kInternal);
+
+  // Nothing of either is anywhere: not in the store, not in the head, not in the writer's
+  // memory (the same transition with the same expected version is accepted again, and its
+  // event takes the next sequence number after the durable head).
+  EXPECT_EQ(h.engine().head_seq(), head);
+  auto again = h.fire("li.na", id, "assign", {{"branch", "city/finance/b1"}, {"due_date", "2027-01-01"}}, std::nullopt, version);
+  ASSERT_OK(again);
+  EXPECT_EQ((*again).body["version"].get<int64_t>(), version + 1);
+  EXPECT_EQ(h.engine().head_seq(), head + 1);
+  auto report = engine::verify_store(h.engine().store(), h.engine().roles());
+  ASSERT_OK(report);
+  EXPECT_TRUE(report->ok) << report->to_json().dump();
+}
+
 // Idempotency records were never deleted: the 24-hour limit was only checked when a key came
 // back. A sweep now drops the expired ones (on compaction) and says how many are kept.
 TEST(Writer, ExpiredIdempotencyRecordsAreDroppedBySweep) {
@@ -175,23 +193,6 @@ TEST(Writer, ExpiredIdempotencyRecordsAreDroppedBySweep) {
   auto replay = create("new-1");
   ASSERT_OK(replay);
   EXPECT_TRUE(replay->replayed);
-}
-
-  t.store->release(/*fail=*/true);
-  ASSERT_CODE(assign.get(), Code::kInternal);
-  ASSERT_CODE(comment.get(), Code::kInternal);
-
-  // Nothing of either is anywhere: not in the store, not in the head, not in the writer's
-  // memory (the same transition with the same expected version is accepted again, and its
-  // event takes the next sequence number after the durable head).
-  EXPECT_EQ(h.engine().head_seq(), head);
-  auto again = h.fire("li.na", id, "assign", {{"branch", "city/finance/b1"}, {"due_date", "2027-01-01"}}, std::nullopt, version);
-  ASSERT_OK(again);
-  EXPECT_EQ((*again).body["version"].get<int64_t>(), version + 1);
-  EXPECT_EQ(h.engine().head_seq(), head + 1);
-  auto report = engine::verify_store(h.engine().store(), h.engine().roles());
-  ASSERT_OK(report);
-  EXPECT_TRUE(report->ok) << report->to_json().dump();
 }
 
 TEST(Writer, AnIdempotencyKeyRepeatedWhileItsBatchCommitsIsAReplay) {

@@ -450,7 +450,7 @@ TEST_F(StoreTest, WritesStopAsUnavailableWhenOutOfDescriptorsAndResumeAfter) {
   std::vector<int> committed;
   auto write = [&](int i) {
     Batch b;
-    b.put(Space::kInstances, "k" + std::to_string(i), value);
+    b.put(S::kInstances, "k" + std::to_string(i), value);
     auto r = store_->commit(b);
     if (r) committed.push_back(i);
     return r;
@@ -483,9 +483,9 @@ TEST_F(StoreTest, WritesStopAsUnavailableWhenOutOfDescriptorsAndResumeAfter) {
   ASSERT_TRUE(resumed) << store_->health().stopped.value_or("");
   EXPECT_FALSE(store_->health().stopped.has_value());
   EXPECT_GE(store_->health().recoveries, 1u);
-  for (int i : committed) EXPECT_EQ(Get(Space::kInstances, "k" + std::to_string(i)), value);
+  for (int i : committed) EXPECT_EQ(Get(S::kInstances, "k" + std::to_string(i)), value);
   Reopen();
-  for (int i : committed) EXPECT_EQ(Get(Space::kInstances, "k" + std::to_string(i)), value);
+  for (int i : committed) EXPECT_EQ(Get(S::kInstances, "k" + std::to_string(i)), value);
 }
 
 // A key deleted with single_del vanishes with its put when both meet in a flush; a del()

@@ -1,6 +1,7 @@
 // The streaming multipart/form-data reader: what browsers and curl send, split anywhere, and
 // every malformed form refused with the reader left failed.
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "api/upload/multipart.h"
 
@@ -59,11 +60,11 @@ std::string run(Recorder& r, std::string_view body, size_t chunk, std::string_vi
   const size_t held = boundary.size() + 4 + 64 + limits.max_header_bytes;
   for (size_t i = 0; i < body.size(); i += chunk) {
     auto fed = reader.feed(body.substr(i, chunk));
-    if (!fed) return fed.error().message + " " + fed.error().details.dump();
+    if (!fed) return fed.error().message + " " + fed.error().details().dump();
     EXPECT_LE(reader.buffered(), held);
   }
   auto done = reader.finish();
-  return done ? "" : done.error().message + " " + done.error().details.dump();
+  return done ? "" : done.error().message + " " + done.error().details().dump();
 }
 
 TEST(MultipartBoundary, FromTheContentType) {
@@ -217,11 +218,11 @@ TEST(SingleFileSink, ExactlyOnePartNamedFileWithinTheLimit) {
     SingleFileSink sink(file, limit);
     MultipartReader reader("b", sink);
     auto fed = reader.feed(body);
-    if (!fed) return fed.error().details.value("reason", "?");
+    if (!fed) return fed.error().details().value("reason", "?");
     auto done = reader.finish();
-    if (!done) return done.error().details.value("reason", "?");
+    if (!done) return done.error().details().value("reason", "?");
     auto complete = sink.complete();
-    return complete ? "ok " + std::to_string(sink.size()) : complete.error().details.value("reason", "?");
+    return complete ? "ok " + std::to_string(sink.size()) : complete.error().details().value("reason", "?");
   };
   const std::string file_part = "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.pdf\"\r\n\r\n%PDF-1.7\r\n";
   const std::string field = "--b\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nx\r\n";
