@@ -73,7 +73,7 @@ Result<bool> parse_overdue(const Request& req) {
   return *overdue == "true";
 }
 
-// ?limit=: absent → fallback; otherwise an integer 1..1000 (API.md), else bad_request.
+// ?limit=: absent → fallback; otherwise an integer 1..1000 (docs/api.md), else bad_request.
 Result<size_t> parse_limit(const Request& req, size_t fallback) {
   const std::string* text = query(req, "limit");
   if (!text) return fallback;
@@ -533,7 +533,7 @@ void add_comment(ServerState& state, const Request& req, Respond respond) {
   auto body = body_object(req, {"comment"});
   if (!body) return respond(error_response(body.error()));
   // Absent or null is the same as empty: the engine answers 422 missing_fields with "comment" in
-  // details.missing, as for a transition whose comment is required (API.md).
+  // details.missing, as for a transition whose comment is required (docs/api.md).
   auto comment = string_member(*body, "comment", false);
   if (!comment) return respond(error_response(comment.error()));
   submit(state, req, engine::AddComment{req.params[0], comment->value_or("")}, std::move(respond));

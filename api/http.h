@@ -2,7 +2,7 @@
 //
 // Nothing here includes Beast: handlers, the router and their tests see only these structs.
 // `error_response()` is the one place where an engine Error becomes an HTTP status and the
-// JSON error body of API.md. Thread-safe as values are.
+// JSON error body of docs/api.md. Thread-safe as values are.
 #pragma once
 
 #include <cstdint>
@@ -58,7 +58,7 @@ struct Response {
 // write answers on the engine's writer thread). The session posts it back onto its I/O thread.
 using Respond = std::function<void(Response)>;
 
-// The HTTP status of an error code (API.md table; kOverloaded is 503).
+// The HTTP status of an error code (docs/api.md table; kOverloaded is 503).
 int http_status(Code code);
 
 // THE mapping of an Error to a response: status from http_status() unless `status` overrides

@@ -11,7 +11,7 @@ namespace pioneer::api {
 
 namespace h = handlers;
 
-// One line per route of API.md. Keep api/openapi.json in step with this table.
+// One line per route of docs/api.md. Keep api/openapi.json in step with this table.
 static const std::vector<Route> kRoutes = {
     {"GET", "/healthz", false, h::healthz, nullptr},
     {"GET", "/metrics", false, h::metrics, nullptr},

@@ -1,4 +1,4 @@
-// Router: the route table of API.md (method + path pattern → handler), authentication, and
+// Router: the route table of docs/api.md (method + path pattern → handler), authentication, and
 // the dispatch of one plain Request to its handler. Beast-free.
 //
 // dispatch() calls `respond` exactly once, with the response annotated with the matched route

@@ -21,7 +21,7 @@ struct ServerConfig {
   std::string tls_cert;                   // both set: serve HTTPS and WSS
   std::string tls_key;
   int threads = 2;                        // I/O threads
-  // Limits (API.md "Limits"), all configurable.
+  // Limits (docs/api.md "Limits"), all configurable.
   size_t body_limit = 1u << 20;
   size_t header_limit = 16u << 10;
   int idle_timeout_s = 60;

@@ -45,7 +45,7 @@ void run_https_session(tcp::socket socket, net::ssl::context& tls, ServerState& 
                        ConnectionSlot slot, bool refuse);
 
 // Takes over a stream whose upgrade request was authenticated: completes the WebSocket
-// handshake and streams events with seq > since that `who` may see (API.md "The stream").
+// handshake and streams events with seq > since that `who` may see (docs/api.md "The stream").
 // `token` is the bearer token the upgrade authenticated with: the session authenticates it
 // again periodically and when asked (revocation), and closes 4001 once it no longer does. It
 // is held in memory only and never logged.

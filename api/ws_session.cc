@@ -1,4 +1,4 @@
-// WebSocket stream sessions (API.md "The stream").
+// WebSocket stream sessions (docs/api.md "The stream").
 //
 // Order of work, all on the session's executor (its one I/O thread, sessions.h):
 //  1. accept the handshake, then register with the hub FIRST, so that live events committed

@@ -1,6 +1,6 @@
 // Result<T>: the value-or-error type every module returns instead of throwing.
 //
-// An Error carries a stable machine code (the codes of API.md), a message a person can act on
+// An Error carries a stable machine code (the codes of docs/api.md), a message a person can act on
 // (Chinese first, then English in parentheses) and optional structured details. Exceptions
 // never cross a module boundary: JSON and library exceptions are caught where they arise and
 // turned into an Error. Thread-safe as values are.

@@ -1,4 +1,4 @@
-// The pinned demo data of DOMAIN.md: its org tree and users, for `pioneer serve --demo`.
+// The pinned demo data of docs/domain.md: its org tree and users, for `pioneer serve --demo`.
 #pragma once
 
 #include <string>

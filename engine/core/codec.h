@@ -1,4 +1,4 @@
-// JSON forms of the model: the stored records and the API views (API.md shapes).
+// JSON forms of the model: the stored records and the API views (docs/api.md shapes).
 //
 // Stored records are JSON text (compact, keys sorted, so the same value always has the same
 // bytes, which the event hash chain relies on). Decoders validate shape and return
@@ -26,7 +26,7 @@ Json label_json(const Label& label);
 std::string encode_instance(const Instance& instance);
 Result<Instance> decode_instance(std::string_view bytes);
 
-// The event as stored and as the API shows it (API.md "An event looks like"), hash included.
+// The event as stored and as the API shows it (docs/api.md "An event looks like"), hash included.
 Json event_json(const Event& event);
 // The bytes the event hash covers: event_json without "hash", dumped compactly.
 std::string event_hash_input(const Event& event);

@@ -100,7 +100,7 @@ struct DefinitionSummary {
   Label title;
 };
 
-// How long an idempotency record answers a retry (API.md "Idempotency").
+// How long an idempotency record answers a retry (docs/api.md "Idempotency").
 inline constexpr int64_t kIdempotencyTtlMs = 24LL * 3600 * 1000;
 
 struct EngineMetrics {

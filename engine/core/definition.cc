@@ -1,4 +1,4 @@
-// Workflow definitions: parsing, validation, lookups and diagrams (DEFINITIONS.md).
+// Workflow definitions: parsing, validation, lookups and diagrams (docs/definitions.md).
 //
 // Validation walks the JSON once, in dependency order (fields, then states, create,
 // transitions, timers, then whole-graph checks), and collects every problem with its JSON

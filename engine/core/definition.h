@@ -1,6 +1,6 @@
-// Workflow definitions: the parsed, validated form of a workflow file (DEFINITIONS.md).
+// Workflow definitions: the parsed, validated form of a workflow file (docs/definitions.md).
 //
-// parse_definition() checks everything DEFINITIONS.md lists and reports every problem at once,
+// parse_definition() checks everything docs/definitions.md lists and reports every problem at once,
 // each with its JSON path ("/transitions/3/from/0") and a message a person can act on. A
 // Definition that parsed is immutable and safe to share between threads.
 #pragma once
@@ -34,7 +34,7 @@ struct RoleCatalog {
   // Parses {"roles": [{"id", "label": {"zh", "en"}}], "org_kinds": [...]}.
   static Result<RoleCatalog> from_json(const Json& json);
   static Result<RoleCatalog> load_file(const std::string& path);
-  // The roles of DOMAIN.md, used when no file is given.
+  // The roles of docs/domain.md, used when no file is given.
   static RoleCatalog defaults();
 };
 
@@ -81,7 +81,7 @@ struct StateSpec {
   Label label;
   bool terminal = false;
   // A terminal state that ends the work without a result (withdrawn, cancelled): statistics
-  // do not count it as closed on time or late. Extension to DEFINITIONS.md, default false.
+  // do not count it as closed on time or late. Extension to docs/definitions.md, default false.
   bool cancelled = false;
   std::vector<TimerSpec> timers;
 };

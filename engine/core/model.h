@@ -52,7 +52,7 @@ struct Principal {
   bool system = false;
 
   bool has_role_covering(std::string_view role, std::string_view org) const;
-  // May this principal see an instance with this org / assignee org (API.md "Visibility")?
+  // May this principal see an instance with this org / assignee org (docs/api.md "Visibility")?
   bool can_see(std::string_view org, std::string_view assignee_org) const;
   static Principal system_principal();
 };
@@ -170,7 +170,7 @@ struct AddComment {
   std::string comment;
 };
 
-// Admin: moves a running instance to another version of its workflow (DEFINITIONS.md
+// Admin: moves a running instance to another version of its workflow (docs/definitions.md
 // "Versions": an explicit, checked operation with the state mapping given). `states` maps the
 // instance's current state to one of the new version; a state not in it keeps its name.
 struct MigrateInstance {
@@ -188,7 +188,7 @@ struct FireTimer {
   int64_t due_ms = 0;
 };
 
-// Admin: register a workflow definition (JSON as in DEFINITIONS.md) as a new version.
+// Admin: register a workflow definition (JSON as in docs/definitions.md) as a new version.
 struct RegisterDefinition {
   Json definition;
 };

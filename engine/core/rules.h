@@ -1,8 +1,8 @@
 // The rules: decide(definition, instance, command, principal, now) -> events and new record.
 //
 // Pure functions: no I/O, no clock, no randomness (the caller passes `now` and the new id).
-// A refusal is an Error with a stable code (API.md); a refusal never has side effects because
-// nothing here has any. The order of checks on a transition is pinned by API.md: visibility
+// A refusal is an Error with a stable code (docs/api.md); a refusal never has side effects because
+// nothing here has any. The order of checks on a transition is pinned by docs/api.md: visibility
 // (404), transition from the current state (409), actor and not_by (403), expected_version
 // (409), then fields and comment (422).
 #pragma once

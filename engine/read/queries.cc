@@ -1,6 +1,6 @@
 // Lists, the to-do list and statistics: reads that walk the secondary indexes.
 //
-// A principal sees what its roles cover (API.md "Visibility"). Each list walks one index
+// A principal sees what its roles cover (docs/api.md "Visibility"). Each list walks one index
 // prefix per visibility root (the orgs of the principal's role grants, minus those under
 // another), in key order, and the opaque cursor says which root and which key it stopped at,
 // so a page costs one seek and a short scan however large the database is.
@@ -282,7 +282,7 @@ Result<InstancePage> tasks(const EngineState& state, const Principal& who, size_
   });
 }
 
-// The event feed. Visibility follows each instance as it is now (API.md), so an event's own
+// The event feed. Visibility follows each instance as it is now (docs/api.md), so an event's own
 // org fields do not decide it. Two ways to the same answer, whichever costs less:
 //  - a caller whose roles cover at most scan.max_merged_instances instances (a branch, a small
 //    department) gets those instances' histories merged: a seek per instance, however long the

@@ -1,7 +1,7 @@
 // The authorization matrix, generated from the router's route table and the demo
 // users: every route × every demo user × an instance of the user's own branch / another
 // branch of the same department / another department → the expected status, computed from
-// the rule table below (API.md "Visibility", the order of checks on a transition, admin-only
+// the rule table below (docs/api.md "Visibility", the order of checks on a transition, admin-only
 // routes). A route in the router without a rule here FAILS the test: a new route cannot be
 // added without deciding who may call it. Then, for every user, no other department's (or
 // other branch's) instance id, title or org appears in any list, count, event feed or stream.
@@ -62,7 +62,7 @@ struct Inst {
   std::string id, title, org, assignee;
 };
 
-// API.md "Visibility": one of the user's roles covers the instance's org or assignee org.
+// docs/api.md "Visibility": one of the user's roles covers the instance's org or assignee org.
 bool visible(const std::string& user, const Inst& in) {
   for (const Grant& g : kUsers.at(user)) {
     if (covers(g.org, in.org) || covers(g.org, in.assignee)) return true;
@@ -248,7 +248,7 @@ class AuthzMatrixTest : public ::testing::Test {
     };
     r["GET /api/v1/instances/{id}"] = instance_read("");
     r["GET /api/v1/instances/{id}/events"] = instance_read("/events");
-    // Transitions, in API.md's order of checks: not visible → 404; not from this state → 409;
+    // Transitions, in docs/api.md's order of checks: not visible → 404; not from this state → 409;
     // not an actor → 403; stale expected_version → 409 (so an allowed caller changes nothing).
     r["POST /api/v1/instances/{id}/transitions"] = [this](const std::string& user) {
       std::vector<Probe> out;

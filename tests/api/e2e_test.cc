@@ -1,4 +1,4 @@
-// End-to-end tests of the HTTP API (API.md): the real `pioneer serve` binary on a loopback
+// End-to-end tests of the HTTP API (docs/api.md): the real `pioneer serve` binary on a loopback
 // port with the demo data, spoken to over real HTTP/1.1. Each test starts its own server on
 // its own fresh data folder.
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// End-to-end tests of the WebSocket stream (API.md "The stream") against the real binary.
+// End-to-end tests of the WebSocket stream (docs/api.md "The stream") against the real binary.
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>

@@ -25,7 +25,7 @@ namespace {
 
 using engine::Command;
 
-// DEFINITIONS.md "Versions": moving a running instance to a new version is an explicit, checked
+// docs/definitions.md "Versions": moving a running instance to a new version is an explicit, checked
 // operation with the state mapping given. Version 2 renames in_progress to leading and adds a
 // field; the instance keeps its history, its to-do entries and timers follow the new version,
 // and verify passes before and after a restart.

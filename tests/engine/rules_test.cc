@@ -343,7 +343,7 @@ TEST_F(RulesTest, LeavingTheStateClearsVotes) {
   EXPECT_EQ(rejected->armed.size(), 2u) << "re-entering open re-arms its timers";
 }
 
-// Moving an instance to another version (DEFINITIONS.md "Versions"): the state is mapped, every
+// Moving an instance to another version (docs/definitions.md "Versions"): the state is mapped, every
 // field must hold under the new version, votes are cleared, and a waiting `after` timer of the
 // same name keeps its due time.
 TEST_F(RulesTest, MigrationMapsTheStateChecksTheFieldsAndKeepsAWaitingTimer) {
