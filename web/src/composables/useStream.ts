@@ -22,6 +22,7 @@ const delivered = new Set<number>()
 let socket: WebSocket | null = null
 let lastSeq = 0
 let running = false
+let run = 0 // counts start()s, so that an answer for an earlier run is ignored
 let retry = 0
 let retryTimer: ReturnType<typeof setTimeout> | undefined
 let queue: Promise<void> = Promise.resolve()
@@ -70,11 +71,35 @@ function onFrame(text: string): void {
   }
 }
 
+function endSession(): void {
+  running = false
+  onSessionEnd()
+}
+
+// A stream that could not be opened: the browser does not tell why (a refused upgrade, as 401
+// for a session that has ended, closes with 1006 like a network failure), so /me tells whether
+// the session still stands before the stream is tried again.
+async function sessionGone(): Promise<boolean> {
+  try {
+    await api.me()
+    return false
+  } catch (error) {
+    return error instanceof ApiError && error.status === 401
+  }
+}
+
+function scheduleRetry(): void {
+  retry = Math.min(retry + 1, 5)
+  retryTimer = setTimeout(open, 500 * 2 ** retry)
+}
+
 function open(): void {
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:'
   const ws = new WebSocket(`${scheme}//${location.host}/api/v1/stream?since=${lastSeq}`)
+  let opened = false
   socket = ws
   ws.onopen = () => {
+    opened = true
     connected.value = true
     retry = 0
   }
@@ -85,18 +110,26 @@ function open(): void {
     socket = null
     if (!running) return
     if (close.code === 4001) {
-      running = false
-      onSessionEnd()
+      endSession()
       return
     }
-    retry = Math.min(retry + 1, 5)
-    retryTimer = setTimeout(open, 500 * 2 ** retry)
+    if (opened) {
+      scheduleRetry()
+      return
+    }
+    const mine = run
+    void sessionGone().then((gone) => {
+      if (!running || run !== mine || socket !== null) return
+      if (gone) endSession()
+      else scheduleRetry()
+    })
   }
 }
 
 async function start(sessionEnded: () => void): Promise<void> {
   if (running) return
   running = true
+  run += 1
   onSessionEnd = sessionEnded
   if (lastSeq === 0) {
     // Start at the head: what happens from now on (pages read what is already there).
