@@ -287,7 +287,7 @@ describe('the console', { concurrency: 1 }, () => {
     await shot(admin.page, 'stats')
     await admin.page.goto('/admin')
     await admin.page.getByRole('tab', { name: '组织' }).click()
-    await admin.page.getByText('市财政局第一党支部').first().waitFor()
+    await admin.page.getByText('市财政局第一党支部').filter({ visible: true }).first().waitFor()
     await admin.page.getByRole('tab', { name: '流程定义' }).click()
     await admin.page.getByLabel('流程定义 JSON').fill('{"id": "broken", "version": 1, "states": {}}')
     await admin.page.getByRole('button', { name: '校验并登记' }).click()
